@@ -1,0 +1,247 @@
+/* mgr — the client: start or reach a manager, and proxies to its shared objects.
+ *
+ * Every function here returns MGR_OK (0) or a negative mgr_err. Errors the
+ * manager sends back (MGR_EKEY, MGR_EINDEX, MGR_ETYPE ...) come with a detail
+ * message, read with mgr_errmsg(). Unless a function says otherwise it is
+ * thread-safe: each thread talks to the manager over its own connection, and
+ * after fork() a child makes its own on first use and keeps the proxies it
+ * inherited. */
+#ifndef MGR_CLIENT_H
+#define MGR_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "value.h"
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mgr_client mgr_client; /* a manager, as this process sees it */
+typedef struct mgr_proxy mgr_proxy;   /* a reference to one shared object */
+
+typedef struct mgr_options {
+  /* Socket path. mgr_start(): NULL makes a private 0700 directory under
+   * $TMPDIR (or /tmp) holding the socket, removed when the server exits. */
+  const char *address;
+  /* Per-call timeout in milliseconds; -1 waits forever (the default). */
+  int timeout_ms;
+  /* Largest frame either side may send; 0 for the default (1 MiB). */
+  uint32_t max_frame;
+} mgr_options;
+
+/* Fills *opt with the defaults. */
+MGR_API void mgr_options_init(mgr_options *opt);
+
+/* Starts a manager server in a child process, as Python's Manager() does, and
+ * connects to it. The child is made with fork() and runs the server from this
+ * library's code (no exec, so no binary path is needed); it dies with its
+ * parent (PR_SET_PDEATHSIG). Call it before creating threads, as with Python's
+ * fork start method, or run mgrd and use mgr_connect(). opt may be NULL.
+ * On success *out is yours; release it with mgr_shutdown() or mgr_close().
+ * Errors: MGR_ESYS, MGR_ENOMEM, MGR_ECONNECT. */
+MGR_API int mgr_start(const mgr_options *opt, mgr_client **out);
+
+/* Connects to a running manager at address (a Unix socket path). opt may be
+ * NULL; opt->address is ignored. Errors: MGR_ECONNECT, MGR_EVERSION, MGR_EPERM,
+ * MGR_ENOMEM, MGR_ESYS. */
+MGR_API int mgr_connect(const char *address, const mgr_options *opt,
+                        mgr_client **out);
+
+/* Asks the manager to stop, waits for a server this process started, and
+ * frees m. Proxies of m must not be used afterwards (release them first to
+ * free their memory). Returns the shutdown request's status; m is freed in
+ * every case. Not thread-safe with other calls on m. */
+MGR_API int mgr_shutdown(mgr_client *m);
+
+/* Disconnects and frees m; the manager keeps running. The same caveats as
+ * mgr_shutdown(). NULL is a no-op. */
+MGR_API void mgr_close(mgr_client *m);
+
+/* The socket path of the manager (owned by m). */
+MGR_API const char *mgr_address(const mgr_client *m);
+
+/* The pid of the manager's server process. */
+MGR_API int64_t mgr_server_pid(const mgr_client *m);
+
+/* The detail message of the calling thread's last failed call on m (owned by
+ * m, valid until the thread's next call on m); "" when there is none. Decode
+ * errors name the byte offset. */
+MGR_API const char *mgr_errmsg(const mgr_client *m);
+
+/* Sets the per-call timeout (ms, -1 forever) for all threads. A call that
+ * times out returns MGR_ETIMEDOUT; its late reply is discarded, never given to a
+ * later call. */
+MGR_API void mgr_set_timeout(mgr_client *m, int timeout_ms);
+
+/* One round trip to the manager. */
+MGR_API int mgr_ping(mgr_client *m);
+
+/* The manager's objects as an owned array of [id, kind, name or nil, refs]. */
+MGR_API int mgr_objects(mgr_client *m, mgr_value *out);
+
+/* --- creating and naming shared objects ---------------------------------
+ * Each returns a new proxy in *out (yours: mgr_release() it). The proxy holds
+ * a reference that keeps the object alive for this process. */
+
+/* manager.dict(init): init is a map value or NULL. */
+MGR_API int mgr_dict_new(mgr_client *m, const mgr_value *init, mgr_proxy **out);
+/* manager.list(init): init is an array value or NULL. */
+MGR_API int mgr_list_new(mgr_client *m, const mgr_value *init, mgr_proxy **out);
+/* manager.Value(init): init is any value, NULL for nil. */
+MGR_API int mgr_var_new(mgr_client *m, const mgr_value *init, mgr_proxy **out);
+/* manager.Lock() and manager.RLock(). */
+MGR_API int mgr_lock_new(mgr_client *m, mgr_proxy **out);
+MGR_API int mgr_rlock_new(mgr_client *m, mgr_proxy **out);
+
+/* Opens the object called name, creating it (of kind, from init) when it does
+ * not exist and create is true. Unrelated processes share objects this way. A
+ * named object lives until mgr_unlink(). *created (may be NULL) tells whether
+ * this call made it. Errors: MGR_ENOTFOUND (absent, create false), MGR_ETYPE
+ * (exists with another kind), MGR_EVALUE (bad name). */
+MGR_API int mgr_open(mgr_client *m, const char *name, mgr_kind kind,
+                     const mgr_value *init, bool create, mgr_proxy **out,
+                     bool *created);
+
+/* Removes a name; the object lives on while referenced. MGR_ENOTFOUND. */
+MGR_API int mgr_unlink(mgr_client *m, const char *name);
+
+/* A proxy for a ref value read from a shared container (a dict inside a
+ * list, as Python's nested proxies). Takes a reference. MGR_ETYPE if ref is not
+ * a ref; MGR_ENOTFOUND if the object is gone. */
+MGR_API int mgr_proxy_from_value(mgr_client *m, const mgr_value *ref,
+                                 mgr_proxy **out);
+
+/* A borrowed ref value naming p's object, to store it inside another shared
+ * object. */
+MGR_API mgr_value mgr_proxy_value(const mgr_proxy *p);
+
+MGR_API uint64_t mgr_proxy_id(const mgr_proxy *p);
+MGR_API mgr_kind mgr_proxy_kind(const mgr_proxy *p);
+
+/* Frees p. When p was this process's last proxy of its object, the process's
+ * reference is dropped (the object is freed when no one references it and it
+ * has no name). NULL is a no-op. */
+MGR_API int mgr_release(mgr_proxy *p);
+
+/* --- dict (Python dict through a DictProxy) -------------------------------
+ * Keys are any value but a map (TypeError) or NaN (ValueError); 1, 1.0 and
+ * True are one key, as in Python. Values you get are owned: mgr_value_free(). */
+MGR_API int mgr_dict_get(mgr_proxy *d, const mgr_value *key, mgr_value *out);
+/* d.get(key, dflt): never MGR_EKEY. */
+MGR_API int mgr_dict_get_default(mgr_proxy *d, const mgr_value *key,
+                                 const mgr_value *dflt, mgr_value *out);
+MGR_API int mgr_dict_set(mgr_proxy *d, const mgr_value *key,
+                         const mgr_value *val);
+MGR_API int mgr_dict_del(mgr_proxy *d, const mgr_value *key);
+MGR_API int mgr_dict_contains(mgr_proxy *d, const mgr_value *key, bool *out);
+MGR_API int mgr_dict_len(mgr_proxy *d, size_t *out);
+/* Snapshots, as owned arrays (items: an array of [key, value] arrays). */
+MGR_API int mgr_dict_keys(mgr_proxy *d, mgr_value *out);
+MGR_API int mgr_dict_values(mgr_proxy *d, mgr_value *out);
+MGR_API int mgr_dict_items(mgr_proxy *d, mgr_value *out);
+/* d.pop(key) when dflt is NULL, else d.pop(key, dflt). */
+MGR_API int mgr_dict_pop(mgr_proxy *d, const mgr_value *key,
+                         const mgr_value *dflt, mgr_value *out);
+/* d.popitem(): the last inserted pair. MGR_EKEY when empty. */
+MGR_API int mgr_dict_popitem(mgr_proxy *d, mgr_value *key, mgr_value *val);
+/* d.setdefault(key, dflt); dflt NULL means None. */
+MGR_API int mgr_dict_setdefault(mgr_proxy *d, const mgr_value *key,
+                                const mgr_value *dflt, mgr_value *out);
+/* d.update(other): other is a map, or an array of [key, value] pairs. */
+MGR_API int mgr_dict_update(mgr_proxy *d, const mgr_value *other);
+MGR_API int mgr_dict_clear(mgr_proxy *d);
+/* d.copy(): an owned map. */
+MGR_API int mgr_dict_copy(mgr_proxy *d, mgr_value *out);
+/* Atomic d[key] += delta on the server. dflt NULL: a missing key is MGR_EKEY;
+ * else the entry starts at *dflt. out (may be NULL) gets the new value.
+ * MGR_EOVERFLOW leaves the entry unchanged; MGR_ETYPE for non-numbers. */
+MGR_API int mgr_dict_incr(mgr_proxy *d, const mgr_value *key,
+                          const mgr_value *delta, const mgr_value *dflt,
+                          mgr_value *out);
+/* The int shortcut of mgr_dict_incr: a missing key starts at 0 when
+ * use_default is true. out may be NULL. */
+MGR_API int mgr_dict_incr_int(mgr_proxy *d, const mgr_value *key, int64_t delta,
+                              bool use_default, int64_t *out);
+/* Atomic: if d[key] == expected, d[key] = desired. *swapped tells; current
+ * (may be NULL) gets the entry's value after the operation. MGR_EKEY. */
+MGR_API int mgr_dict_cas(mgr_proxy *d, const mgr_value *key,
+                         const mgr_value *expected, const mgr_value *desired,
+                         bool *swapped, mgr_value *current);
+
+/* --- list (Python list through a ListProxy) -------------------------------
+ * Indices may be negative, counted from the end, as in Python. */
+#define MGR_NONE INT64_MIN /* an omitted slice bound or step (Python None) */
+MGR_API int mgr_list_get(mgr_proxy *l, int64_t index, mgr_value *out);
+MGR_API int mgr_list_set(mgr_proxy *l, int64_t index, const mgr_value *val);
+MGR_API int mgr_list_del(mgr_proxy *l, int64_t index);
+MGR_API int mgr_list_len(mgr_proxy *l, size_t *out);
+MGR_API int mgr_list_contains(mgr_proxy *l, const mgr_value *val, bool *out);
+/* l[start:stop:step] as an owned array; MGR_NONE for an omitted part. */
+MGR_API int mgr_list_getslice(mgr_proxy *l, int64_t start, int64_t stop,
+                              int64_t step, mgr_value *out);
+/* l[start:stop:step] = items (an array). An extended slice (step not 1) needs
+ * as many items as it selects (MGR_EVALUE). */
+MGR_API int mgr_list_setslice(mgr_proxy *l, int64_t start, int64_t stop,
+                              int64_t step, const mgr_value *items);
+MGR_API int mgr_list_delslice(mgr_proxy *l, int64_t start, int64_t stop,
+                              int64_t step);
+MGR_API int mgr_list_append(mgr_proxy *l, const mgr_value *val);
+/* l.extend(items), also l += items. */
+MGR_API int mgr_list_extend(mgr_proxy *l, const mgr_value *items);
+MGR_API int mgr_list_insert(mgr_proxy *l, int64_t index, const mgr_value *val);
+/* l.pop(index); index -1 is Python's l.pop(). */
+MGR_API int mgr_list_pop(mgr_proxy *l, int64_t index, mgr_value *out);
+/* MGR_EVALUE when val is absent. */
+MGR_API int mgr_list_remove(mgr_proxy *l, const mgr_value *val);
+/* l.index(val, start, stop); MGR_NONE for omitted bounds. MGR_EVALUE. */
+MGR_API int mgr_list_index(mgr_proxy *l, const mgr_value *val, int64_t start,
+                           int64_t stop, int64_t *out);
+MGR_API int mgr_list_count(mgr_proxy *l, const mgr_value *val, size_t *out);
+MGR_API int mgr_list_reverse(mgr_proxy *l);
+/* Sorts comparable values (numbers with numbers, text with text ...);
+ * MGR_ETYPE otherwise, leaving the list unchanged. */
+MGR_API int mgr_list_sort(mgr_proxy *l, bool reverse);
+MGR_API int mgr_list_clear(mgr_proxy *l);
+MGR_API int mgr_list_copy(mgr_proxy *l, mgr_value *out);
+/* l *= n. */
+MGR_API int mgr_list_imul(mgr_proxy *l, int64_t n);
+/* Atomic l[index] += delta. MGR_EINDEX, MGR_EOVERFLOW, MGR_ETYPE. */
+MGR_API int mgr_list_incr(mgr_proxy *l, int64_t index, const mgr_value *delta,
+                          mgr_value *out);
+MGR_API int mgr_list_incr_int(mgr_proxy *l, int64_t index, int64_t delta,
+                              int64_t *out);
+MGR_API int mgr_list_cas(mgr_proxy *l, int64_t index, const mgr_value *expected,
+                         const mgr_value *desired, bool *swapped,
+                         mgr_value *current);
+
+/* --- var (manager.Value) --------------------------------------------------*/
+MGR_API int mgr_var_get(mgr_proxy *v, mgr_value *out);
+MGR_API int mgr_var_set(mgr_proxy *v, const mgr_value *val);
+/* Atomic v.value += delta; dflt (may be NULL) is used when v holds None. */
+MGR_API int mgr_var_incr(mgr_proxy *v, const mgr_value *delta,
+                         const mgr_value *dflt, mgr_value *out);
+MGR_API int mgr_var_incr_int(mgr_proxy *v, int64_t delta, int64_t *out);
+MGR_API int mgr_var_cas(mgr_proxy *v, const mgr_value *expected,
+                        const mgr_value *desired, bool *swapped,
+                        mgr_value *current);
+
+/* --- lock and rlock ---------------------------------------------------------
+ * Owned by the calling thread's connection. timeout < 0 blocks until acquired,
+ * 0 tries once, > 0 waits that many seconds. *acquired tells. Returns MGR_OK,
+ * or MGR_EOWNERDEAD when acquired but the previous owner died holding it (the
+ * caller owns the lock and should repair the state it protects). */
+MGR_API int mgr_lock_acquire(mgr_proxy *lk, double timeout, bool *acquired);
+/* MGR_ESTATE when not held (RLock: not held by the caller). */
+MGR_API int mgr_lock_release(mgr_proxy *lk);
+MGR_API int mgr_lock_locked(mgr_proxy *lk, bool *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

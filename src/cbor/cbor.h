@@ -1,0 +1,75 @@
+/* mgr — the strict, bounded CBOR subset of spec/protocol.md ("CBOR profile"),
+ * and the value model's equality, hashing and ordering. Pure: no I/O, no
+ * global state. */
+#ifndef MGRI_CBOR_H
+#define MGRI_CBOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/arena.h"
+#include "../common/buf.h"
+#include "../common/limits.h"
+#include "mgr/value.h"
+
+/* The tag of a ref: tag(28007, [kind, id]). */
+#define MGRI_TAG_REF 28007u
+
+/* What a decode error says. `what` is a static string naming the rule broken
+ * ("non-shortest integer", "invalid UTF-8", "duplicate map key" ...); offset
+ * is the byte offset, from the start of the decoded item, where the offending
+ * head or byte starts. */
+typedef struct mgri_decode_error {
+  int code;    /* MGR_EDECODE, MGR_ETOOBIG or MGR_ENOMEM */
+  size_t offset;
+  const char *what;
+} mgri_decode_error;
+
+/* --- encoder: appends the canonical form to b; errors are sticky in b->err -- */
+void mgri_cbor_head(mgri_buf *b, unsigned major, uint64_t arg);
+void mgri_cbor_uint(mgri_buf *b, uint64_t v);
+void mgri_cbor_int(mgri_buf *b, int64_t v);
+void mgri_cbor_bool(mgri_buf *b, bool v);
+void mgri_cbor_nil(mgri_buf *b);
+void mgri_cbor_float(mgri_buf *b, double v); /* preferred (shortest exact) width */
+void mgri_cbor_text(mgri_buf *b, const char *p, size_t n); /* caller checked UTF-8 */
+void mgri_cbor_bytes(mgri_buf *b, const void *p, size_t n);
+void mgri_cbor_array(mgri_buf *b, size_t n);
+void mgri_cbor_map(mgri_buf *b, size_t npairs);
+void mgri_cbor_ref(mgri_buf *b, uint32_t kind, uint64_t id);
+/* Encodes a whole value, checking what the decoder would reject (invalid UTF-8,
+ * depth > MGRI_DEPTH_MAX, duplicate or unhashable map keys, NaN keys, bad ref
+ * kind/id, NULL pointer with length). Returns MGR_OK, MGR_EINVAL (nothing of v
+ * appended) or b->err. */
+int mgri_cbor_value(mgri_buf *b, const mgr_value *v);
+
+/* --- decoder ----------------------------------------------------------------
+ * Decodes exactly one item spanning all of p[0..n) into *out; the tree and its
+ * strings (NUL-terminated copies) live in arena a. Returns MGR_OK, or an error
+ * with *err filled (err may be NULL). Never reads past p+n; allocates nothing
+ * from a declared length before checking that the input could hold it. */
+int mgri_cbor_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
+                     mgri_arena *a, mgr_value *out, mgri_decode_error *err);
+
+/* --- the value model --------------------------------------------------------*/
+bool mgri_utf8_valid(const char *p, size_t n);
+/* Python ==. */
+bool mgri_value_eq(const mgr_value *a, const mgr_value *b);
+/* A key's hash, equal for equal keys (1, 1.0, True hash alike). MGR_OK,
+ * MGR_ETYPE (a map, or an array holding one: unhashable) or MGR_EVALUE (NaN). */
+int mgri_value_hash(const mgr_value *v, uint64_t *out);
+/* Orders a and b for sort: *out <0, 0, >0. MGR_OK or MGR_ETYPE (not
+ * comparable: mixed kinds, NaN, nil, maps, refs). */
+int mgri_value_cmp(const mgr_value *a, const mgr_value *b, int *out);
+/* The bytes an owned deep copy of v needs (one block), or SIZE_MAX on
+ * overflow. */
+size_t mgri_value_size(const mgr_value *v);
+/* Deep copy of v into the single block mem of mgri_value_size(v) bytes;
+ * *dst's root pointer is mem (for scalars mem is unused). */
+void mgri_value_copy_into(mgr_value *dst, const mgr_value *v, void *mem);
+/* The number of refs inside v, calling fn(ctx, id) for each (fn may be NULL). */
+size_t mgri_value_refs(const mgr_value *v, void (*fn)(void *ctx, uint64_t id),
+                       void *ctx);
+
+#endif

@@ -1,0 +1,83 @@
+/* mgr — messages <-> bytes, and the frame reader (spec/protocol.md,
+ * "Framing" and "Messages"). Pure: no I/O, no global state. */
+#ifndef MGRI_PROTO_H
+#define MGRI_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../cbor/cbor.h"
+#include "../common/arena.h"
+#include "../common/buf.h"
+#include "../common/limits.h"
+#include "mgr/value.h"
+#include "ops.h"
+
+/* request = [rid, op, oid, [args...]] */
+typedef struct mgri_request {
+  uint64_t rid;
+  uint64_t op; /* may be unknown: dispatch answers EBADOP */
+  uint64_t oid;
+  const mgr_value *args; /* nargs items; borrowed (arena or caller) */
+  size_t nargs;
+} mgri_request;
+
+/* reply = [rid, 0, result] or [rid, code > 0, message] */
+typedef struct mgri_reply {
+  uint64_t rid;
+  int status;         /* MGR_OK, or a negative mgr_err (wire: its absolute value) */
+  mgr_value result;   /* status == MGR_OK; borrowed */
+  const char *msg;    /* status != MGR_OK: UTF-8 detail, may be NULL */
+  size_t msglen;
+} mgri_reply;
+
+/* Appends one whole frame (4-byte length + item) to b. On error nothing is
+ * appended. Returns MGR_OK, MGR_EINVAL (a value the peer would reject),
+ * MGR_ETOOBIG (item longer than frame_max), or b->err. */
+int mgri_request_encode(mgri_buf *b, const mgri_request *r, uint32_t frame_max);
+int mgri_reply_encode(mgri_buf *b, const mgri_reply *r, uint32_t frame_max);
+
+/* Decodes one frame body (without its length prefix). Values live in a.
+ * MGR_EDECODE for malformed CBOR, MGR_EPROTO for well-formed CBOR that is not
+ * a request/reply (err->what says which rule), MGR_ETOOBIG, MGR_ENOMEM. A reply
+ * with an unknown error code decodes with status MGR_EUNKNOWN. */
+int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
+                        mgri_arena *a, mgri_request *out,
+                        mgri_decode_error *err);
+int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
+                      mgri_arena *a, mgri_reply *out, mgri_decode_error *err);
+
+/* Wire error code <-> mgr_err. to_wire(MGR_EKEY) == 40; from_wire of a code
+ * not in the table (or a local-only code 1..19) is MGR_EUNKNOWN. */
+uint64_t mgri_err_to_wire(int err);
+int mgri_err_from_wire(uint64_t code);
+
+/* --- the frame reader (hiredis-style): feed bytes in pieces of any size, take
+ * whole frames out. "Need more" is not an error; errors are sticky. */
+typedef struct mgri_reader {
+  mgri_buf in;        /* unconsumed bytes */
+  size_t pos;         /* start of the next frame in in.data */
+  uint32_t frame_max; /* largest body accepted */
+  uint64_t offset;    /* stream offset of in.data[0], for error messages */
+  int err;            /* sticky: MGR_ETOOBIG, MGR_EDECODE (zero length), ENOMEM */
+  char errmsg[96];
+} mgri_reader;
+
+void mgri_reader_init(mgri_reader *r, uint32_t frame_max);
+void mgri_reader_fini(mgri_reader *r);
+/* Copies n bytes in. MGR_OK or the sticky error. */
+int mgri_reader_feed(mgri_reader *r, const void *p, size_t n);
+/* Zero-copy feeding: room for at least `want` bytes at the end of the buffer
+ * (*avail gets how many), then commit the n bytes actually written there.
+ * prepare returns NULL on error (r->err set). */
+uint8_t *mgri_reader_prepare(mgri_reader *r, size_t want, size_t *avail);
+void mgri_reader_commit(mgri_reader *r, size_t n);
+/* 1 and a body (valid until the next feed/prepare/next call) when a whole
+ * frame is buffered; 0 when more bytes are needed; a negative error (sticky)
+ * for a zero or oversized length. */
+int mgri_reader_next(mgri_reader *r, const uint8_t **body, size_t *len);
+/* Bytes buffered but not yet returned as frames. */
+size_t mgri_reader_pending(const mgri_reader *r);
+
+#endif
