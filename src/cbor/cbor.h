@@ -43,6 +43,10 @@ void mgri_cbor_ref(mgri_buf *b, uint32_t kind, uint64_t id);
  * kind/id, NULL pointer with length). Returns MGR_OK, MGR_EINVAL (nothing of v
  * appended) or b->err. */
 int mgri_cbor_value(mgri_buf *b, const mgr_value *v);
+/* The same for v nested inside a message at `depth` (the frame's top item is
+ * 1, so a reply's result is at 2, a request's argument at 3): MGR_EINVAL when
+ * v's own nesting would take the item past MGRI_DEPTH_MAX. */
+int mgri_cbor_value_at(mgri_buf *b, const mgr_value *v, unsigned depth);
 
 /* --- decoder ----------------------------------------------------------------
  * Decodes exactly one item spanning all of p[0..n) into *out; the tree and its

@@ -1,0 +1,80 @@
+/* mgr — the decode arena: a chunked bump allocator. Reset keeps the largest
+ * chunk so that decoding one message after another allocates nothing. */
+#include "common/arena.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define ALIGN 16u
+#define CHUNK_MIN 4096u
+
+struct mgri_arena_chunk {
+  mgri_arena_chunk *next;
+  size_t size; /* usable bytes after the header */
+  size_t used;
+  size_t pad_; /* keeps the data after the header 16-byte aligned */
+};
+
+_Static_assert(sizeof(mgri_arena_chunk) % ALIGN == 0, "chunk header alignment");
+
+static uint8_t *chunk_data(mgri_arena_chunk *c) { return (uint8_t *)(c + 1); }
+
+void mgri_arena_init(mgri_arena *a, size_t limit) {
+  a->head = NULL;
+  a->used = 0;
+  a->limit = limit;
+}
+
+void *mgri_arena_alloc(mgri_arena *a, size_t n) {
+  if (n > SIZE_MAX - (ALIGN - 1)) return NULL;
+  size_t need = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+  if (a->limit && (need > a->limit || a->used > a->limit - need)) return NULL;
+  mgri_arena_chunk *c = a->head;
+  if (!c || c->size - c->used < need) {
+    /* Doubling keeps the number of chunks logarithmic in the message size. */
+    size_t size = c && c->size <= SIZE_MAX / 2 ? c->size * 2 : CHUNK_MIN;
+    if (size < need) size = need;
+    if (size < CHUNK_MIN) size = CHUNK_MIN;
+    if (size > SIZE_MAX - sizeof *c) return NULL;
+    mgri_arena_chunk *nc = malloc(sizeof *nc + size);
+    if (!nc) return NULL;
+    nc->next = c;
+    nc->size = size;
+    nc->used = 0;
+    nc->pad_ = 0;
+    a->head = c = nc;
+  }
+  void *p = chunk_data(c) + c->used;
+  c->used += need;
+  a->used += need;
+  return p;
+}
+
+void mgri_arena_reset(mgri_arena *a) {
+  mgri_arena_chunk *keep = NULL;
+  for (mgri_arena_chunk *c = a->head; c; c = c->next)
+    if (!keep || c->size > keep->size) keep = c;
+  mgri_arena_chunk *c = a->head;
+  while (c) {
+    mgri_arena_chunk *next = c->next;
+    if (c != keep) free(c);
+    c = next;
+  }
+  if (keep) {
+    keep->next = NULL;
+    keep->used = 0;
+  }
+  a->head = keep;
+  a->used = 0;
+}
+
+void mgri_arena_fini(mgri_arena *a) {
+  mgri_arena_chunk *c = a->head;
+  while (c) {
+    mgri_arena_chunk *next = c->next;
+    free(c);
+    c = next;
+  }
+  a->head = NULL;
+  a->used = 0;
+}
