@@ -33,15 +33,21 @@ typedef struct mgri_reply {
 } mgri_reply;
 
 /* Appends one whole frame (4-byte length + item) to b. On error nothing is
- * appended. Returns MGR_OK, MGR_EINVAL (a value the peer would reject),
- * MGR_ETOOBIG (item longer than frame_max), or b->err. */
+ * appended and b is as before (its sticky err included). Returns MGR_OK,
+ * MGR_EINVAL (a value the peer would reject, more than MGRI_ARGS_MAX args, a
+ * local-only status or a non-UTF-8 message in a reply), MGR_ETOOBIG (item
+ * longer than frame_max, or than b->max allows), MGR_ENOMEM, or b->err when
+ * b was already in error. frame_max 0 means MGRI_FRAME_MAX_DEFAULT; values
+ * above MGRI_FRAME_MAX_CEIL count as the ceiling. */
 int mgri_request_encode(mgri_buf *b, const mgri_request *r, uint32_t frame_max);
 int mgri_reply_encode(mgri_buf *b, const mgri_reply *r, uint32_t frame_max);
 
 /* Decodes one frame body (without its length prefix). Values live in a.
  * MGR_EDECODE for malformed CBOR, MGR_EPROTO for well-formed CBOR that is not
  * a request/reply (err->what says which rule), MGR_ETOOBIG, MGR_ENOMEM. A reply
- * with an unknown error code decodes with status MGR_EUNKNOWN. */
+ * with an unknown error code decodes with status MGR_EUNKNOWN. After a request
+ * decode error out->rid is the rid the error reply echoes (spec 3.5): the
+ * first element when the body is an array starting with a uint, else 0. */
 int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                         mgri_arena *a, mgri_request *out,
                         mgri_decode_error *err);
@@ -54,23 +60,35 @@ uint64_t mgri_err_to_wire(int err);
 int mgri_err_from_wire(uint64_t code);
 
 /* --- the frame reader (hiredis-style): feed bytes in pieces of any size, take
- * whole frames out. "Need more" is not an error; errors are sticky. */
+ * whole frames out. "Need more" is not an error; errors are sticky.
+ * The buffer holds at most frame_max + MGRI_FRAME_HEADER + MGRI_READER_SLACK
+ * bytes: call next() until it returns 0 after each feed/commit. */
+/* Room for batched reads past a whole frame. */
+#define MGRI_READER_SLACK (256u << 10)
+/* A reader with nothing pending shrinks a larger buffer to this many bytes. */
+#define MGRI_READER_IDLE_MAX (256u << 10)
 typedef struct mgri_reader {
   mgri_buf in;        /* unconsumed bytes */
   size_t pos;         /* start of the next frame in in.data */
   uint32_t frame_max; /* largest body accepted */
   uint64_t offset;    /* stream offset of in.data[0], for error messages */
   int err;            /* sticky: MGR_ETOOBIG, MGR_EDECODE (zero length), ENOMEM */
+  uint64_t err_offset; /* err set: stream offset of the bad length prefix */
   char errmsg[96];
 } mgri_reader;
 
+/* frame_max 0 means MGRI_FRAME_MAX_DEFAULT; values above MGRI_FRAME_MAX_CEIL
+ * are clamped to it. Allocates nothing (the buffer is made on first use). */
 void mgri_reader_init(mgri_reader *r, uint32_t frame_max);
 void mgri_reader_fini(mgri_reader *r);
-/* Copies n bytes in. MGR_OK or the sticky error. */
+/* Copies n bytes in. MGR_OK or the sticky error; MGR_EINVAL (not sticky,
+ * nothing copied) when the bytes would not fit the bound above. */
 int mgri_reader_feed(mgri_reader *r, const void *p, size_t n);
 /* Zero-copy feeding: room for at least `want` bytes at the end of the buffer
  * (*avail gets how many), then commit the n bytes actually written there.
- * prepare returns NULL on error (r->err set). */
+ * want is clamped to the bound (so *avail may be < want). prepare returns
+ * NULL on error (r->err set), or with r->err == 0 when the buffer is full of
+ * whole frames that next() has not taken yet. */
 uint8_t *mgri_reader_prepare(mgri_reader *r, size_t want, size_t *avail);
 void mgri_reader_commit(mgri_reader *r, size_t n);
 /* 1 and a body (valid until the next feed/prepare/next call) when a whole

@@ -1,0 +1,152 @@
+/* mgr — the frame reader: cuts a byte stream into frame bodies (4-byte
+ * big-endian length, then the body). Bounded: the buffer never grows past
+ * frame_max + header + MGRI_READER_SLACK, and a bad length is refused from its
+ * 4 header bytes, before any of the body is buffered. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgr/error.h"
+#include "proto.h"
+
+/* The reader owns r->in.data itself (malloc/realloc/free); it never calls the
+ * mgri_buf_* functions, so its growth and compaction policy is its own. */
+
+#define MIN_CAP 4096u
+
+static size_t bound(const mgri_reader *r) {
+  return (size_t)r->frame_max + MGRI_FRAME_HEADER + MGRI_READER_SLACK;
+}
+
+static size_t pending(const mgri_reader *r) {
+  return r->in.len - r->pos;
+}
+
+static int fail(mgri_reader *r, int err) {
+  r->err = err;
+  return err;
+}
+
+void mgri_reader_init(mgri_reader *r, uint32_t frame_max) {
+  memset(r, 0, sizeof *r);
+  if (frame_max == 0) frame_max = MGRI_FRAME_MAX_DEFAULT;
+  if (frame_max > MGRI_FRAME_MAX_CEIL) frame_max = MGRI_FRAME_MAX_CEIL;
+  r->frame_max = frame_max;
+  r->in.max = bound(r);
+}
+
+void mgri_reader_fini(mgri_reader *r) {
+  free(r->in.data);
+  memset(r, 0, sizeof *r);
+}
+
+/* Makes room for n more bytes after in.len (n <= bound - pending): first by
+ * moving the unconsumed tail to the front when that suffices, else by growing
+ * (geometrically, capped at the bound). */
+static int room(mgri_reader *r, size_t n) {
+  if (r->in.cap - r->in.len >= n) return MGR_OK;
+  size_t keep = pending(r);
+  if (r->pos > 0) {
+    if (keep) memmove(r->in.data, r->in.data + r->pos, keep);
+    r->offset += r->pos;
+    r->in.len = keep;
+    r->pos = 0;
+    if (r->in.cap - keep >= n) return MGR_OK;
+  }
+  size_t need = keep + n, cap = r->in.cap ? r->in.cap : MIN_CAP;
+  while (cap < need)
+    cap *= 2;
+  if (cap > bound(r)) cap = bound(r);
+  uint8_t *p = realloc(r->in.data, cap);
+  if (!p) {
+    snprintf(r->errmsg, sizeof r->errmsg,
+             "out of memory growing the input buffer to %zu bytes", cap);
+    return fail(r, MGR_ENOMEM);
+  }
+  r->in.data = p;
+  r->in.cap = cap;
+  return MGR_OK;
+}
+
+/* An idle reader (nothing pending) gives back a buffer grown for a large
+ * frame, as hiredis does, so thousands of idle connections do not each keep
+ * frame_max bytes. Failing to shrink is harmless. */
+static void shrink_idle(mgri_reader *r) {
+  if (r->pos != r->in.len || r->in.cap <= MGRI_READER_IDLE_MAX) return;
+  r->offset += r->pos;
+  r->pos = r->in.len = 0;
+  uint8_t *p = realloc(r->in.data, MGRI_READER_IDLE_MAX);
+  if (!p) return;
+  r->in.data = p;
+  r->in.cap = MGRI_READER_IDLE_MAX;
+}
+
+int mgri_reader_feed(mgri_reader *r, const void *p, size_t n) {
+  if (r->err) return r->err;
+  shrink_idle(r);
+  if (n == 0) return MGR_OK;
+  if (n > bound(r) - pending(r))
+    return MGR_EINVAL; /* drain with next() first */
+  int rc = room(r, n);
+  if (rc) return rc;
+  memcpy(r->in.data + r->in.len, p, n);
+  r->in.len += n;
+  return MGR_OK;
+}
+
+uint8_t *mgri_reader_prepare(mgri_reader *r, size_t want, size_t *avail) {
+  *avail = 0;
+  if (r->err) return NULL;
+  shrink_idle(r);
+  size_t most = bound(r) - pending(r);
+  if (want == 0) want = 1;
+  if (want > most) want = most;
+  if (want == 0) return NULL; /* whole frames wait: drain with next() first */
+  if (room(r, want)) return NULL;
+  *avail = r->in.cap - r->in.len;
+  return r->in.data + r->in.len;
+}
+
+void mgri_reader_commit(mgri_reader *r, size_t n) {
+  if (r->err) return;
+  if (n > r->in.cap - r->in.len) n = r->in.cap - r->in.len; /* misuse */
+  r->in.len += n;
+}
+
+int mgri_reader_next(mgri_reader *r, const uint8_t **body, size_t *len) {
+  if (r->err) return r->err;
+  size_t have = pending(r);
+  if (have < MGRI_FRAME_HEADER) return 0;
+  const uint8_t *h = r->in.data + r->pos;
+  uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+               (uint32_t)h[2] << 8 | (uint32_t)h[3];
+  uint64_t at = r->offset + r->pos;
+  r->err_offset = at;
+  if (n == 0) {
+    snprintf(r->errmsg, sizeof r->errmsg,
+             "zero frame length at stream offset %llu", (unsigned long long)at);
+    return fail(r, MGR_EDECODE);
+  }
+  if (n > r->frame_max) {
+    snprintf(r->errmsg, sizeof r->errmsg,
+             "frame length %lu > limit %lu at stream offset %llu",
+             (unsigned long)n, (unsigned long)r->frame_max,
+             (unsigned long long)at);
+    return fail(r, MGR_ETOOBIG);
+  }
+  if (have - MGRI_FRAME_HEADER < n) return 0;
+  *body = h + MGRI_FRAME_HEADER;
+  *len = n;
+  r->pos += MGRI_FRAME_HEADER + (size_t)n;
+  if (r->pos == r->in.len) {
+    /* Everything consumed: start over at the front without moving a byte
+     * (the body stays readable until the next feed/prepare). */
+    r->offset += r->pos;
+    r->pos = r->in.len = 0;
+  }
+  return 1;
+}
+
+size_t mgri_reader_pending(const mgri_reader *r) {
+  return pending(r);
+}

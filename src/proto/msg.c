@@ -1,0 +1,285 @@
+/* mgr — requests and replies <-> frame bytes (spec/protocol.md, "Messages").
+ * Encoding appends one whole frame straight into the caller's buffer, or
+ * nothing; decoding runs the CBOR decoder into the arena, then checks the
+ * message's shape. */
+#include <string.h>
+
+#include "mgr/error.h"
+#include "proto.h"
+
+/* --- error codes <-> wire ------------------------------------------------- */
+
+static bool wire_code(int err) {
+  switch (err) {
+#define X_(name, value, py, msg)                                               \
+  case value:                                                                  \
+    return (value) <= -20 && (value) >= -59;
+    MGR_ERRORS(X_)
+#undef X_
+  }
+  return false;
+}
+
+uint64_t mgri_err_to_wire(int err) {
+  return wire_code(err) ? (uint64_t) - (int64_t)err : 0;
+}
+
+int mgri_err_from_wire(uint64_t code) {
+  if (code == 0) return MGR_OK;
+  if (code > 59) return MGR_EUNKNOWN;
+  int err = -(int)code;
+  return wire_code(err) ? err : MGR_EUNKNOWN;
+}
+
+/* --- encoding ------------------------------------------------------------- */
+
+/* Starts a frame: remembers where it begins, reserves its length prefix and
+ * caps the buffer so an item longer than frame_max fails inside the encoder
+ * (nothing larger is ever allocated). */
+typedef struct frame_mark {
+  size_t start;
+  size_t max;
+} frame_mark;
+
+/* 0 means the default; nothing above the ceiling (so a length always fits
+ * the 4-byte header). */
+static uint32_t clamp_max(uint32_t frame_max) {
+  if (frame_max == 0) return MGRI_FRAME_MAX_DEFAULT;
+  return frame_max > MGRI_FRAME_MAX_CEIL ? MGRI_FRAME_MAX_CEIL : frame_max;
+}
+
+static int frame_end(mgri_buf *b, const frame_mark *m, int rc,
+                     uint32_t frame_max);
+
+static int frame_begin(mgri_buf *b, uint32_t frame_max, frame_mark *m) {
+  if (b->err) return b->err;
+  m->start = b->len;
+  m->max = b->max;
+  size_t room = MGRI_FRAME_HEADER + (size_t)clamp_max(frame_max);
+  size_t max = b->max ? b->max : SIZE_MAX;
+  if (b->len <= max && max - b->len > room) b->max = b->len + room;
+  static const uint8_t zero[MGRI_FRAME_HEADER];
+  mgri_buf_append(b, zero, sizeof zero);
+  return b->err ? frame_end(b, m, b->err, frame_max) : MGR_OK;
+}
+
+/* Ends a frame: on success writes the length prefix; on any error removes
+ * everything the frame appended, restores the buffer's max and clears the
+ * error the frame caused. */
+static int frame_end(mgri_buf *b, const frame_mark *m, int rc,
+                     uint32_t frame_max) {
+  frame_max = clamp_max(frame_max);
+  if (rc == MGR_OK) rc = b->err;
+  size_t item = b->len - m->start - MGRI_FRAME_HEADER;
+  if (rc == MGR_OK && item > frame_max) rc = MGR_ETOOBIG;
+  b->max = m->max;
+  if (rc != MGR_OK) {
+    b->len = m->start;
+    b->err = 0;
+    return rc;
+  }
+  uint8_t *h = b->data + m->start;
+  h[0] = (uint8_t)(item >> 24);
+  h[1] = (uint8_t)(item >> 16);
+  h[2] = (uint8_t)(item >> 8);
+  h[3] = (uint8_t)item;
+  return MGR_OK;
+}
+
+/* Whether v, placed at `depth` inside the frame's item, nests deeper than
+ * the decoder accepts. mgri_cbor_value checks depth from v itself; inside a
+ * message v starts deeper (a request's args at 3, a reply's result at 2).
+ * The walk stops at the limit, so it is bounded whatever v holds. */
+static bool too_deep(const mgr_value *v, unsigned depth) {
+  if (depth > MGRI_DEPTH_MAX) return true;
+  if (v->type != MGR_T_ARRAY && v->type != MGR_T_MAP) return false;
+  if (!v->u.a.items) return false; /* mgri_cbor_value refuses it */
+  size_t n = v->type == MGR_T_MAP ? 2 * v->u.a.len : v->u.a.len;
+  for (size_t i = 0; i < n; i++)
+    if (too_deep(&v->u.a.items[i], depth + 1)) return true;
+  return false;
+}
+
+int mgri_request_encode(mgri_buf *b, const mgri_request *r,
+                        uint32_t frame_max) {
+  if (r->nargs > MGRI_ARGS_MAX || (r->nargs && !r->args)) return MGR_EINVAL;
+  if (r->rid > INT64_MAX || r->op > INT64_MAX || r->oid > INT64_MAX)
+    return MGR_EINVAL; /* the profile's uints stop at 2^63-1 */
+  frame_mark m;
+  int rc = frame_begin(b, frame_max, &m);
+  if (rc) return rc;
+  mgri_cbor_array(b, 4);
+  mgri_cbor_uint(b, r->rid);
+  mgri_cbor_uint(b, r->op);
+  mgri_cbor_uint(b, r->oid);
+  mgri_cbor_array(b, r->nargs);
+  for (size_t i = 0; i < r->nargs && rc == MGR_OK && !b->err; i++)
+    rc =
+        too_deep(&r->args[i], 3) ? MGR_EINVAL : mgri_cbor_value(b, &r->args[i]);
+  return frame_end(b, &m, rc, frame_max);
+}
+
+int mgri_reply_encode(mgri_buf *b, const mgri_reply *r, uint32_t frame_max) {
+  if (r->rid > INT64_MAX) return MGR_EINVAL;
+  uint64_t code = 0;
+  const char *msg = r->msg ? r->msg : "";
+  size_t msglen = r->msg ? r->msglen : 0;
+  if (r->status != MGR_OK) {
+    code = mgri_err_to_wire(r->status);
+    if (code == 0) return MGR_EINVAL; /* local-only code: never on the wire */
+    if (!mgri_utf8_valid(msg, msglen)) return MGR_EINVAL;
+  }
+  frame_mark m;
+  int rc = frame_begin(b, frame_max, &m);
+  if (rc) return rc;
+  mgri_cbor_array(b, 3);
+  mgri_cbor_uint(b, r->rid);
+  mgri_cbor_uint(b, code);
+  if (code)
+    mgri_cbor_text(b, msg, msglen);
+  else
+    rc = too_deep(&r->result, 2) ? MGR_EINVAL : mgri_cbor_value(b, &r->result);
+  return frame_end(b, &m, rc, frame_max);
+}
+
+/* --- decoding -------------------------------------------------------------
+ * Shape rules P1-P7 and Q1-Q5 of spec/protocol.md 6.2, checked in order after
+ * the CBOR decoder accepted the body. */
+
+/* The byte just past the well-formed item at p[off] (the decoder has already
+ * checked it, so this only walks heads; bounds are still respected). */
+static size_t skip(const uint8_t *p, size_t n, size_t off) {
+  uint64_t todo = 1;
+  while (todo && off < n) {
+    todo--;
+    uint8_t ib = p[off++];
+    unsigned major = ib >> 5, ai = ib & 31;
+    uint64_t arg = ai;
+    if (ai >= 24 && ai <= 27) {
+      size_t len = (size_t)1 << (ai - 24);
+      if (n - off < len) return n;
+      arg = 0;
+      for (size_t i = 0; i < len; i++)
+        arg = arg << 8 | p[off + i];
+      off += len;
+    }
+    switch (major) {
+    case 2:
+    case 3:
+      if (n - off < arg) return n;
+      off += (size_t)arg;
+      break;
+    case 4:
+      todo += arg;
+      break;
+    case 5:
+      todo += 2 * arg;
+      break;
+    case 6:
+      todo += 1;
+      break;
+    default: /* 0, 1, 7: the head is the whole item */
+      break;
+    }
+  }
+  return off < n ? off : n;
+}
+
+/* Offsets of the first k elements of the top-level array at p[0]. */
+static void elem_offsets(const uint8_t *p, size_t n, size_t *at, size_t k) {
+  uint8_t ai = p[0] & 31; /* skip the array's own head */
+  size_t off = 1 + (ai >= 24 && ai <= 27 ? ((size_t)1 << (ai - 24)) : 0);
+  for (size_t i = 0; i < k; i++) {
+    at[i] = off;
+    off = skip(p, n, off);
+  }
+}
+
+static int proto_err(mgri_decode_error *err, size_t offset, const char *what) {
+  if (err) {
+    err->code = MGR_EPROTO;
+    err->offset = offset;
+    err->what = what;
+  }
+  return MGR_EPROTO;
+}
+
+static bool is_uint(const mgr_value *v) {
+  return v->type == MGR_T_INT && v->u.i >= 0;
+}
+
+static int decode_top(const uint8_t *p, size_t n, const mgri_limits *lim,
+                      mgri_arena *a, mgr_value *v, mgri_decode_error *err) {
+  mgri_limits def;
+  if (!lim) {
+    mgri_limits_default(&def);
+    lim = &def;
+  }
+  return mgri_cbor_decode(p, n, lim, a, v, err);
+}
+
+int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
+                        mgri_arena *a, mgri_request *out,
+                        mgri_decode_error *err) {
+  mgr_value v;
+  memset(out, 0, sizeof *out);
+  int rc = decode_top(p, n, lim, a, &v, err);
+  if (rc) return rc;
+  if (v.type != MGR_T_ARRAY)
+    return proto_err(err, 0, "request is not an array"); /* P1 */
+  const mgr_value *e = v.u.a.items;
+  /* The rid an error reply echoes (spec 3.5), even for a bad shape. */
+  if (v.u.a.len >= 1 && is_uint(&e[0])) out->rid = (uint64_t)e[0].u.i;
+  if (v.u.a.len != 4)
+    return proto_err(err, 0, "request is not an array of 4 elements"); /* P2 */
+  size_t at[4];
+  elem_offsets(p, n, at, 4);
+  if (!is_uint(&e[0])) /* P3 */
+    return proto_err(err, at[0], "rid is not a uint");
+  if (!is_uint(&e[1])) /* P4 */
+    return proto_err(err, at[1], "op is not a uint");
+  if (!is_uint(&e[2])) /* P5 */
+    return proto_err(err, at[2], "oid is not a uint");
+  if (e[3].type != MGR_T_ARRAY) /* P6 */
+    return proto_err(err, at[3], "args is not an array");
+  if (e[3].u.a.len > MGRI_ARGS_MAX) /* P7 */
+    return proto_err(err, at[3], "more than 8 (MGRI_ARGS_MAX) arguments");
+  out->rid = (uint64_t)e[0].u.i;
+  out->op = (uint64_t)e[1].u.i;
+  out->oid = (uint64_t)e[2].u.i;
+  out->args = e[3].u.a.items;
+  out->nargs = e[3].u.a.len;
+  return MGR_OK;
+}
+
+int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
+                      mgri_arena *a, mgri_reply *out, mgri_decode_error *err) {
+  mgr_value v;
+  memset(out, 0, sizeof *out);
+  out->result = mgr_nil();
+  int rc = decode_top(p, n, lim, a, &v, err);
+  if (rc) return rc;
+  if (v.type != MGR_T_ARRAY) /* Q1 */
+    return proto_err(err, 0, "reply is not an array");
+  if (v.u.a.len != 3) /* Q2 */
+    return proto_err(err, 0, "reply is not an array of 3 elements");
+  size_t at[3];
+  elem_offsets(p, n, at, 3);
+  const mgr_value *e = v.u.a.items;
+  if (!is_uint(&e[0])) /* Q3 */
+    return proto_err(err, at[0], "rid is not a uint");
+  if (!is_uint(&e[1])) /* Q4 */
+    return proto_err(err, at[1], "code is not a uint");
+  out->rid = (uint64_t)e[0].u.i;
+  if (e[1].u.i == 0) {
+    out->status = MGR_OK;
+    out->result = e[2];
+    return MGR_OK;
+  }
+  if (e[2].type != MGR_T_TEXT) /* Q5 */
+    return proto_err(err, at[2], "error reply's message is not text");
+  out->status = mgri_err_from_wire((uint64_t)e[1].u.i);
+  out->msg = e[2].u.s.ptr;
+  out->msglen = e[2].u.s.len;
+  return MGR_OK;
+}
