@@ -1,0 +1,509 @@
+/* mgr — the server's event loop: a Unix socket, epoll, non-blocking
+ * connections each with a frame reader and an output buffer, lock deadlines,
+ * SIGTERM/SIGINT through a signalfd. Everything else is in the store. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mgr/error.h"
+#include "mgr/server.h"
+#include "server/store.h"
+
+/* Bytes read from one connection per readiness before serving others. */
+#define READ_BUDGET ((size_t)1 << 20)
+#define READ_CHUNK ((size_t)64 << 10)
+
+typedef struct lconn lconn;
+struct lconn {
+  int fd;
+  mgri_sconn *sc;
+  mgri_reader rd;
+  mgri_arena arena;
+  mgri_buf out;
+  uint32_t events; /* epoll interest now */
+  bool uid_ok;
+  bool eof;     /* the peer closed its side */
+  bool closing; /* close once the output is sent */
+  bool dead;    /* closed, freed at the end of the iteration */
+  bool dirty;   /* in the dirty list */
+  lconn *dnext;            /* dirty list */
+  lconn *prev, *next;      /* all connections */
+};
+
+typedef struct loop {
+  int ep, lfd, sfd;
+  mgri_store *st;
+  mgri_limits lim;
+  size_t outbuf_max;
+  uid_t uid;
+  bool any_uid;
+  bool stop;
+  bool quitting; /* replies are no longer delivered */
+  bool listen_paused;
+  lconn *all;
+  lconn *dirty;
+  lconn *grave;
+} loop;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void mark_dirty(loop *L, lconn *c) {
+  if (c->dirty) return;
+  c->dirty = true;
+  c->dnext = L->dirty;
+  L->dirty = c;
+}
+
+/* The store's reply callback: encode into the connection's output buffer. */
+static void on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
+  loop *L = ctx;
+  lconn *c = mgri_sconn_user(sc);
+  if (L->quitting || !c || c->dead) return;
+  int rc = mgri_reply_encode(&c->out, r, L->lim.frame_max);
+  if (rc == MGR_ETOOBIG || rc == MGR_EINVAL) {
+    /* Spec 3.7: a reply that does not fit is answered LIMIT; the connection
+     * stays open. */
+    char msg[128];
+    mgri_reply e;
+    memset(&e, 0, sizeof e);
+    e.rid = r->rid;
+    e.status = MGR_ELIMIT;
+    snprintf(msg, sizeof msg,
+             rc == MGR_ETOOBIG
+                 ? "MemoryError: the reply exceeds the frame limit (%u bytes)"
+                 : "MemoryError: the reply cannot be encoded (limit %u)",
+             L->lim.frame_max);
+    e.msg = msg;
+    e.msglen = strlen(msg);
+    rc = mgri_reply_encode(&c->out, &e, L->lim.frame_max);
+  }
+  if (rc) c->closing = true; /* out of memory: give up on this peer */
+  mark_dirty(L, c);
+}
+
+/* An error reply written before (or without) any dispatch, then close. */
+static void reject(loop *L, lconn *c, uint64_t rid, int code, const char *msg) {
+  mgri_reply r;
+  memset(&r, 0, sizeof r);
+  r.rid = rid;
+  r.status = code;
+  r.msg = msg;
+  r.msglen = strlen(msg);
+  (void)mgri_reply_encode(&c->out, &r, L->lim.frame_max);
+  c->closing = true;
+  mark_dirty(L, c);
+}
+
+static void send_error(loop *L, lconn *c, uint64_t rid, int code,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void send_error(loop *L, lconn *c, uint64_t rid, int code,
+                       const char *fmt, ...) {
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  mgri_reply r;
+  memset(&r, 0, sizeof r);
+  r.rid = rid;
+  r.status = code;
+  r.msg = msg;
+  r.msglen = strlen(msg);
+  if (c->sc) on_reply(L, c->sc, &r);
+}
+
+static void set_events(loop *L, lconn *c) {
+  uint32_t ev = 0;
+  if (!c->closing && !c->eof && c->out.len <= L->outbuf_max) ev |= EPOLLIN;
+  if (c->out.len) ev |= EPOLLOUT;
+  if (ev == c->events) return;
+  struct epoll_event e = {.events = ev, .data.ptr = c};
+  if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &e) == 0) c->events = ev;
+}
+
+static void conn_drop(loop *L, lconn *c) {
+  if (c->dead) return;
+  c->dead = true;
+  mgri_sconn *sc = c->sc;
+  c->sc = NULL;
+  if (sc) mgri_store_conn_close(L->st, sc); /* may reply to others */
+  epoll_ctl(L->ep, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  if (c->prev) c->prev->next = c->next;
+  else L->all = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->next = L->grave;
+  L->grave = c;
+  if (L->listen_paused) {
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &L->lfd};
+    if (epoll_ctl(L->ep, EPOLL_CTL_ADD, L->lfd, &e) == 0)
+      L->listen_paused = false;
+  }
+}
+
+static void conn_free(lconn *c) {
+  mgri_reader_fini(&c->rd);
+  mgri_arena_fini(&c->arena);
+  mgri_buf_fini(&c->out);
+  free(c);
+}
+
+/* Sends what can be sent now. -1 when the peer is gone. */
+static int flush(lconn *c) {
+  while (c->out.len) {
+    ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      mgri_buf_consume(&c->out, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return -1;
+  }
+  return 0;
+}
+
+/* Dispatches every whole frame buffered, until the output is over its limit
+ * (the rest waits for the peer to read). */
+static void process(loop *L, lconn *c) {
+  while (!c->closing && !L->stop && c->out.len <= L->outbuf_max) {
+    const uint8_t *body;
+    size_t len;
+    int r = mgri_reader_next(&c->rd, &body, &len);
+    if (r == 0) {
+      if (c->eof) c->closing = true; /* a partial frame is dropped */
+      break;
+    }
+    if (r < 0) {
+      send_error(L, c, 0, r == MGR_ENOMEM ? MGR_ELIMIT : r, "%s",
+                 c->rd.errmsg[0] ? c->rd.errmsg : mgr_strerror(r));
+      c->closing = true;
+      break;
+    }
+    mgri_arena_reset(&c->arena);
+    mgri_request rq;
+    mgri_decode_error de;
+    memset(&de, 0, sizeof de);
+    int rc = mgri_request_decode(body, len, &L->lim, &c->arena, &rq, &de);
+    if (rc) {
+      /* rq.rid: the rid if the body was an array starting with a uint, else
+       * 0 (spec 3.5). */
+      send_error(L, c, rq.rid, rc == MGR_ENOMEM ? MGR_ELIMIT : rc,
+                 "%s: %s at byte %zu", mgr_strerror(rc),
+                 de.what ? de.what : "invalid", de.offset);
+      c->closing = true;
+      break;
+    }
+    int act = mgri_dispatch(L->st, c->sc, &rq, now_ns());
+    if (act == MGRI_DISPATCH_CLOSE) c->closing = true;
+    else if (act == MGRI_DISPATCH_SHUTDOWN) L->stop = true;
+  }
+  mark_dirty(L, c);
+}
+
+static void on_readable(loop *L, lconn *c) {
+  size_t total = 0;
+  while (!c->eof && total < READ_BUDGET) {
+    size_t avail;
+    uint8_t *p = mgri_reader_prepare(&c->rd, READ_CHUNK, &avail);
+    if (!p) break; /* the sticky error surfaces from mgri_reader_next */
+    ssize_t n = recv(c->fd, p, avail, MSG_DONTWAIT);
+    if (n > 0) {
+      mgri_reader_commit(&c->rd, (size_t)n);
+      total += (size_t)n;
+      /* A stalled partial frame must not hold the loop: stop at the first
+       * short read. */
+      if ((size_t)n < avail) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    c->eof = true; /* 0, ECONNRESET ... */
+  }
+  process(L, c);
+}
+
+static void on_accept(loop *L) {
+  for (;;) {
+    int fd = accept4(L->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+          errno == ENOMEM) {
+        /* Stop accepting until a connection closes (level-triggered epoll
+         * would spin otherwise). */
+        if (epoll_ctl(L->ep, EPOLL_CTL_DEL, L->lfd, NULL) == 0)
+          L->listen_paused = true;
+      }
+      return;
+    }
+    lconn *c = calloc(1, sizeof *c);
+    if (!c) {
+      close(fd);
+      continue;
+    }
+    c->fd = fd;
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    c->uid_ok = L->any_uid ||
+                (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
+                 cred.uid == L->uid);
+    mgri_reader_init(&c->rd, L->lim.frame_max);
+    mgri_arena_init(&c->arena, 0);
+    mgri_buf_init(&c->out, 0);
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+      close(fd);
+      conn_free(c);
+      continue;
+    }
+    c->events = EPOLLIN;
+    c->next = L->all;
+    if (L->all) L->all->prev = c;
+    L->all = c;
+    /* Spec 2.3 and 7.6: refused before reading anything. */
+    if (!c->uid_ok) {
+      reject(L, c, 0, MGR_EPERM, "permission denied");
+      continue;
+    }
+    c->sc = mgri_store_conn_open(L->st, c);
+    if (!c->sc) reject(L, c, 0, MGR_ELIMIT, "MemoryError: too many connections");
+  }
+}
+
+static void on_conn(loop *L, lconn *c, uint32_t ev) {
+  if (c->dead) return;
+  if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing && !c->eof &&
+      c->out.len <= L->outbuf_max)
+    on_readable(L, c);
+  if (ev & EPOLLOUT) {
+    if (flush(c) < 0) {
+      conn_drop(L, c);
+      return;
+    }
+    /* Drained below the limit: serve the frames that waited. */
+    if (c->out.len <= L->outbuf_max) process(L, c);
+  }
+  if ((ev & (EPOLLHUP | EPOLLERR)) && (c->closing || c->eof || c->events == EPOLLOUT)) {
+    if (flush(c) < 0 || !c->out.len) conn_drop(L, c);
+  }
+  mark_dirty(L, c);
+}
+
+/* Sends what every touched connection has, closes those that are done. */
+static void flush_dirty(loop *L) {
+  while (L->dirty) {
+    lconn *c = L->dirty;
+    L->dirty = c->dnext;
+    c->dirty = false;
+    if (c->dead) continue;
+    if (flush(c) < 0 || (c->closing && !c->out.len)) {
+      conn_drop(L, c);
+      continue;
+    }
+    set_events(L, c);
+  }
+}
+
+/* Spec 2.2: the socket's directory must be the server user's alone (owned
+ * by the effective uid, no group or other permissions). */
+static int check_private_dir(const char *path) {
+  char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  const char *slash = strrchr(path, '/');
+  if (!slash) {
+    memcpy(dir, ".", 2);
+  } else if (slash == path) {
+    memcpy(dir, "/", 2);
+  } else {
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+  }
+  struct stat st;
+  if (stat(dir, &st) != 0) return MGR_ESYS;
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+    errno = EPERM;
+    return MGR_ESYS;
+  }
+  return MGR_OK;
+}
+
+static int make_listener(loop *L, const char *path) {
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) return MGR_EINVAL;
+  if (!L->any_uid) {
+    int rc = check_private_dir(path);
+    if (rc) return rc;
+  }
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  L->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (L->lfd < 0) return MGR_ESYS;
+  if (bind(L->lfd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (errno != EADDRINUSE) return MGR_ESYS;
+    /* A socket nobody listens on is stale: replace it. A live one is not
+     * ours to take. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return MGR_ESYS;
+    int r = connect(probe, (struct sockaddr *)&sa, sizeof sa);
+    int err = errno;
+    close(probe);
+    struct stat stt;
+    if (r == 0 || err != ECONNREFUSED || lstat(path, &stt) != 0 ||
+        !S_ISSOCK(stt.st_mode)) {
+      errno = EADDRINUSE;
+      return MGR_ESYS;
+    }
+    unlink(path);
+    if (bind(L->lfd, (struct sockaddr *)&sa, sizeof sa) != 0) return MGR_ESYS;
+  }
+  if (chmod(path, L->any_uid ? 0666 : 0600) != 0 ||
+      listen(L->lfd, SOMAXCONN) != 0) {
+    int e = errno;
+    unlink(path);
+    errno = e;
+    return MGR_ESYS;
+  }
+  return MGR_OK;
+}
+
+void mgr_server_options_init(mgr_server_options *opt) {
+  if (!opt) return;
+  memset(opt, 0, sizeof *opt);
+  opt->ready_fd = -1;
+}
+
+int mgr_server_run(const mgr_server_options *opt) {
+  if (!opt || !opt->address || !*opt->address ||
+      opt->max_frame > MGRI_FRAME_MAX_CEIL ||
+      (opt->max_frame && opt->max_frame < 64))
+    return MGR_EINVAL;
+  loop L;
+  memset(&L, 0, sizeof L);
+  L.ep = L.lfd = L.sfd = -1;
+  mgri_limits_default(&L.lim);
+  if (opt->max_frame) L.lim.frame_max = opt->max_frame;
+  L.outbuf_max = MGRI_OUTBUF_MAX(L.lim.frame_max);
+  L.uid = geteuid();
+  L.any_uid = opt->allow_any_uid != 0;
+
+  mgri_store_config cfg;
+  mgri_store_config_init(&cfg);
+  cfg.limits = L.lim;
+  cfg.server_pid = (uint64_t)getpid();
+  cfg.reply = on_reply;
+  cfg.reply_ctx = &L;
+  L.st = mgri_store_new(&cfg);
+  if (!L.st) return MGR_ENOMEM;
+
+  sigset_t mask, old;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, &old);
+
+  int rc = MGR_OK;
+  bool bound = false;
+  L.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  L.ep = epoll_create1(EPOLL_CLOEXEC);
+  if (L.sfd < 0 || L.ep < 0) {
+    rc = MGR_ESYS;
+    goto out;
+  }
+  rc = make_listener(&L, opt->address);
+  if (rc) goto out;
+  bound = true;
+  struct epoll_event e = {.events = EPOLLIN, .data.ptr = &L.lfd};
+  struct epoll_event es = {.events = EPOLLIN, .data.ptr = &L.sfd};
+  if (epoll_ctl(L.ep, EPOLL_CTL_ADD, L.lfd, &e) != 0 ||
+      epoll_ctl(L.ep, EPOLL_CTL_ADD, L.sfd, &es) != 0) {
+    rc = MGR_ESYS;
+    goto out;
+  }
+  if (opt->ready_fd >= 0) {
+    char b = 1;
+    ssize_t w;
+    do w = write(opt->ready_fd, &b, 1);
+    while (w < 0 && errno == EINTR);
+    close(opt->ready_fd);
+  }
+
+  struct epoll_event evs[64];
+  while (!L.stop) {
+    int timeout = -1;
+    int64_t dl = mgri_store_next_deadline(L.st);
+    if (dl != INT64_MAX) {
+      int64_t now = now_ns();
+      int64_t ms = dl <= now ? 0 : (dl - now + 999999) / 1000000;
+      timeout = ms > INT_MAX ? INT_MAX : (int)ms;
+    }
+    int n = epoll_wait(L.ep, evs, 64, timeout);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      rc = MGR_ESYS;
+      break;
+    }
+    for (int i = 0; i < n && !L.stop; i++) {
+      void *p = evs[i].data.ptr;
+      if (p == &L.lfd) {
+        on_accept(&L);
+      } else if (p == &L.sfd) {
+        struct signalfd_siginfo si;
+        while (read(L.sfd, &si, sizeof si) == (ssize_t)sizeof si) L.stop = true;
+      } else {
+        on_conn(&L, p, evs[i].events);
+      }
+    }
+    mgri_store_tick(L.st, now_ns());
+    flush_dirty(&L);
+    while (L.grave) {
+      lconn *c = L.grave;
+      L.grave = c->next;
+      conn_free(c);
+    }
+  }
+
+out:;
+  int saved_errno = errno;
+  /* Parked requests get ESHUTDOWN (spec 8.6); send what is ready (the
+   * SHUTDOWN reply above all), then close all. */
+  mgri_store_shutdown(L.st);
+  for (lconn *c = L.all; c; c = c->next)
+    if (!c->dead) (void)flush(c);
+  L.quitting = true;
+  while (L.all) conn_drop(&L, L.all);
+  while (L.grave) {
+    lconn *c = L.grave;
+    L.grave = c->next;
+    conn_free(c);
+  }
+  mgri_store_free(L.st);
+  if (L.lfd >= 0) close(L.lfd);
+  if (bound) unlink(opt->address);
+  if (L.ep >= 0) close(L.ep);
+  if (L.sfd >= 0) {
+    struct signalfd_siginfo si;
+    while (read(L.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+    }
+    close(L.sfd);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved_errno;
+  return rc;
+}
