@@ -1,0 +1,116 @@
+/* mgr client internals: the client, its per-thread connections, proxies, and
+ * the one call path every proxied operation goes through (conn.c). */
+#ifndef MGRI_CLIENT_INTERNAL_H
+#define MGRI_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/arena.h"
+#include "../common/buf.h"
+#include "../common/limits.h"
+#include "../proto/proto.h"
+#include "mgr/client.h"
+
+/* Stale replies of calls that timed out are discarded; for a LOCK_ACQUIRE that
+ * timed out locally we remember (rid, oid) so that a late grant is released at
+ * once instead of leaving the lock held by nobody who knows. */
+#define MGRI_ORPHANS_MAX 8
+
+typedef struct mgri_orphan {
+  uint64_t rid;
+  uint64_t oid; /* 0: free slot */
+} mgri_orphan;
+
+/* One connection: used by exactly one thread (or by nobody, for the primary
+ * connection of a thread that exited). */
+typedef struct mgri_conn {
+  struct mgr_client *m;
+  struct mgri_conn *next; /* in m->conns, under m->mu */
+  int fd;                 /* -1 once closed */
+  bool primary;           /* holds the session alive; owned by m */
+  bool broken;            /* the stream is unusable: every call is ECLOSED */
+  int broken_err;
+  uint64_t next_rid;   /* HELLO is rid 0 */
+  uint64_t conn_id;    /* from HELLO */
+  uint32_t send_max;   /* min(our max_frame, the server's) */
+  mgri_buf out;        /* encoded request, reused */
+  mgri_reader rd;      /* reply frames */
+  mgri_arena arena;    /* decoded reply, reset per call */
+  mgri_limits lim;
+  mgri_orphan orphans[MGRI_ORPHANS_MAX];
+  char errmsg[256];
+} mgri_conn;
+
+typedef struct mgri_ref {
+  uint64_t id;    /* 0: empty slot */
+  uint64_t count; /* local proxies of this object */
+} mgri_ref;
+
+struct mgr_client {
+  struct mgr_client *reg_next; /* the global registry (atfork handlers) */
+  char *address;
+  pthread_key_t key; /* this thread's mgri_conn */
+  pthread_mutex_t mu; /* session, conns list, ref table */
+  _Atomic int timeout_ms;
+  uint32_t max_frame;
+  uint64_t session;     /* 0: none yet in this process (fresh, or after fork) */
+  int64_t server_pid;
+  mgri_conn *conns;     /* every connection of this process */
+  mgri_conn *primary;   /* the one that created the session */
+  /* oid -> local proxy count, open addressing, linear probing. */
+  mgri_ref *refs;
+  size_t nrefs, caprefs;
+  /* A server this process started (mgr_start). */
+  pid_t child;
+  pid_t starter; /* the process that started it (waitpid only there) */
+  char *tmpdir;  /* private directory to remove, or NULL */
+};
+
+struct mgr_proxy {
+  struct mgr_client *m;
+  uint64_t id;
+  mgr_kind kind;
+};
+
+/* The fork generation: incremented in the child of every fork(). */
+extern _Atomic uint64_t mgri_fork_gen;
+
+/* Creates the client struct (not connected) and registers it for the atfork
+ * handlers. */
+int mgri_client_new(const char *address, const mgr_options *opt,
+                    mgr_client **out);
+/* Closes every connection, unregisters and frees m. */
+void mgri_client_free(mgr_client *m);
+
+/* The calling thread's connection to m, opened (and joined to the session,
+ * re-taking references after fork) on first use. NULL with *err set. */
+mgri_conn *mgri_conn_get(mgr_client *m, int *err);
+
+/* THE call path. Sends [rid, op, oid, args] on c and waits for its reply.
+ * On MGR_OK *result (may be NULL) is the result, borrowed from c's arena until
+ * c's next call. On a server error returns it and keeps its message in
+ * c->errmsg. */
+int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
+              size_t nargs, mgr_value *result);
+
+/* mgri_conn_get + mgri_call. */
+int mgri_callm(mgr_client *m, uint64_t op, uint64_t oid, const mgr_value *args,
+               size_t nargs, mgr_value *result);
+
+/* Sets the calling thread's error message for m (printf-style). */
+void mgri_seterr(mgr_client *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Ref table (call with m->mu held). */
+uint64_t *mgri_ref_slot(mgr_client *m, uint64_t id, bool create);
+void mgri_ref_remove(mgr_client *m, uint64_t id);
+
+/* Copies a borrowed result to an owned value; scalars without allocating. */
+int mgri_result_out(const mgr_value *res, mgr_value *out);
+
+#endif
