@@ -629,7 +629,7 @@ int mgri_op_PING(mgri_octx *x) {
 }
 
 int mgri_op_CREATE(mgri_octx *x) {
-  uint32_t kind;
+  uint32_t kind = 0;
   int rc = arg_kind(x, 0, &kind);
   if (rc) return rc;
   mgri_obj *o;
@@ -650,7 +650,7 @@ int mgri_op_OPEN(mgri_octx *x) {
                      MGRI_NAME_MAX, name->u.s.len);
   if (memchr(name->u.s.ptr, '\0', name->u.s.len))
     return mgri_fail(x, MGR_EVALUE, "ValueError: name contains NUL");
-  uint32_t kind;
+  uint32_t kind = 0;
   int rc = arg_kind(x, 1, &kind);
   if (rc) return rc;
   const mgr_value *init = x->nargs > 2 ? &x->args[2] : NULL;
