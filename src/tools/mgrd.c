@@ -10,6 +10,7 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgrd --address PATH [--max-frame N] [--allow-any-uid]\n"
+          "            [--ready-fd FD]\n"
           "       mgrd --help | --version\n"
           "\n"
           "Runs an mgr manager server on the Unix socket PATH, in the\n"
@@ -20,7 +21,9 @@ static void usage(FILE *f) {
           "(default 1048576,\n"
           "                   at most 67108864)\n"
           "  --allow-any-uid  accept clients of any uid (default: own uid "
-          "only)\n");
+          "only)\n"
+          "  --ready-fd FD    write one byte to FD, then close it, once "
+          "listening\n");
 }
 
 int main(int argc, char **argv) {
@@ -33,7 +36,8 @@ int main(int argc, char **argv) {
     const char *eq = strchr(a, '=');
     if (eq) alen = (size_t)(eq - a);
     bool takes = (alen == 9 && !strncmp(a, "--address", alen)) ||
-                 (alen == 11 && !strncmp(a, "--max-frame", alen));
+                 (alen == 11 && !strncmp(a, "--max-frame", alen)) ||
+                 (alen == 10 && !strncmp(a, "--ready-fd", alen));
     if (takes) {
       if (eq) val = eq + 1;
       else if (i + 1 < argc) val = argv[++i];
@@ -53,6 +57,16 @@ int main(int argc, char **argv) {
       opt.allow_any_uid = 1;
     } else if (takes && a[2] == 'a') {
       opt.address = val;
+    } else if (takes && a[2] == 'r') {
+      char *end;
+      errno = 0;
+      long fd = strtol(val, &end, 10);
+      if (errno || end == val || *end || fd < 0 || fd > 65535) {
+        fprintf(stderr, "mgrd: --ready-fd must be a descriptor, not '%s'\n",
+                val);
+        return 2;
+      }
+      opt.ready_fd = (int)fd;
     } else if (takes) {
       char *end;
       errno = 0;
