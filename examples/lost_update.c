@@ -7,7 +7,8 @@
  *   locked: lock; get; set; unlock     (a manager Lock around the two)
  * Prints one parseable line per way:
  *   racy: expected=8000 got=5123 lost=2877
- * Usage: lost_update [--workers N] [--iterations M] */
+ * Usage: lost_update [--workers N] [--iterations M] [--only racy|atomic|locked]
+ * (--only runs one way: traces/check records each alone). */
 #include <mgr/mgr.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,12 +96,26 @@ static long arg_long(const char *s) {
 
 int main(int argc, char **argv) {
   long workers = 8, iters = 1000;
+  int first = RACY, last = LOCKED;
   for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+      const char *w = argv[++i];
+      first = !strcmp(w, "racy") ? RACY : !strcmp(w, "atomic") ? ATOMIC
+              : !strcmp(w, "locked") ? LOCKED : -1;
+      if (first < 0) {
+        fprintf(stderr, "%s: --only racy|atomic|locked\n", argv[0]);
+        return 2;
+      }
+      last = first;
+      continue;
+    }
     long *dst = !strcmp(argv[i], "--workers")      ? &workers
                 : !strcmp(argv[i], "--iterations") ? &iters
                                                    : NULL;
     if (!dst || i + 1 >= argc || (*dst = arg_long(argv[++i])) < 0) {
-      fprintf(stderr, "usage: %s [--workers N] [--iterations M]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--workers N] [--iterations M] [--only WAY]\n",
+              argv[0]);
       return 2;
     }
   }
@@ -119,7 +134,7 @@ int main(int argc, char **argv) {
     status = 1;
   }
   int64_t expected = (int64_t)workers * iters;
-  for (int way = RACY; status == 0 && way <= LOCKED; way++) {
+  for (int way = first; status == 0 && way <= last; way++) {
     int64_t got = run((enum way)way, c, lk, workers, iters);
     if (got < 0) {
       fprintf(stderr, "%s: a worker failed\n", names[way]);

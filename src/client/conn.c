@@ -1,5 +1,6 @@
 /* mgr client: connections (connect, HELLO, sessions, fork) and THE call path,
  * mgri_call(): one send of the encoded request, reads until its reply. */
+#include "../trace/trace.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -294,6 +295,7 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
       return broken(c, r, "bad reply frame: %s",
                     c->rd.errmsg[0] ? c->rd.errmsg : mgr_strerror(r));
     if (r == 1) {
+      c->reply_len = len;
       mgri_decode_error de = {0, 0, NULL};
       int d = mgri_reply_decode(body, len, &c->lim, &c->arena, out, &de);
       if (d != MGR_OK)
@@ -350,23 +352,33 @@ int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
              mgr_strerror(rc));
     return rc;
   }
+  /* HELLO is not a proxied call: the server traces it as conn_open. */
+  bool traced = op != MGRI_OP_HELLO;
+  if (traced)
+    MGRI_TRACE(call_begin, mgri_trace_pid(), c->conn_id, rq.rid, op, oid,
+               mgri_trace_kind(op), mgri_trace_key(op, args, nargs),
+               (uint64_t)c->out.len);
+  c->reply_len = 0;
   rc = send_all(c, c->out.data, c->out.len, tmo, &dl);
-  if (rc != MGR_OK) return rc;
-
-  mgri_reply rep;
-  rc = recv_reply(c, rq.rid, tmo, &dl, &rep);
-  if (rc == MGR_ETIMEDOUT && op == MGRI_OP_LOCK_ACQUIRE)
-    orphan_add(c, rq.rid, oid);
-  if (rc != MGR_OK) return rc;
-  if (rep.status != MGR_OK) {
-    if (rep.msg && rep.msglen)
-      snprintf(c->errmsg, sizeof c->errmsg, "%.*s", (int)rep.msglen, rep.msg);
-    else
-      snprintf(c->errmsg, sizeof c->errmsg, "%s", mgr_strerror(rep.status));
-    return rep.status;
+  if (rc == MGR_OK) {
+    mgri_reply rep;
+    rc = recv_reply(c, rq.rid, tmo, &dl, &rep);
+    if (rc == MGR_ETIMEDOUT && op == MGRI_OP_LOCK_ACQUIRE)
+      orphan_add(c, rq.rid, oid);
+    if (rc == MGR_OK && rep.status != MGR_OK) {
+      if (rep.msg && rep.msglen)
+        snprintf(c->errmsg, sizeof c->errmsg, "%.*s", (int)rep.msglen, rep.msg);
+      else
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", mgr_strerror(rep.status));
+      rc = rep.status;
+    } else if (rc == MGR_OK && result) {
+      *result = rep.result;
+    }
   }
-  if (result) *result = rep.result;
-  return MGR_OK;
+  if (traced)
+    MGRI_TRACE(call_end, mgri_trace_pid(), c->conn_id, rq.rid, op, rc,
+               (uint64_t)c->reply_len);
+  return rc;
 }
 
 /* --- opening connections ------------------------------------------------- */

@@ -37,6 +37,7 @@ typedef struct mgri_conn {
   int broken_err;
   uint64_t next_rid;   /* HELLO is rid 0 */
   uint64_t conn_id;    /* from HELLO */
+  size_t reply_len;    /* body length of the last reply read (tracing) */
   uint32_t send_max;   /* min(our max_frame, the server's) */
   mgri_buf out;        /* encoded request, reused */
   mgri_reader rd;      /* reply frames */

@@ -1,5 +1,6 @@
 /* mgr client: starting a manager in a child process (as Python's Manager()
  * does), connecting to one, and shutting it down. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -48,19 +49,40 @@ static void reap(pid_t pid) {
   }
 }
 
+/* Closes every descriptor the server child inherited but stdio and keep, so
+ * that it holds no pipe or socket of the application's (a peer waiting for
+ * their end-of-file would wait forever). One close() each, not close_range():
+ * under LTTng's liblttng-ust-fd.so (traces/record preloads it) close() leaves
+ * the tracer's own descriptors alone; close_range() and dup2() would pull
+ * them out from under it. The library's own connections were closed by its
+ * atfork child handler already. */
+static void close_inherited(int keep) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  int self = dirfd(d), *fds = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int fd = atoi(e->d_name);
+    if (fd <= 2 || fd == keep || fd == self || e->d_name[0] == '.') continue;
+    if (n == cap) {
+      int *nf = realloc(fds, (cap = cap ? 2 * cap : 64) * sizeof *fds);
+      if (!nf) break;
+      fds = nf;
+    }
+    fds[n++] = fd;
+  }
+  closedir(d);
+  for (size_t i = 0; i < n; i++) close(fds[i]);
+  free(fds);
+}
+
 /* The server child: runs the server from this library's code. */
 static void serve(const char *path, const char *dir, uint32_t max_frame,
                   pid_t parent, int ready) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(1); /* the parent died before prctl */
-  /* Keep only stdio and the ready pipe: the sockets of other managers this
-   * process is connected to must not stay open in the server (their peers
-   * would never see the close). */
-  if (ready != 3) {
-    if (dup2(ready, 3) < 0) _exit(1);
-    close(ready);
-  }
-  close_range(4, ~0u, 0);
+  close_inherited(ready);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -69,7 +91,7 @@ static void serve(const char *path, const char *dir, uint32_t max_frame,
   mgr_server_options_init(&so);
   so.address = path;
   so.max_frame = max_frame;
-  so.ready_fd = 3;
+  so.ready_fd = ready;
   int rc = mgr_server_run(&so);
   if (dir) {
     unlink(path);

@@ -1,6 +1,7 @@
 /* mgr — THE dispatch path: every request of every connection goes through
  * mgri_dispatch (handshake, op table lookup, arity and kind checks, the op,
  * the reply, then deferred frees and reference drops). */
+#include "../trace/trace.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -191,13 +192,26 @@ int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   x.action = MGRI_DISPATCH_OK;
   x.msg[0] = '\0';
   s->now = now_ns;
+  /* The handshake is traced as conn_open, not as a call: the client cannot
+   * name the connection before HELLO's reply tells it its id. */
+  bool traced = rq->op != MGRI_OP_HELLO;
+  if (traced)
+    MGRI_TRACE(request, (int64_t)c->pid, c->id, rq->rid, rq->op, rq->oid,
+               mgri_trace_key(rq->op, rq->args, rq->nargs));
   int rc = run(&x);
   if (rc != MGRI_PARKED) {
     /* An op that failed for lack of memory reports ELIMIT: ENOMEM is local
      * only and never travels. */
     if (rc == MGR_ENOMEM) rc = MGR_ELIMIT;
+    if (traced)
+      MGRI_TRACE(reply, (int64_t)c->pid, c->id, rq->rid, rq->op, rc,
+                 mgri_trace_value(rq->op, rq->args, rq->nargs, rc, &x.result));
     mgri_emit(s, c, rq->rid, rc, &x.result, x.msg);
+  } else {
+    MGRI_TRACE(wait_begin, (int64_t)c->pid, c->id, rq->rid, rq->oid);
   }
+  if (!traced && rc == MGR_OK)
+    MGRI_TRACE(conn_open, (int64_t)c->pid, c->id, mgri_sconn_session(c));
   mgri_store_after_reply(s);
   return x.action;
 }

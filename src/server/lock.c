@@ -1,6 +1,7 @@
 /* mgr — Lock and RLock: owner = the connection that acquired, FIFO waiters
  * parked until a grant or their deadline, owner death flagged to the next
  * owner (result 2). A min-heap orders the waiters that have deadlines. */
+#include "../trace/trace.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,17 @@ static void unown(mgri_obj *o) {
   lk->depth = 0;
 }
 
+/* Answers a parked LOCK_ACQUIRE (granted, timed out, cancelled): the one place
+ * a wait ends, so it is traced here. */
+static void answer(mgri_store *s, mgri_sconn *c, uint64_t rid, uint64_t oid,
+                   int status, const mgr_value *r, const char *msg,
+                   int outcome) {
+  MGRI_TRACE(wait_end, (int64_t)c->pid, c->id, rid, oid, outcome);
+  MGRI_TRACE(reply, (int64_t)c->pid, c->id, rid, MGRI_OP_LOCK_ACQUIRE, status,
+             (uint64_t)0);
+  mgri_emit(s, c, rid, status, r, msg);
+}
+
 /* Frees the lock and grants it to the first waiter whose deadline has not
  * passed; waiters found expired are answered 0 (spec 13.3). */
 static void free_up(mgri_store *s, mgri_obj *o) {
@@ -134,7 +146,10 @@ static void free_up(mgri_store *s, mgri_obj *o) {
     bool expired = w->deadline <= s->now;
     waiter_free(s, w);
     mgr_value r = mgr_int(expired ? 0 : take(o, c));
-    mgri_emit(s, c, rid, MGR_OK, &r, NULL);
+    answer(s, c, rid, o->id, MGR_OK, &r, NULL,
+           expired       ? MGRI_TRACE_WAIT_TIMEOUT
+           : r.u.i == 2 ? MGRI_TRACE_WAIT_OWNER_DEAD
+                        : MGRI_TRACE_WAIT_GRANTED);
     if (!expired) return;
   }
 }
@@ -145,8 +160,9 @@ void mgri_lock_destroy(mgri_store *s, mgri_obj *o) {
     mgri_sconn *c = w->conn;
     uint64_t rid = w->rid;
     waiter_free(s, w);
-    mgri_emit(s, c, rid, MGR_ENOTFOUND, NULL,
-              "LookupError: the lock was destroyed while waiting");
+    answer(s, c, rid, o->id, MGR_ENOTFOUND, NULL,
+           "LookupError: the lock was destroyed while waiting",
+           MGRI_TRACE_WAIT_CANCELLED);
   }
   unown(o);
 }
@@ -161,15 +177,21 @@ void mgri_store_shutdown(mgri_store *s) {
         mgri_sconn *c = w->conn;
         uint64_t rid = w->rid;
         waiter_free(s, w);
-        mgri_emit(s, c, rid, MGR_ESHUTDOWN, NULL,
-                  "EOFError: the manager is shutting down");
+        answer(s, c, rid, o->id, MGR_ESHUTDOWN, NULL,
+               "EOFError: the manager is shutting down",
+               MGRI_TRACE_WAIT_CANCELLED);
       }
     }
   }
 }
 
 void mgri_lock_conn_close(mgri_store *s, mgri_sconn *c) {
-  while (c->waiters) waiter_free(s, c->waiters);
+  while (c->waiters) {
+    mgri_waiter *w = c->waiters;
+    MGRI_TRACE(wait_end, (int64_t)c->pid, c->id, w->rid, w->lock->id,
+               MGRI_TRACE_WAIT_CANCELLED);
+    waiter_free(s, w);
+  }
   while (c->owned) {
     mgri_obj *o = c->owned;
     o->u.lk.owner_dead = true;
@@ -182,10 +204,10 @@ void mgri_store_tick(mgri_store *s, int64_t now_ns) {
   while (s->nheap && s->heap[0]->deadline <= now_ns) {
     mgri_waiter *w = s->heap[0];
     mgri_sconn *c = w->conn;
-    uint64_t rid = w->rid;
+    uint64_t rid = w->rid, oid = w->lock->id;
     waiter_free(s, w);
     mgr_value r = mgr_int(0);
-    mgri_emit(s, c, rid, MGR_OK, &r, NULL);
+    answer(s, c, rid, oid, MGR_OK, &r, NULL, MGRI_TRACE_WAIT_TIMEOUT);
   }
 }
 

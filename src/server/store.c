@@ -1,6 +1,7 @@
 /* mgr — the store: objects by id, names, sessions and their reference sets,
  * stored-ref counting and destruction, connections, and the manager ops
  * (HELLO, PING, CREATE, OPEN, RELEASE, RETAIN, LIST, UNLINK, SHUTDOWN). */
+#include "../trace/trace.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,6 +312,7 @@ void mgri_obj_clear(mgri_store *s, mgri_obj *o) {
 }
 
 static void obj_destroy(mgri_store *s, mgri_obj *o) {
+  MGRI_TRACE(object_destroy, o->id, o->kind);
   mgri_u64map_del(&s->objs, o->id);
   if (o->prev) o->prev->next = o->next;
   else s->first = o->next;
@@ -366,6 +368,8 @@ static mgri_obj *obj_new(mgri_octx *x, uint32_t kind) {
   else s->first = o;
   s->last = o;
   s->nobjs++;
+  MGRI_TRACE(object_create, (int64_t)x->c->pid, x->c->id, x->rq->rid, o->id,
+             o->kind);
   return o;
 }
 
@@ -501,6 +505,7 @@ static void session_end(mgri_store *s, mgri_session *se) {
 }
 
 void mgri_store_conn_close(mgri_store *s, mgri_sconn *c) {
+  MGRI_TRACE(conn_close, (int64_t)c->pid, c->id, mgri_sconn_session(c));
   mgri_lock_conn_close(s, c);
   if (c->sess && --c->sess->nconns == 0) session_end(s, c->sess);
   s->nconns--;

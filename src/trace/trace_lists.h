@@ -1,0 +1,36 @@
+/* mgr — the small value lists of the trace events that are not already a
+ * project X-macro (ops come from MGRI_OPS, statuses from MGR_ERRORS). Each list
+ * makes both a C enum (here) and an LTTng enum (mgr_tp.h), so they agree. */
+#ifndef MGRI_TRACE_LISTS_H
+#define MGRI_TRACE_LISTS_H
+
+/* X(NAME, value): the kind of the object an op addresses. 1..5 are
+ * mgr_kind's values (trace.c checks it); 0 is the manager (oid 0). */
+#define MGRI_TRACE_KINDS(X)                                                    \
+  X(MANAGER, 0)                                                                \
+  X(DICT, 1)                                                                   \
+  X(LIST, 2)                                                                   \
+  X(VAR, 3)                                                                    \
+  X(LOCK, 4)                                                                   \
+  X(RLOCK, 5)
+
+/* X(NAME, value): how a parked LOCK_ACQUIRE ended (wait_end's outcome). */
+#define MGRI_TRACE_WAITS(X)                                                    \
+  X(GRANTED, 0)     /* the lock was released to this waiter */                \
+  X(OWNER_DEAD, 1)  /* granted; the previous owner died holding it */         \
+  X(TIMEOUT, 2)     /* its deadline passed: answered 0 (not acquired) */      \
+  X(CANCELLED, 3)   /* its connection closed while it waited: no reply */
+
+enum {
+#define MGRI_TRACE_KIND_ENUM_(name, value) MGRI_TRACE_KIND_##name = value,
+  MGRI_TRACE_KINDS(MGRI_TRACE_KIND_ENUM_)
+#undef MGRI_TRACE_KIND_ENUM_
+};
+
+enum {
+#define MGRI_TRACE_WAIT_ENUM_(name, value) MGRI_TRACE_WAIT_##name = value,
+  MGRI_TRACE_WAITS(MGRI_TRACE_WAIT_ENUM_)
+#undef MGRI_TRACE_WAIT_ENUM_
+};
+
+#endif
