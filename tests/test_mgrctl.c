@@ -1,0 +1,144 @@
+/* mgr tests — mgrctl against a real manager: parseable output and exit codes
+ * (0 ok, 1 operation error, 2 usage, 3 cannot connect). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client_util.h"
+
+#define MGRCTL MGR_BINARY_DIR "/mgrctl"
+
+static mgr_client *M;
+static char out[8192];
+
+/* Runs mgrctl with the manager's address and args; captures stdout into
+ * out; returns the exit status. */
+static int ctl(const char *address, ...) {
+  const char *argv[16];
+  int n = 0;
+  argv[n++] = MGRCTL;
+  if (address) {
+    argv[n++] = "--address";
+    argv[n++] = address;
+  }
+  va_list ap;
+  va_start(ap, address);
+  const char *a;
+  while ((a = va_arg(ap, const char *)) && n < 15) argv[n++] = a;
+  va_end(ap);
+  argv[n] = NULL;
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(p[1], 1);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 2);
+    close(p[0]);
+    execv(MGRCTL, (char *const *)argv);
+    _exit(127);
+  }
+  close(p[1]);
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(p[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)r;
+  out[len] = 0;
+  close(p[0]);
+  return cu_wait(pid);
+}
+
+static int setup(void **state) {
+  (void)state;
+  M = cu_start();
+  return M ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return cu_stop(M) == MGR_OK ? 0 : -1;
+}
+
+static void test_dict(void **state) {
+  (void)state;
+  mgr_value pairs[] = {T("a"), I(1)};
+  mgr_value init = mgr_map(pairs, 1);
+  mgr_proxy *d;
+  assert_ok(M, mgr_dict_new(M, &init, &d));
+  char id[32];
+  snprintf(id, sizeof id, "%llu", (unsigned long long)mgr_proxy_id(d));
+  const char *addr = mgr_address(M);
+
+  assert_int_equal(ctl(addr, "ping", NULL), 0);
+  assert_int_equal(ctl(addr, "get", id, "a", NULL), 0);
+  assert_string_equal(out, "1\n");
+  assert_int_equal(ctl(addr, "set", id, "b", "2.5", NULL), 0);
+  assert_int_equal(ctl(addr, "incr", id, "a", "41", NULL), 0);
+  assert_string_equal(out, "42\n");
+  assert_int_equal(ctl(addr, "set", id, "name", "\"x y\"", NULL), 0);
+  assert_int_equal(ctl(addr, "dump", id, NULL), 0);
+  assert_non_null(strstr(out, "\"a\": 42"));
+  assert_non_null(strstr(out, "\"b\": 2.5"));
+  assert_non_null(strstr(out, "\"name\": \"x y\""));
+
+  /* What mgrctl did is what the library sees. */
+  mgr_value v;
+  mgr_value key = T("a");
+  assert_ok(M, mgr_dict_get(d, &key, &v));
+  assert_int_equal(v.type, MGR_T_INT);
+  assert_int_equal(v.u.i, 42);
+
+  assert_int_equal(ctl(addr, "del", id, "b", NULL), 0);
+  assert_int_equal(ctl(addr, "get", id, "b", NULL), 1); /* KeyError */
+  assert_int_equal(ctl(addr, "incr", id, "name", NULL), 1); /* TypeError */
+
+  assert_int_equal(ctl(addr, "ls", NULL), 0);
+  assert_non_null(strstr(out, id));
+  assert_non_null(strstr(out, "dict"));
+  assert_int_equal(ctl(addr, "ls", "--json", NULL), 0);
+  assert_true(out[0] == '[' || out[0] == '{');
+  assert_ok(M, mgr_release(d));
+}
+
+static void test_list(void **state) {
+  (void)state;
+  mgr_value items[] = {I(0), I(1), I(2)};
+  mgr_value init = mgr_array(items, 3);
+  mgr_proxy *l;
+  assert_ok(M, mgr_list_new(M, &init, &l));
+  char id[32];
+  snprintf(id, sizeof id, "%llu", (unsigned long long)mgr_proxy_id(l));
+  const char *addr = mgr_address(M);
+  assert_int_equal(ctl(addr, "incr", id, "-1", NULL), 0);
+  assert_string_equal(out, "3\n");
+  assert_int_equal(ctl(addr, "get", id, "5", NULL), 1); /* IndexError */
+  assert_int_equal(ctl(addr, "dump", id, NULL), 0);
+  assert_non_null(strstr(out, "[0, 1, 3]"));
+  assert_ok(M, mgr_release(l));
+}
+
+static void test_exit_codes(void **state) {
+  (void)state;
+  assert_int_equal(ctl(NULL, "ping", NULL), 2);                 /* no address */
+  assert_int_equal(ctl(mgr_address(M), "frobnicate", NULL), 2); /* usage */
+  assert_int_equal(ctl(mgr_address(M), "get", "999999", "a", NULL), 1);
+  assert_int_equal(ctl("/nonexistent/mgr.sock", "ping", NULL), 3);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dict),
+      cmocka_unit_test(test_list),
+      cmocka_unit_test(test_exit_codes),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
