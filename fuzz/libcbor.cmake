@@ -1,0 +1,27 @@
+# mgr fuzz — finds libcbor (pkg-config first, then a plain library search) and
+# defines the imported target mgr_libcbor and MGR_HAVE_LIBCBOR. Included by
+# fuzz/CMakeLists.txt and tests/CMakeLists.txt (the target is GLOBAL, so the
+# second include reuses it).
+set(MGR_HAVE_LIBCBOR OFF)
+if(TARGET mgr_libcbor)
+  set(MGR_HAVE_LIBCBOR ON)
+else()
+  find_package(PkgConfig QUIET)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(MGR_LIBCBOR QUIET IMPORTED_TARGET GLOBAL libcbor)
+  endif()
+  if(MGR_LIBCBOR_FOUND)
+    add_library(mgr_libcbor INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(mgr_libcbor INTERFACE PkgConfig::MGR_LIBCBOR)
+    set(MGR_HAVE_LIBCBOR ON)
+  else()
+    find_path(MGR_LIBCBOR_INCLUDE cbor.h PATH_SUFFIXES include)
+    find_library(MGR_LIBCBOR_LIB cbor)
+    if(MGR_LIBCBOR_INCLUDE AND MGR_LIBCBOR_LIB)
+      add_library(mgr_libcbor INTERFACE IMPORTED GLOBAL)
+      target_include_directories(mgr_libcbor INTERFACE ${MGR_LIBCBOR_INCLUDE})
+      target_link_libraries(mgr_libcbor INTERFACE ${MGR_LIBCBOR_LIB})
+      set(MGR_HAVE_LIBCBOR ON)
+    endif()
+  endif()
+endif()
