@@ -242,6 +242,9 @@ static void test_insert_pop_remove_index(void **st) {
   r = call(MGRI_OP_LIST_INDEX, l, A(mgr_float(3.0)));
   assert_int_equal(r->result.u.i, 3); /* 3.0 == 3 */
   err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_int(5))), MGR_EVALUE, "1 is not in list");
+  /* list.index(1, None) is a TypeError in Python (bounds are not slices). */
+  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_nil())), MGR_ETYPE, "integers");
+  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_int(0), mgr_nil())), MGR_ETYPE, NULL);
   r = call(MGRI_OP_LIST_COUNT, l, A(mgr_bool(true)));
   assert_int_equal(r->result.u.i, 2); /* True == 1 */
   r = call(MGRI_OP_LIST_CONTAINS, l, A(mgr_text("x")));

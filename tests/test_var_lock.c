@@ -128,6 +128,9 @@ static void test_lock_basic(void **st) {
   assert_true(call(MGRI_OP_LOCK_LOCKED, lk, NULL, 0)->result.u.b);
   /* Held: non-blocking and zero timeout answer 0 at once. */
   is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_nil())), 0);
+  /* acquire(False, -1) is Python's default timeout, not a timeout (13.2). */
+  is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_int(-1))), 0);
+  is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_float(-1.0))), 0);
   is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_int(0))), 0);
   /* Self-deadlock is refused. */
   err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())), MGR_ESTATE, "deadlock");

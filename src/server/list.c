@@ -339,8 +339,13 @@ static int bound_arg(mgri_octx *x, size_t ai, int64_t dflt, int64_t len,
     *out = dflt;
     return MGR_OK;
   }
-  int rc = slice_part(x, &x->args[ai], dflt, out);
-  if (rc) return rc;
+  /* list.index(v, None) is a TypeError in Python: bounds are ints here,
+   * unlike slice parts. */
+  if (x->args[ai].type != MGR_T_INT)
+    return mgri_fail(x, MGR_ETYPE,
+                     "TypeError: slice indices must be integers, not %s",
+                     mgri_tname(&x->args[ai]));
+  *out = x->args[ai].u.i;
   if (*out < 0) {
     *out += len;
     if (*out < 0) *out = 0;

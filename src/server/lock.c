@@ -236,7 +236,7 @@ int mgri_op_LOCK_ACQUIRE(mgri_octx *x) {
   if (isnan(secs) || (secs < 0 && secs != -1))
     return mgri_fail(x, MGR_EVALUE,
                      "ValueError: timeout value must be a non-negative number");
-  if (!blocking && t->type != MGR_T_NIL)
+  if (!blocking && secs != -1) /* Python: acquire(False, -1) is fine */
     return mgri_fail(x, MGR_EVALUE,
                      "ValueError: can't specify a timeout for a non-blocking call");
   bool once = !blocking || secs == 0;
