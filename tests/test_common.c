@@ -127,6 +127,35 @@ static void buf_max_sticky(void **state) {
   mgri_buf_fini(&b);
 }
 
+/* The inline fast path (room already allocated) still honours a max
+ * lowered below the capacity, as the frame encoder lowers it, and a len
+ * already past max. */
+static void buf_room_respects_max(void **state) {
+  (void)state;
+  mgri_buf b;
+  mgri_buf_init(&b, 0);
+  assert_int_equal(mgri_buf_reserve(&b, 100), MGR_OK);
+  mgri_buf_append(&b, "abcd", 4);
+  b.max = 6;
+  assert_non_null(mgri_buf_room(&b, 2));
+  mgri_buf_append(&b, "ef", 2);
+  assert_int_equal(b.len, 6);
+  assert_null(mgri_buf_room(&b, 1));
+  assert_int_equal(b.err, MGR_ETOOBIG);
+  mgri_buf_clear(&b);
+  mgri_buf_append(&b, "abcdefgh", 8);
+  assert_int_equal(b.err, MGR_ETOOBIG);
+  assert_int_equal(b.len, 0);
+  mgri_buf_clear(&b);
+  b.max = 0; /* 0 = no maximum */
+  mgri_buf_append(&b, "abcdefgh", 8);
+  assert_int_equal(b.len, 8);
+  b.max = 4; /* len already past max */
+  assert_null(mgri_buf_room(&b, 1));
+  assert_int_equal(b.err, MGR_ETOOBIG);
+  mgri_buf_fini(&b);
+}
+
 static void limits_defaults(void **state) {
   (void)state;
   mgri_limits l;
@@ -171,6 +200,7 @@ int main(void) {
       cmocka_unit_test(arena_reset_keeps_largest),
       cmocka_unit_test(buf_basics),
       cmocka_unit_test(buf_max_sticky),
+      cmocka_unit_test(buf_room_respects_max),
       cmocka_unit_test(limits_defaults),
       cmocka_unit_test(error_table),
       cmocka_unit_test(version),

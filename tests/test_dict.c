@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -240,6 +241,87 @@ static void test_cas(void **st) {
       MGR_ENOTFOUND, NULL);
 }
 
+/* Keys and values of up to 15 bytes are stored inside the entry, longer ones
+ * in their own block: both sides of the boundary, empty text, text vs bytes
+ * with the same bytes, and results read back from removed or replaced
+ * entries. */
+static void test_inline_storage(void **st) {
+  (void)st;
+  uint64_t d = new_dict();
+  static const char k15[] = "fifteen-bytes!!", k16[] = "sixteen-bytes!!!";
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k15), mgr_text(k16))));
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k16), mgr_text(k15))));
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(""), mgr_bytes("", 0))));
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_bytes(k15, 15), mgr_int(1))));
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_bytes(k16, 16), mgr_int(2))));
+  mgri_hreply *r = call(MGRI_OP_DICT_LEN, d, NULL, 0);
+  assert_int_equal(r->result.u.i, 5);
+  r = call(MGRI_OP_DICT_GET, d, A(mgr_text(k15)));
+  assert_string_equal(r->result.u.s.ptr, k16);
+  r = call(MGRI_OP_DICT_GET, d, A(mgr_text(k16)));
+  assert_string_equal(r->result.u.s.ptr, k15);
+  r = call(MGRI_OP_DICT_GET, d, A(mgr_text("")));
+  ok(r);
+  assert_int_equal(r->result.type, MGR_T_BYTES);
+  assert_int_equal(r->result.u.s.len, 0);
+  r = call(MGRI_OP_DICT_GET, d, A(mgr_bytes(k15, 15)));
+  assert_int_equal(r->result.u.i, 1);
+  r = call(MGRI_OP_DICT_GET, d, A(mgr_bytes(k16, 16)));
+  assert_int_equal(r->result.u.i, 2);
+  err(call(MGRI_OP_DICT_GET, d, A(mgr_text("fifteen-bytes!"))), MGR_EKEY, NULL);
+  err(call(MGRI_OP_DICT_GET, d, A(mgr_bytes("", 0))), MGR_EKEY, NULL);
+  r = call(MGRI_OP_DICT_KEYS, d, NULL, 0);
+  ok(r);
+  mgr_value keys = mgr_array(A(mgr_text(k15), mgr_text(k16), mgr_text(""), mgr_bytes(k15, 15),
+                               mgr_bytes(k16, 16)));
+  assert_true(mgr_value_equal(&r->result, &keys));
+  /* inline <-> block replacements, then CAS on both kinds */
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k15), mgr_text("short"))));
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k16), mgr_text("a much longer value"))));
+  r = call(MGRI_OP_DICT_CAS, d, A(mgr_text(k15), mgr_text("short"), mgr_text(k16)));
+  assert_true(r->result.u.a.items[0].u.b);
+  assert_string_equal(r->result.u.a.items[1].u.s.ptr, k16);
+  r = call(MGRI_OP_DICT_CAS, d, A(mgr_text(k16), mgr_text("a much longer value"), mgr_text("s")));
+  assert_true(r->result.u.a.items[0].u.b);
+  assert_string_equal(r->result.u.a.items[1].u.s.ptr, "s");
+  /* pop and popitem hand back inline and block values */
+  r = call(MGRI_OP_DICT_POP, d, A(mgr_text(k16)));
+  assert_string_equal(r->result.u.s.ptr, "s");
+  r = call(MGRI_OP_DICT_POPITEM, d, NULL, 0);
+  assert_int_equal(r->result.u.a.items[0].type, MGR_T_BYTES);
+  assert_int_equal(r->result.u.a.items[0].u.s.len, 16);
+  assert_int_equal(r->result.u.a.items[1].u.i, 2);
+  r = call(MGRI_OP_DICT_POPITEM, d, NULL, 0);
+  assert_int_equal(r->result.u.a.items[0].u.s.len, 15);
+  r = call(MGRI_OP_DICT_POPITEM, d, NULL, 0);
+  assert_int_equal(r->result.u.a.items[0].type, MGR_T_TEXT);
+  assert_int_equal(r->result.u.a.items[0].u.s.len, 0);
+  /* many inline entries through growth and deletions keep their order */
+  char k[32];
+  for (int i = 0; i < 300; i++) {
+    snprintf(k, sizeof k, "key:%07d", i);
+    ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k), mgr_int(i))));
+  }
+  for (int i = 0; i < 300; i += 2) {
+    snprintf(k, sizeof k, "key:%07d", i);
+    ok(call(MGRI_OP_DICT_DEL, d, A(mgr_text(k))));
+  }
+  for (int i = 300; i < 400; i++) {
+    snprintf(k, sizeof k, "key:%07d", i);
+    ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k), mgr_int(i))));
+  }
+  r = call(MGRI_OP_DICT_ITEMS, d, NULL, 0);
+  ok(r);
+  assert_int_equal(r->result.u.a.len, 1 + 150 + 100);
+  assert_string_equal(r->result.u.a.items[0].u.a.items[0].u.s.ptr, k15);
+  for (size_t j = 1; j < r->result.u.a.len; j++) {
+    int i = j <= 150 ? (int)(2 * j - 1) : (int)(300 + j - 151);
+    snprintf(k, sizeof k, "key:%07d", i);
+    assert_string_equal(r->result.u.a.items[j].u.a.items[0].u.s.ptr, k);
+    assert_int_equal(r->result.u.a.items[j].u.a.items[1].u.i, i);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
@@ -249,6 +331,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_update_all_or_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_incr, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cas, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inline_storage, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

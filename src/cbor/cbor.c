@@ -55,30 +55,35 @@ static bool exact_float(double d) {
 
 /* --- encoder -------------------------------------------------------------- */
 
+/* The bytes of the shortest head for arg. */
+static inline size_t head_len(uint64_t arg) {
+  return arg < 24            ? 1
+         : arg <= 0xff        ? 2
+         : arg <= 0xffff      ? 3
+         : arg <= 0xffffffffu ? 5
+                              : 9;
+}
+
 void mgri_cbor_head(mgri_buf *b, unsigned major, uint64_t arg) {
-  uint8_t h[9];
-  size_t n;
+  /* Written straight into the buffer: this runs several times per message. */
+  size_t n = head_len(arg);
+  uint8_t *h = mgri_buf_room(b, n);
+  if (!h) return;
   uint8_t m = (uint8_t)(major << 5);
-  if (arg < 24) {
+  switch (n) {
+  case 1:
     h[0] = m | (uint8_t)arg;
-    n = 1;
-  } else if (arg <= 0xff) {
+    break;
+  case 2:
     h[0] = m | 24;
     h[1] = (uint8_t)arg;
-    n = 2;
-  } else if (arg <= 0xffff) {
-    h[0] = m | 25;
-    n = 3;
-  } else if (arg <= 0xffffffffu) {
-    h[0] = m | 26;
-    n = 5;
-  } else {
-    h[0] = m | 27;
-    n = 9;
+    break;
+  default:
+    h[0] = (uint8_t)(m | (n == 3 ? 25 : n == 5 ? 26 : 27));
+    for (size_t i = 1; i < n; i++) h[i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
+    break;
   }
-  for (size_t i = 1; n > 2 && i < n; i++)
-    h[i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
-  mgri_buf_append(b, h, n);
+  b->len += n;
 }
 
 void mgri_cbor_uint(mgri_buf *b, uint64_t v) { mgri_cbor_head(b, 0, v); }

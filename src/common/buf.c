@@ -39,11 +39,8 @@ int mgri_buf_reserve(mgri_buf *b, size_t n) {
   return MGR_OK;
 }
 
-void mgri_buf_append(mgri_buf *b, const void *p, size_t n) {
-  if (b->err || n == 0) return;
-  if (mgri_buf_reserve(b, n) != MGR_OK) return;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
+uint8_t *mgri_buf_room_slow(mgri_buf *b, size_t n) {
+  return mgri_buf_reserve(b, n) == MGR_OK ? b->data + b->len : NULL;
 }
 
 void mgri_buf_consume(mgri_buf *b, size_t n) {

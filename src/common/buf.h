@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct mgri_buf {
   uint8_t *data;
@@ -18,8 +19,25 @@ void mgri_buf_init(mgri_buf *b, size_t max);
 void mgri_buf_fini(mgri_buf *b);
 /* Ensures room for n more bytes. MGR_OK, or sets and returns b->err. */
 int mgri_buf_reserve(mgri_buf *b, size_t n);
+/* Room for n more bytes at the end (not yet counted in len), or NULL with
+ * b->err set (also NULL once b->err is set). The caller writes up to n bytes
+ * there and adds what it wrote to len. */
+uint8_t *mgri_buf_room_slow(mgri_buf *b, size_t n);
+static inline uint8_t *mgri_buf_room(mgri_buf *b, size_t n) {
+  /* The encoder's hot path: no call while the bytes fit (cap and max). */
+  size_t max = b->max ? b->max : SIZE_MAX;
+  if (!b->err && n <= b->cap - b->len && b->len <= max && n <= max - b->len)
+    return b->data + b->len;
+  return mgri_buf_room_slow(b, n);
+}
 /* Appends n bytes (no-op once b->err is set). */
-void mgri_buf_append(mgri_buf *b, const void *p, size_t n);
+static inline void mgri_buf_append(mgri_buf *b, const void *p, size_t n) {
+  if (n == 0) return;
+  uint8_t *d = mgri_buf_room(b, n);
+  if (!d) return;
+  memcpy(d, p, n);
+  b->len += n;
+}
 /* Drops the first n bytes (n <= len). */
 void mgri_buf_consume(mgri_buf *b, size_t n);
 /* len = 0, err = 0; keeps the memory. */

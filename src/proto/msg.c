@@ -51,16 +51,34 @@ static uint32_t clamp_max(uint32_t frame_max) {
 static int frame_end(mgri_buf *b, const frame_mark *m, int rc,
                      uint32_t frame_max);
 
-static int frame_begin(mgri_buf *b, uint32_t frame_max, frame_mark *m) {
+/* Starts a frame and appends its first `n` bytes, `head`: the zero length
+ * prefix followed by the message's leading CBOR heads, in one append. */
+static int frame_begin(mgri_buf *b, uint32_t frame_max, frame_mark *m,
+                       const uint8_t *head, size_t n) {
   if (b->err) return b->err;
   m->start = b->len;
   m->max = b->max;
   size_t room = MGRI_FRAME_HEADER + (size_t)clamp_max(frame_max);
   size_t max = b->max ? b->max : SIZE_MAX;
   if (b->len <= max && max - b->len > room) b->max = b->len + room;
-  static const uint8_t zero[MGRI_FRAME_HEADER];
-  mgri_buf_append(b, zero, sizeof zero);
+  mgri_buf_append(b, head, n);
   return b->err ? frame_end(b, m, b->err, frame_max) : MGR_OK;
+}
+
+/* Writes the shortest CBOR head for (major, arg) at h; returns its length.
+ * The same bytes as mgri_cbor_head, into a local array: a message's leading
+ * heads go into the buffer with one append. */
+static inline size_t put_head(uint8_t *h, unsigned major, uint64_t arg) {
+  uint8_t m = (uint8_t)(major << 5);
+  if (arg < 24) {
+    h[0] = m | (uint8_t)arg;
+    return 1;
+  }
+  size_t n = arg <= 0xff ? 2 : arg <= 0xffff ? 3 : arg <= 0xffffffffu ? 5 : 9;
+  h[0] = (uint8_t)(m | (n == 2 ? 24 : n == 3 ? 25 : n == 5 ? 26 : 27));
+  for (size_t i = 1; i < n; i++)
+    h[i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
+  return n;
 }
 
 /* Ends a frame: on success writes the length prefix; on any error removes
@@ -100,20 +118,68 @@ static bool too_deep(const mgr_value *v, unsigned depth) {
   return false;
 }
 
+/* The room in a message's head array for small scalar items. */
+#define SMALL_ROOM 64
+
+/* Writes small scalar v (nil, bool, int, valid text or bytes of up to 32
+ * bytes) at h + *k when it fits before cap: the same bytes as
+ * mgri_cbor_value, whose checks such a value passes. False (nothing written)
+ * for anything else, which then goes through mgri_cbor_value. */
+static inline bool put_small(uint8_t *h, size_t cap, size_t *k,
+                             const mgr_value *v) {
+  if (cap - *k < 9) return false;
+  switch (v->type) {
+  case MGR_T_NIL:
+    h[(*k)++] = 0xf6;
+    return true;
+  case MGR_T_BOOL:
+    h[(*k)++] = v->u.b ? 0xf5 : 0xf4;
+    return true;
+  case MGR_T_INT:
+    if (v->u.i >= 0)
+      *k += put_head(h + *k, 0, (uint64_t)v->u.i);
+    else
+      *k += put_head(h + *k, 1, ~(uint64_t)v->u.i);
+    return true;
+  case MGR_T_TEXT:
+  case MGR_T_BYTES: {
+    size_t n = v->u.s.len;
+    if (n > 32 || cap - *k < 2 + n) return false;
+    if (n && !v->u.s.ptr) return false;
+    if (v->type == MGR_T_TEXT && n && !mgri_utf8_valid(v->u.s.ptr, n))
+      return false;
+    *k += put_head(h + *k, v->type == MGR_T_TEXT ? 3 : 2, n);
+    if (n) memcpy(h + *k, v->u.s.ptr, n);
+    *k += n;
+    return true;
+  }
+  default:
+    return false;
+  }
+}
+
 int mgri_request_encode(mgri_buf *b, const mgri_request *r,
                         uint32_t frame_max) {
   if (r->nargs > MGRI_ARGS_MAX || (r->nargs && !r->args)) return MGR_EINVAL;
   if (r->rid > INT64_MAX || r->op > INT64_MAX || r->oid > INT64_MAX)
     return MGR_EINVAL; /* the profile's uints stop at 2^63-1 */
+  uint8_t head[MGRI_FRAME_HEADER + 1 + 3 * 9 + 9 + SMALL_ROOM];
+  memset(head, 0, MGRI_FRAME_HEADER);
+  size_t k = MGRI_FRAME_HEADER; /* the length prefix, written at the end */
+  k += put_head(head + k, 4, 4);
+  k += put_head(head + k, 0, r->rid);
+  k += put_head(head + k, 0, r->op);
+  k += put_head(head + k, 0, r->oid);
+  k += put_head(head + k, 4, r->nargs);
+  /* Leading small arguments join the same append (a scalar is never too
+   * deep: depth 3 here). */
+  size_t i = 0;
+  while (i < r->nargs && put_small(head, sizeof head, &k, &r->args[i]))
+    i++;
   frame_mark m;
-  int rc = frame_begin(b, frame_max, &m);
+  int rc = frame_begin(b, frame_max, &m, head, k);
   if (rc) return rc;
-  mgri_cbor_array(b, 4);
-  mgri_cbor_uint(b, r->rid);
-  mgri_cbor_uint(b, r->op);
-  mgri_cbor_uint(b, r->oid);
-  mgri_cbor_array(b, r->nargs);
-  for (size_t i = 0; i < r->nargs && rc == MGR_OK && !b->err; i++)
+  for (; i < r->nargs && rc == MGR_OK && !b->err; i++)
     rc =
         too_deep(&r->args[i], 3) ? MGR_EINVAL : mgri_cbor_value(b, &r->args[i]);
   return frame_end(b, &m, rc, frame_max);
@@ -129,15 +195,20 @@ int mgri_reply_encode(mgri_buf *b, const mgri_reply *r, uint32_t frame_max) {
     if (code == 0) return MGR_EINVAL; /* local-only code: never on the wire */
     if (!mgri_utf8_valid(msg, msglen)) return MGR_EINVAL;
   }
+  uint8_t head[MGRI_FRAME_HEADER + 1 + 2 * 9 + SMALL_ROOM];
+  memset(head, 0, MGRI_FRAME_HEADER);
+  size_t k = MGRI_FRAME_HEADER; /* the length prefix, written at the end */
+  k += put_head(head + k, 4, 3);
+  k += put_head(head + k, 0, r->rid);
+  k += put_head(head + k, 0, code);
+  /* A small result (the common case) joins the same append. */
+  bool done = !code && put_small(head, sizeof head, &k, &r->result);
   frame_mark m;
-  int rc = frame_begin(b, frame_max, &m);
+  int rc = frame_begin(b, frame_max, &m, head, k);
   if (rc) return rc;
-  mgri_cbor_array(b, 3);
-  mgri_cbor_uint(b, r->rid);
-  mgri_cbor_uint(b, code);
   if (code)
     mgri_cbor_text(b, msg, msglen);
-  else
+  else if (!done)
     rc = too_deep(&r->result, 2) ? MGR_EINVAL : mgri_cbor_value(b, &r->result);
   return frame_end(b, &m, rc, frame_max);
 }
@@ -185,14 +256,14 @@ static size_t skip(const uint8_t *p, size_t n, size_t off) {
   return off < n ? off : n;
 }
 
-/* Offsets of the first k elements of the top-level array at p[0]. */
-static void elem_offsets(const uint8_t *p, size_t n, size_t *at, size_t k) {
+/* The offset of element i of the top-level array at p[0]. Only error
+ * messages need it, so it is found on the error path alone. */
+static size_t elem_at(const uint8_t *p, size_t n, size_t i) {
   uint8_t ai = p[0] & 31; /* skip the array's own head */
   size_t off = 1 + (ai >= 24 && ai <= 27 ? ((size_t)1 << (ai - 24)) : 0);
-  for (size_t i = 0; i < k; i++) {
-    at[i] = off;
+  while (i--)
     off = skip(p, n, off);
-  }
+  return off;
 }
 
 static int proto_err(mgri_decode_error *err, size_t offset, const char *what) {
@@ -232,18 +303,17 @@ int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
   if (v.u.a.len >= 1 && is_uint(&e[0])) out->rid = (uint64_t)e[0].u.i;
   if (v.u.a.len != 4)
     return proto_err(err, 0, "request is not an array of 4 elements"); /* P2 */
-  size_t at[4];
-  elem_offsets(p, n, at, 4);
-  if (!is_uint(&e[0])) /* P3 */
-    return proto_err(err, at[0], "rid is not a uint");
+  if (!is_uint(&e[0]))                                                 /* P3 */
+    return proto_err(err, elem_at(p, n, 0), "rid is not a uint");
   if (!is_uint(&e[1])) /* P4 */
-    return proto_err(err, at[1], "op is not a uint");
+    return proto_err(err, elem_at(p, n, 1), "op is not a uint");
   if (!is_uint(&e[2])) /* P5 */
-    return proto_err(err, at[2], "oid is not a uint");
+    return proto_err(err, elem_at(p, n, 2), "oid is not a uint");
   if (e[3].type != MGR_T_ARRAY) /* P6 */
-    return proto_err(err, at[3], "args is not an array");
+    return proto_err(err, elem_at(p, n, 3), "args is not an array");
   if (e[3].u.a.len > MGRI_ARGS_MAX) /* P7 */
-    return proto_err(err, at[3], "more than 8 (MGRI_ARGS_MAX) arguments");
+    return proto_err(err, elem_at(p, n, 3),
+                     "more than 8 (MGRI_ARGS_MAX) arguments");
   out->rid = (uint64_t)e[0].u.i;
   out->op = (uint64_t)e[1].u.i;
   out->oid = (uint64_t)e[2].u.i;
@@ -263,13 +333,11 @@ int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
     return proto_err(err, 0, "reply is not an array");
   if (v.u.a.len != 3) /* Q2 */
     return proto_err(err, 0, "reply is not an array of 3 elements");
-  size_t at[3];
-  elem_offsets(p, n, at, 3);
   const mgr_value *e = v.u.a.items;
   if (!is_uint(&e[0])) /* Q3 */
-    return proto_err(err, at[0], "rid is not a uint");
+    return proto_err(err, elem_at(p, n, 0), "rid is not a uint");
   if (!is_uint(&e[1])) /* Q4 */
-    return proto_err(err, at[1], "code is not a uint");
+    return proto_err(err, elem_at(p, n, 1), "code is not a uint");
   out->rid = (uint64_t)e[0].u.i;
   if (e[1].u.i == 0) {
     out->status = MGR_OK;
@@ -277,7 +345,8 @@ int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
     return MGR_OK;
   }
   if (e[2].type != MGR_T_TEXT) /* Q5 */
-    return proto_err(err, at[2], "error reply's message is not text");
+    return proto_err(err, elem_at(p, n, 2),
+                     "error reply's message is not text");
   out->status = mgri_err_from_wire((uint64_t)e[1].u.i);
   out->msg = e[2].u.s.ptr;
   out->msglen = e[2].u.s.len;

@@ -28,15 +28,100 @@ static int key_error(mgri_octx *x, const mgr_value *k) {
   return mgri_fail(x, MGR_EKEY, "KeyError: %s", mgri_repr(k, buf, sizeof buf));
 }
 
+_Static_assert(sizeof(((mgr_value *)0)->u) == sizeof(mgri_dpay),
+               "an entry's payload holds mgr_value's");
+_Static_assert(sizeof(mgri_dentry) == 40, "a small entry is 40 bytes");
+
+/* --- entries: packing values ------------------------------------------------
+ * An entry keeps each of its key and value as a type byte plus a payload. The
+ * mgr_values read back point into the entry for inline text and bytes; like
+ * every result they are borrowed until the reply is sent, and the entry's
+ * memory stays until the next rebuild (a later op). */
+
+static mgr_value unpack(uint8_t type, uint8_t inl, const mgri_dpay *p) {
+  mgr_value v;
+  v.type = (mgr_type)type;
+  if (inl) {
+    v.u.s.ptr = p->inl;
+    v.u.s.len = (size_t)inl - 1;
+  } else {
+    memcpy(&v.u, p, sizeof v.u);
+  }
+  return v;
+}
+
+static mgr_value ekey(const mgri_dentry *e) {
+  return unpack(e->ktype, e->kinl, &e->k);
+}
+
+static mgr_value eval(const mgri_dentry *e) {
+  return unpack(e->vtype, e->vinl, &e->v);
+}
+
+static bool is_live(const mgri_dentry *e) {
+  return e->ktype != MGRI_DENTRY_DEAD;
+}
+
+/* An owned copy of v (refs checked) into (type, inl, p): short text and bytes
+ * inline, anything else as mgri_sv_make_checked makes it. */
+static int pack(mgri_octx *x, const mgr_value *v, uint8_t *type, uint8_t *inl,
+                mgri_dpay *p) {
+  if ((v->type == MGR_T_TEXT || v->type == MGR_T_BYTES) &&
+      v->u.s.len <= MGRI_DPAY_INL_MAX) {
+    memset(p, 0, sizeof *p);
+    if (v->u.s.len) memcpy(p->inl, v->u.s.ptr, v->u.s.len);
+    *type = (uint8_t)v->type;
+    *inl = (uint8_t)(v->u.s.len + 1);
+    return MGR_OK;
+  }
+  mgr_value nv;
+  int rc = mgri_sv_make_checked(x, v, &nv);
+  if (rc) return rc;
+  *type = (uint8_t)nv.type;
+  *inl = 0;
+  memcpy(p, &nv.u, sizeof *p);
+  return MGR_OK;
+}
+
+/* Drops a packed owned value: inline ones own nothing. later: its memory is
+ * freed after the reply (the result borrows it). */
+static void drop(mgri_store *s, uint8_t type, uint8_t inl, const mgri_dpay *p,
+                 bool later) {
+  if (inl) return;
+  switch (type) {
+  case MGR_T_NIL:
+  case MGR_T_BOOL:
+  case MGR_T_INT:
+  case MGR_T_FLOAT:
+    return; /* nothing owned, no refs */
+  default:
+    break;
+  }
+  mgr_value v = unpack(type, 0, p);
+  if (later) mgri_sv_drop_later(s, &v);
+  else mgri_sv_drop(s, &v);
+}
+
+static bool key_is(const mgri_dentry *e, const mgr_value *k) {
+  if (e->kinl && (mgr_type)e->ktype == k->type) /* text or bytes: bytewise */
+    return k->u.s.len == (size_t)e->kinl - 1 &&
+           (k->u.s.len == 0 || memcmp(e->k.inl, k->u.s.ptr, k->u.s.len) == 0);
+  mgr_value ek = ekey(e);
+  return mgri_value_eq(&ek, k);
+}
+
+/* --- the table ------------------------------------------------------------ */
+
 /* Index of the entry holding k, or -1; *slot gets its index slot. */
 static long find(const mgri_dict *d, const mgr_value *k, uint64_t h,
                  size_t *slot) {
   if (!d->icap) return -1;
+  uint32_t h32 = (uint32_t)h;
   size_t mask = d->icap - 1;
-  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+  for (size_t i = h32 & mask;; i = (i + 1) & mask) {
     int32_t ix = d->index[i];
     if (ix == EMPTY) return -1;
-    if (ix >= 0 && d->e[ix].hash == h && mgri_value_eq(&d->e[ix].key, k)) {
+    if (ix >= 0 && d->e[ix].hash == h32 && key_is(&d->e[ix], k)) {
       if (slot) *slot = i;
       return ix;
     }
@@ -45,33 +130,49 @@ static long find(const mgri_dict *d, const mgr_value *k, uint64_t h,
 
 static size_t slot_of_entry(const mgri_dict *d, size_t ix) {
   size_t mask = d->icap - 1;
-  size_t i = (size_t)d->e[ix].hash & mask;
+  size_t i = d->e[ix].hash & mask;
   while (d->index[i] != (int32_t)ix) i = (i + 1) & mask;
   return i;
 }
 
 /* Rebuilds with room for `need` live entries: drops dead entries and
- * tombstones. Unchanged on failure. */
+ * tombstones. The index gets at least 2 slots per entry (at most 2/3 full
+ * before the next rebuild, so a rebuild pays for itself); the entry array is
+ * allocated for 2/3 of the slots but only the used part is ever touched.
+ * Unchanged on failure. */
 static int rebuild(mgri_dict *d, size_t need) {
   size_t icap = 8;
-  while (icap < need * 3) {
+  while (icap < need * 2) {
     if (icap >= ICAP_MAX) return MGR_ENOMEM;
     icap *= 2;
   }
   size_t ecap = icap * 2 / 3;
   int32_t *index = malloc(icap * sizeof *index);
-  mgri_dentry *e = malloc(ecap * sizeof *e);
-  if (!index || !e) {
-    free(index);
-    free(e);
-    return MGR_ENOMEM;
+  if (!index) return MGR_ENOMEM;
+  mgri_dentry *e;
+  if (d->n == d->live) {
+    /* No dead entries: grow in place (a large block is remapped, not
+     * copied, and no freed copy stays behind in the allocator). */
+    e = realloc(d->e, ecap * sizeof *e);
+    if (!e) {
+      free(index);
+      return MGR_ENOMEM;
+    }
+    d->e = NULL; /* moved to e */
+  } else {
+    e = malloc(ecap * sizeof *e);
+    if (!e) {
+      free(index);
+      return MGR_ENOMEM;
+    }
   }
   memset(index, 0xff, icap * sizeof *index); /* EMPTY */
   size_t n = 0;
   for (size_t i = 0; i < d->n; i++) {
-    if (!d->e[i].live) continue;
-    e[n] = d->e[i];
-    size_t j = (size_t)e[n].hash & (icap - 1);
+    const mgri_dentry *src = d->e ? &d->e[i] : &e[i];
+    if (!is_live(src)) continue;
+    if (d->e) e[n] = *src;
+    size_t j = e[n].hash & (icap - 1);
     while (index[j] != EMPTY) j = (j + 1) & (icap - 1);
     index[j] = (int32_t)n;
     n++;
@@ -95,20 +196,23 @@ static int reserve1(mgri_octx *x, mgri_dict *d) {
   return MGR_OK;
 }
 
-/* Appends an entry whose key is absent (room reserved). Takes ownership. */
-static mgri_dentry *append(mgri_dict *d, const mgr_value *key,
-                           const mgr_value *val, uint64_t h) {
-  size_t mask = d->icap - 1, i = (size_t)h & mask;
+/* Appends the packed entry `ne`, whose key is absent (room reserved). */
+static void append(mgri_dict *d, const mgri_dentry *ne) {
+  size_t mask = d->icap - 1, i = ne->hash & mask;
   while (d->index[i] != EMPTY) i = (i + 1) & mask;
   d->index[i] = (int32_t)d->n;
-  mgri_dentry *e = &d->e[d->n++];
-  e->key = *key;
-  e->val = *val;
-  e->hash = h;
-  e->live = true;
+  d->e[d->n++] = *ne;
   d->live++;
   d->fill++;
-  return e;
+}
+
+/* Marks entry ix (at index slot `slot`) dead once its key and value are
+ * dropped; trailing dead entries go, so popitem stays O(1). */
+static void kill_entry(mgri_dict *d, size_t ix, size_t slot) {
+  d->index[slot] = DUMMY;
+  d->e[ix].ktype = MGRI_DENTRY_DEAD;
+  d->live--;
+  while (d->n && !is_live(&d->e[d->n - 1])) d->n--;
 }
 
 /* Removes entry ix at index slot `slot`; its key is dropped now, its value
@@ -116,39 +220,42 @@ static mgri_dentry *append(mgri_dict *d, const mgr_value *key,
 static void remove_entry(mgri_store *s, mgri_dict *d, size_t ix, size_t slot,
                          bool later) {
   mgri_dentry *e = &d->e[ix];
-  d->index[slot] = DUMMY;
-  e->live = false;
-  d->live--;
-  mgri_sv_drop(s, &e->key);
-  if (later) mgri_sv_drop_later(s, &e->val);
-  else mgri_sv_drop(s, &e->val);
-  /* Trailing dead entries can go: popitem stays O(1). */
-  while (d->n && !d->e[d->n - 1].live) d->n--;
+  drop(s, e->ktype, e->kinl, &e->k, false);
+  drop(s, e->vtype, e->vinl, &e->v, later);
+  kill_entry(d, ix, slot);
+}
+
+/* Replaces entry ix's value with an owned copy of v (refs checked). */
+static int set_value(mgri_octx *x, mgri_dentry *e, const mgr_value *v) {
+  uint8_t type, inl;
+  mgri_dpay p;
+  int rc = pack(x, v, &type, &inl, &p);
+  if (rc) return rc;
+  drop(x->s, e->vtype, e->vinl, &e->v, false);
+  e->vtype = type;
+  e->vinl = inl;
+  e->v = p;
+  return MGR_OK;
 }
 
 /* d[k] = v for validated (hashable, refs checked) k and v. */
 static int set_checked(mgri_octx *x, mgri_dict *d, const mgr_value *k,
                        uint64_t h, const mgr_value *v) {
   long ix = find(d, k, h, NULL);
-  if (ix >= 0) {
-    mgr_value nv;
-    int rc = mgri_sv_make_checked(x, v, &nv);
-    if (rc) return rc;
-    mgri_sv_drop(x->s, &d->e[ix].val);
-    d->e[ix].val = nv;
-    return MGR_OK;
-  }
+  if (ix >= 0) return set_value(x, &d->e[ix], v);
   int rc = reserve1(x, d);
   if (rc) return rc;
-  mgr_value nk, nv;
-  rc = mgri_sv_make_checked(x, k, &nk);
+  mgri_dentry ne;
+  memset(&ne, 0, sizeof ne);
+  ne.hash = (uint32_t)h;
+  rc = pack(x, k, &ne.ktype, &ne.kinl, &ne.k);
   if (rc) return rc;
-  rc = mgri_sv_make_checked(x, v, &nv);
+  rc = pack(x, v, &ne.vtype, &ne.vinl, &ne.v);
   if (rc) {
-    mgri_sv_drop(x->s, &nk);
+    drop(x->s, ne.ktype, ne.kinl, &ne.k, false);
     return rc;
   }
-  append(d, &nk, &nv, h);
+  append(d, &ne);
   return MGR_OK;
 }
 
@@ -215,9 +322,10 @@ int mgri_dict_init(mgri_octx *x, mgri_obj *o, const mgr_value *init) {
 
 void mgri_dict_clear(mgri_store *s, mgri_dict *d) {
   for (size_t i = 0; i < d->n; i++) {
-    if (!d->e[i].live) continue;
-    mgri_sv_drop(s, &d->e[i].key);
-    mgri_sv_drop(s, &d->e[i].val);
+    mgri_dentry *e = &d->e[i];
+    if (!is_live(e)) continue;
+    drop(s, e->ktype, e->kinl, &e->k, false);
+    drop(s, e->vtype, e->vinl, &e->v, false);
   }
   free(d->e);
   free(d->index);
@@ -232,7 +340,7 @@ int mgri_op_DICT_GET(mgri_octx *x) {
   int rc = key_hash(x, &x->args[0], &h);
   if (rc) return rc;
   long ix = find(d, &x->args[0], h, NULL);
-  if (ix >= 0) x->result = d->e[ix].val;
+  if (ix >= 0) x->result = eval(&d->e[ix]);
   else if (x->nargs > 1) x->result = x->args[1];
   else return key_error(x, &x->args[0]);
   return MGR_OK;
@@ -280,22 +388,22 @@ static int listing(mgri_octx *x, int what) {
   size_t j = 0;
   for (size_t i = 0; i < d->n; i++) {
     mgri_dentry *e = &d->e[i];
-    if (!e->live) continue;
+    if (!is_live(e)) continue;
     switch (what) {
     case 0:
-      out[j] = e->key;
+      out[j] = ekey(e);
       break;
     case 1:
-      out[j] = e->val;
+      out[j] = eval(e);
       break;
     case 2:
-      pairs[2 * j] = e->key;
-      pairs[2 * j + 1] = e->val;
+      pairs[2 * j] = ekey(e);
+      pairs[2 * j + 1] = eval(e);
       out[j] = mgr_array(&pairs[2 * j], 2);
       break;
     default:
-      out[2 * j] = e->key;
-      out[2 * j + 1] = e->val;
+      out[2 * j] = ekey(e);
+      out[2 * j + 1] = eval(e);
       break;
     }
     j++;
@@ -323,7 +431,7 @@ int mgri_op_DICT_POP(mgri_octx *x) {
     }
     return key_error(x, &x->args[0]);
   }
-  x->result = d->e[ix].val;
+  x->result = eval(&d->e[ix]);
   remove_entry(x->s, d, (size_t)ix, slot, true);
   return MGR_OK;
 }
@@ -333,20 +441,17 @@ int mgri_op_DICT_POPITEM(mgri_octx *x) {
   if (!d->live)
     return mgri_fail(x, MGR_EKEY, "KeyError: 'popitem(): dictionary is empty'");
   size_t ix = d->n - 1; /* trailing entries are live (remove_entry trims) */
-  while (!d->e[ix].live) ix--;
+  while (!is_live(&d->e[ix])) ix--;
   mgr_value *kv = mgri_scratch(x, 2);
   if (!kv) return MGR_ELIMIT;
   mgri_dentry *e = &d->e[ix];
-  kv[0] = e->key;
-  kv[1] = e->val;
+  kv[0] = ekey(e);
+  kv[1] = eval(e);
   size_t slot = slot_of_entry(d, ix);
   /* Both are borrowed by the result: free them after the reply. */
-  mgri_sv_drop_later(x->s, &e->key);
-  d->index[slot] = DUMMY;
-  e->live = false;
-  d->live--;
-  mgri_sv_drop_later(x->s, &e->val);
-  while (d->n && !d->e[d->n - 1].live) d->n--;
+  drop(x->s, e->ktype, e->kinl, &e->k, true);
+  drop(x->s, e->vtype, e->vinl, &e->v, true);
+  kill_entry(d, ix, slot);
   x->result = mgr_array(kv, 2);
   return MGR_OK;
 }
@@ -364,7 +469,7 @@ int mgri_op_DICT_SETDEFAULT(mgri_octx *x) {
     if (rc) return rc;
     ix = (long)d->n - 1;
   }
-  x->result = d->e[ix].val;
+  x->result = eval(&d->e[ix]);
   return MGR_OK;
 }
 
@@ -386,11 +491,15 @@ int mgri_op_DICT_INCR(mgri_octx *x) {
   long ix = find(d, k, h, NULL);
   mgr_value nv;
   if (ix >= 0) {
-    rc = mgri_num_add(x, &d->e[ix].val, &x->args[1], &nv);
+    mgri_dentry *e = &d->e[ix];
+    mgr_value cur = eval(e);
+    rc = mgri_num_add(x, &cur, &x->args[1], &nv);
     if (rc) return rc;
-    /* The old value was a number: nothing to free or release. */
-    d->e[ix].val = nv;
-    x->result = d->e[ix].val;
+    /* The old and new values are numbers: nothing to free or release. */
+    e->vtype = (uint8_t)nv.type;
+    e->vinl = 0;
+    memcpy(&e->v, &nv.u, sizeof e->v);
+    x->result = nv;
     return MGR_OK;
   }
   if (x->nargs < 3) return key_error(x, k);
@@ -398,7 +507,7 @@ int mgri_op_DICT_INCR(mgri_octx *x) {
   if (!rc) rc = mgri_sv_check(x, k);
   if (!rc) rc = set_checked(x, d, k, h, &nv);
   if (rc) return rc;
-  x->result = d->e[d->n - 1].val;
+  x->result = eval(&d->e[d->n - 1]);
   return MGR_OK;
 }
 
@@ -434,5 +543,16 @@ int mgri_op_DICT_CAS(mgri_octx *x) {
   if (rc) return rc;
   long ix = find(d, &x->args[0], h, NULL);
   if (ix < 0) return key_error(x, &x->args[0]);
-  return mgri_cas_slot(x, &d->e[ix].val, &x->args[1], &x->args[2]);
+  /* mgri_cas_slot on the packed value (the same steps, in the same order). */
+  rc = mgri_sv_check(x, &x->args[2]);
+  if (rc) return rc;
+  mgri_dentry *e = &d->e[ix];
+  mgr_value cur = eval(e);
+  bool swap = mgri_value_eq(&cur, &x->args[1]);
+  if (swap) {
+    rc = set_value(x, e, &x->args[2]);
+    if (rc) return rc;
+    cur = eval(e);
+  }
+  return cas_result(x, swap, &cur);
 }
