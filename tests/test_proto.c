@@ -84,7 +84,7 @@ static void test_ops_table(void **state) {
   }
   assert_int_equal(known, expect);
   assert_null(mgri_op_info(0));
-  assert_null(mgri_op_info(10));
+  assert_null(mgri_op_info(11)); /* 10 is BATCH; 11-15 are free */
   assert_null(mgri_op_info(255));
   assert_null(mgri_op_info(256));
   assert_null(mgri_op_info(UINT64_MAX));
@@ -461,6 +461,32 @@ static void test_request_encode(void **state) {
   assert_int_equal(mgri_request_encode(&f->b, &r6, 0), MGR_EINVAL);
   assert_int_equal(f->b.len, len);
   assert_int_equal(f->b.err, 0);
+  /* Small arguments are written with the heads, larger ones through the
+   * value encoder: the bytes are the same on both sides of the boundary
+   * (text of 32 and 33 bytes), and a bad one after good ones still fails
+   * with nothing appended. */
+  static const char t33[] = "0123456789abcdefghijklmnopqrstuvw";
+  mgr_value mix[6] = {mgr_nil(),          mgr_bool(true),     mgr_int(-300),
+                      mgr_textn(t33, 32), mgr_textn(t33, 33), mgr_bytes("", 0)};
+  mgri_request r7 = {7, MGRI_OP_PING, 0, mix, 6};
+  mgri_buf_clear(&f->b);
+  assert_int_equal(mgri_request_encode(&f->b, &r7, 0), MGR_OK);
+  mgri_buf want;
+  mgri_buf_init(&want, 0);
+  mgr_value top[4] = {mgr_int(7), mgr_int(MGRI_OP_PING), mgr_int(0),
+                      mgr_array(mix, 6)};
+  mgr_value req = mgr_array(top, 4);
+  assert_int_equal(mgri_cbor_value(&want, &req), MGR_OK);
+  assert_int_equal(f->b.len, 4 + want.len);
+  assert_memory_equal(f->b.data + 4, want.data, want.len);
+  mgri_buf_fini(&want);
+  len = f->b.len;
+  mgr_value tail_bad[3] = {mgr_int(1), mgr_text("ok"),
+                           mgr_textn("\xc0\x80", 2)};
+  mgri_request r8 = {8, MGRI_OP_PING, 0, tail_bad, 3};
+  assert_int_equal(mgri_request_encode(&f->b, &r8, 0), MGR_EINVAL);
+  assert_int_equal(f->b.len, len);
+  assert_int_equal(f->b.err, 0);
 }
 
 /* An item of exactly frame_max bytes is encoded; one more byte is
@@ -592,6 +618,37 @@ static void test_reply_encode(void **state) {
   mgri_reply e2 = {9, MGR_ESHUTDOWN, mgr_nil(), NULL, 0};
   assert_int_equal(mgri_reply_encode(&f->b, &e2, 0), MGR_OK);
   expect_frame(&f->b, at, "83 09 18 30 60");
+  /* The scalars written with the heads (nil, bools, ints at every head
+   * width and sign) give the bytes mgri_cbor_value gives. */
+  static const struct {
+    mgr_value v;
+    const char *hex;
+  } sc[] = {
+      {{.type = MGR_T_NIL}, "83 0a 00 f6"},
+      {{.type = MGR_T_BOOL, .u.b = true}, "83 0a 00 f5"},
+      {{.type = MGR_T_BOOL, .u.b = false}, "83 0a 00 f4"},
+      {{.type = MGR_T_INT, .u.i = 23}, "83 0a 00 17"},
+      {{.type = MGR_T_INT, .u.i = 24}, "83 0a 00 18 18"},
+      {{.type = MGR_T_INT, .u.i = 65536}, "83 0a 00 1a 00 01 00 00"},
+      {{.type = MGR_T_INT, .u.i = -1}, "83 0a 00 20"},
+      {{.type = MGR_T_INT, .u.i = -25}, "83 0a 00 38 18"},
+      {{.type = MGR_T_INT, .u.i = INT64_MAX},
+       "83 0a 00 1b 7f ff ff ff ff ff ff ff"},
+      {{.type = MGR_T_INT, .u.i = INT64_MIN},
+       "83 0a 00 3b 7f ff ff ff ff ff ff ff"},
+  };
+  for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) {
+    at = f->b.len;
+    mgri_reply s1 = {10, MGR_OK, sc[i].v, NULL, 0};
+    assert_int_equal(mgri_reply_encode(&f->b, &s1, 0), MGR_OK);
+    expect_frame(&f->b, at, sc[i].hex);
+  }
+  /* A frame_max too small for the scalar reply leaves nothing behind. */
+  at = f->b.len;
+  mgri_reply big = {10, MGR_OK, mgr_int(INT64_MAX), NULL, 0};
+  assert_int_equal(mgri_reply_encode(&f->b, &big, 8), MGR_ETOOBIG);
+  assert_int_equal(f->b.len, at);
+  assert_int_equal(f->b.err, 0);
   /* Local-only codes, non-errors and bad messages are refused. */
   size_t len = f->b.len;
   static const int local[] = {MGR_ENOMEM,  MGR_EINVAL,   MGR_ESYS,

@@ -240,6 +240,104 @@ MGR_API int mgr_lock_acquire(mgr_proxy *lk, double timeout, bool *acquired);
 MGR_API int mgr_lock_release(mgr_proxy *lk);
 MGR_API int mgr_lock_locked(mgr_proxy *lk, bool *out);
 
+/* --- batches: several operations, one frame, one round trip ----------------
+ * A batch builder collects operations on proxies of one client, then sends
+ * them as ONE request (BATCH, spec/protocol.md 9.6) and gets one reply. The
+ * manager runs the operations one after another, in order; EACH is atomic,
+ * the batch as a whole is NOT (another client's request may run between two
+ * of them), and a failed operation does not stop the ones after it (as Redis
+ * pipelining). Each operation has its own status and result.
+ *
+ *   mgr_batch *b;
+ *   mgr_batch_new(m, &b);
+ *   mgr_batch_dict_set(b, d, &key, &val);
+ *   mgr_batch_dict_incr_int(b, d, &hits, 1, true);
+ *   mgr_batch_list_append(b, l, &val);
+ *   mgr_value res;                       // array, one result per operation
+ *   if (mgr_batch_run(b, &res) == MGR_OK)
+ *     for (size_t i = 0; i < mgr_batch_len(b); i++)
+ *       if (mgr_batch_status(b, i) != MGR_OK) ... mgr_batch_errmsg(b, i) ...
+ *   mgr_value_free(&res);
+ *   mgr_batch_free(b);
+ *
+ * The adders copy their arguments into the builder at once: the caller's
+ * values need not outlive the call. An adder that fails (MGR_EINVAL: a NULL
+ * or foreign proxy, an op of another kind, more than 8 arguments, an argument
+ * nested deeper than 27 levels or otherwise not sendable; MGR_ELIMIT: more
+ * than 1024 operations; MGR_ENOMEM) adds nothing, and its error is STICKY:
+ * later adds and mgr_batch_run() return it until mgr_batch_clear(). Errors the
+ * manager finds in one operation (MGR_EKEY ...) are that operation's status,
+ * never an adder's. A builder is not thread-safe (use it from one thread at a
+ * time); it runs on the calling thread's connection, and may be used in a
+ * child after fork(). */
+typedef struct mgr_batch mgr_batch;
+
+/* A new empty builder for m in *out (yours: mgr_batch_free()). MGR_ENOMEM,
+ * MGR_EINVAL (m NULL). */
+MGR_API int mgr_batch_new(mgr_client *m, mgr_batch **out);
+/* Frees b and everything it holds. NULL is a no-op. */
+MGR_API void mgr_batch_free(mgr_batch *b);
+/* Forgets the operations, the statuses and a sticky error; keeps the memory
+ * for reuse. */
+MGR_API void mgr_batch_clear(mgr_batch *b);
+/* The number of operations added (since new or clear). */
+MGR_API size_t mgr_batch_len(const mgr_batch *b);
+
+/* Adds any operation by its spec name ("DICT_GET", see spec/protocol.md 9)
+ * with positional arguments, on p's object (p NULL: a manager op, oid 0).
+ * MGR_EINVAL for an unknown name. The manager refuses HELLO, BATCH, SHUTDOWN
+ * and a blocking LOCK_ACQUIRE in that operation's status (MGR_EVALUE). */
+MGR_API int mgr_batch_add(mgr_batch *b, mgr_proxy *p, const char *op,
+                          const mgr_value *args, size_t nargs);
+
+/* Typed adders: the same arguments as the direct calls above; the result
+ * arrives in the operation's slot of mgr_batch_run()'s results (nil for
+ * operations that return nothing). */
+MGR_API int mgr_batch_dict_get(mgr_batch *b, mgr_proxy *d, const mgr_value *key);
+MGR_API int mgr_batch_dict_get_default(mgr_batch *b, mgr_proxy *d,
+                                       const mgr_value *key,
+                                       const mgr_value *dflt);
+MGR_API int mgr_batch_dict_set(mgr_batch *b, mgr_proxy *d, const mgr_value *key,
+                               const mgr_value *val);
+MGR_API int mgr_batch_dict_del(mgr_batch *b, mgr_proxy *d, const mgr_value *key);
+MGR_API int mgr_batch_dict_contains(mgr_batch *b, mgr_proxy *d,
+                                    const mgr_value *key);
+MGR_API int mgr_batch_dict_len(mgr_batch *b, mgr_proxy *d);
+/* Result: the new value; a missing key starts at 0 when use_default. */
+MGR_API int mgr_batch_dict_incr_int(mgr_batch *b, mgr_proxy *d,
+                                    const mgr_value *key, int64_t delta,
+                                    bool use_default);
+MGR_API int mgr_batch_list_get(mgr_batch *b, mgr_proxy *l, int64_t index);
+MGR_API int mgr_batch_list_set(mgr_batch *b, mgr_proxy *l, int64_t index,
+                               const mgr_value *val);
+MGR_API int mgr_batch_list_append(mgr_batch *b, mgr_proxy *l,
+                                  const mgr_value *val);
+MGR_API int mgr_batch_list_len(mgr_batch *b, mgr_proxy *l);
+MGR_API int mgr_batch_list_incr_int(mgr_batch *b, mgr_proxy *l, int64_t index,
+                                    int64_t delta);
+MGR_API int mgr_batch_var_get(mgr_batch *b, mgr_proxy *v);
+MGR_API int mgr_batch_var_set(mgr_batch *b, mgr_proxy *v, const mgr_value *val);
+MGR_API int mgr_batch_var_incr_int(mgr_batch *b, mgr_proxy *v, int64_t delta);
+
+/* Sends the operations as one BATCH request and waits for its reply. MGR_OK
+ * when the manager ran the batch, whatever each operation's status: read them
+ * with mgr_batch_status(). results (may be NULL: not wanted, nothing is
+ * copied) gets an owned array (mgr_value_free()) with one entry per operation
+ * in order: its result, or nil when it failed. The operations stay in b: run
+ * it again, or mgr_batch_clear() it. Errors for the batch as a whole: the
+ * sticky add error; MGR_EVALUE (no operations); MGR_ELIMIT (the reply exceeds
+ * the frame limit: the operations HAVE run); MGR_ETOOBIG (the request does
+ * not fit in a frame: nothing ran); the errors of any call (MGR_ECLOSED,
+ * MGR_ETIMEDOUT: whether the operations ran is unknown). */
+MGR_API int mgr_batch_run(mgr_batch *b, mgr_value *results);
+/* Operation i's status after the last mgr_batch_run(): MGR_OK or the error
+ * the manager answered (MGR_EKEY ...); the run's error when the run failed;
+ * MGR_EINVAL when i is out of range or b has not run since its last change. */
+MGR_API int mgr_batch_status(const mgr_batch *b, size_t i);
+/* Operation i's error detail (owned by b, valid until its next run, clear or
+ * free); "" when it succeeded or has no status. */
+MGR_API const char *mgr_batch_errmsg(const mgr_batch *b, size_t i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@
 #define MGRI_ARGS_MAX 8u     /* arguments in one request */
 #define MGRI_NAME_MAX 255u   /* bytes in an object name */
 #define MGRI_RETAIN_MAX 4096u /* ids in one RETAIN */
+#define MGRI_BATCH_MAX 1024u  /* sub-requests in one BATCH */
 
 /* Server. */
 #define MGRI_CONNS_MAX_DEFAULT 4096u      /* open connections */

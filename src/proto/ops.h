@@ -32,6 +32,7 @@
   X(LIST, 7, 0, 0, 0, R_, "-")                                                 \
   X(UNLINK, 8, 0, 1, 1, W_, "-")                                               \
   X(SHUTDOWN, 9, 0, 0, 0, 0, "manager.shutdown()")                             \
+  X(BATCH, 10, 0, 1, 1, R_ | W_, "- (several ops, one round trip)")            \
   /* dict */                                                                   \
   X(DICT_GET, 16, 1, 1, 2, R_ | K_, "d[k] / d.get(k, default)")                \
   X(DICT_SET, 17, 1, 2, 2, W_ | K_, "d[k] = v")                                \

@@ -127,10 +127,24 @@ static int arity(mgri_octx *x, const mgri_opinfo *op) {
                    op->min_args, op->max_args, n);
 }
 
-/* The checks of spec 8.3, in its order, then the op. */
-static int run(mgri_octx *x) {
+/* Ops a BATCH may not hold (spec 9.6): they change the connection or the
+ * server rather than an object, or could park. */
+static bool batch_forbidden(const mgri_request *rq) {
+  return rq->op == MGRI_OP_HELLO || rq->op == MGRI_OP_BATCH ||
+         rq->op == MGRI_OP_SHUTDOWN ||
+         (rq->op == MGRI_OP_LOCK_ACQUIRE && rq->nargs >= 1 &&
+          rq->args[0].type == MGR_T_BOOL && rq->args[0].u.b);
+}
+
+/* The checks of spec 8.3, in its order, then the op. sub: rq is a BATCH's
+ * sub-request (spec 9.6), which must not be one of the forbidden ops. */
+static int run(mgri_octx *x, bool sub) {
   const mgri_request *rq = x->rq;
   mgri_sconn *c = x->c;
+  if (sub && batch_forbidden(rq))
+    return mgri_fail(x, MGR_EVALUE, "ValueError: %s%s cannot be batched",
+                     rq->op == MGRI_OP_LOCK_ACQUIRE ? "a blocking " : "",
+                     mgri_op_name(rq->op));
   if (rq->op == MGRI_OP_HELLO) {
     /* Every HELLO failure closes the connection (spec 7.6). */
     x->action = MGRI_DISPATCH_CLOSE;
@@ -178,40 +192,162 @@ static int run(mgri_octx *x) {
   return rc ? rc : handlers[op->code](x);
 }
 
-int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
-                  int64_t now_ns) {
-  mgri_octx x;
-  x.s = s;
-  x.c = c;
-  x.o = NULL;
-  x.rq = rq;
-  x.args = rq->args;
-  x.nargs = rq->nargs;
-  x.now = now_ns;
-  x.result = mgr_nil();
-  x.action = MGRI_DISPATCH_OK;
-  x.msg[0] = '\0';
-  s->now = now_ns;
+/* Runs rq with its request and reply trace events (wait_begin when it
+ * parks) and returns its status, the result and message left in *x. Every
+ * request goes through here: top-level ones from mgri_dispatch, a BATCH's
+ * sub-requests from mgri_op_BATCH (sub true). */
+static int exec(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
+                int64_t now_ns, bool sub, mgri_octx *x) {
+  x->s = s;
+  x->c = c;
+  x->o = NULL;
+  x->rq = rq;
+  x->args = rq->args;
+  x->nargs = rq->nargs;
+  x->now = now_ns;
+  x->result = mgr_nil();
+  x->action = MGRI_DISPATCH_OK;
+  x->msg[0] = '\0';
   /* The handshake is traced as conn_open, not as a call: the client cannot
    * name the connection before HELLO's reply tells it its id. */
-  bool traced = rq->op != MGRI_OP_HELLO;
+  bool traced = rq->op != MGRI_OP_HELLO || sub;
   if (traced)
     MGRI_TRACE(request, (int64_t)c->pid, c->id, rq->rid, rq->op, rq->oid,
                mgri_trace_key(rq->op, rq->args, rq->nargs));
-  int rc = run(&x);
+  int rc = run(x, sub);
   if (rc != MGRI_PARKED) {
     /* An op that failed for lack of memory reports ELIMIT: ENOMEM is local
      * only and never travels. */
     if (rc == MGR_ENOMEM) rc = MGR_ELIMIT;
     if (traced)
       MGRI_TRACE(reply, (int64_t)c->pid, c->id, rq->rid, rq->op, rc,
-                 mgri_trace_value(rq->op, rq->args, rq->nargs, rc, &x.result));
-    mgri_emit(s, c, rq->rid, rc, &x.result, x.msg);
+                 mgri_trace_value(rq->op, rq->args, rq->nargs, rc, &x->result));
   } else {
     MGRI_TRACE(wait_begin, (int64_t)c->pid, c->id, rq->rid, rq->oid);
   }
-  if (!traced && rc == MGR_OK)
+  return rc;
+}
+
+int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
+                  int64_t now_ns) {
+  mgri_octx x;
+  s->now = now_ns;
+  int rc = exec(s, c, rq, now_ns, false, &x);
+  if (rc != MGRI_PARKED) mgri_emit(s, c, rq->rid, rc, &x.result, x.msg);
+  if (rq->op == MGRI_OP_HELLO && rc == MGR_OK)
     MGRI_TRACE(conn_open, (int64_t)c->pid, c->id, mgri_sconn_session(c));
   mgri_store_after_reply(s);
+  /* A BATCH's result lived there until its reply was encoded. */
+  if (rq->op == MGRI_OP_BATCH) mgri_arena_reset(&s->batch);
   return x.action;
+}
+
+/* --- BATCH (spec 9.6) ------------------------------------------------------ */
+
+/* A sub-request's rid, in its trace events and as its op sees it: bit 63
+ * set (client rids never reach it), the batch's rid (low 53 bits), the
+ * index in the batch (10 bits). */
+_Static_assert(MGRI_BATCH_MAX <= 1024, "the sub-request index has 10 bits");
+static uint64_t sub_rid(uint64_t rid, size_t i) {
+  return (UINT64_C(1) << 63) | ((rid & ((UINT64_C(1) << 53) - 1)) << 10) |
+         (uint64_t)i;
+}
+
+/* Nesting levels of v (a scalar is 1), counting no further than cap. */
+static unsigned nesting(const mgr_value *v, unsigned cap) {
+  if (cap == 0) return 1;
+  if (v->type != MGR_T_ARRAY && v->type != MGR_T_MAP) return 1;
+  size_t n = v->type == MGR_T_MAP ? 2 * v->u.a.len : v->u.a.len;
+  const mgr_value *items = v->u.a.items;
+  unsigned deepest = 0;
+  for (size_t i = 0; i < n && deepest < cap - 1; i++) {
+    unsigned d = nesting(&items[i], cap - 1);
+    if (d > deepest) deepest = d;
+  }
+  return 1 + deepest;
+}
+
+static bool is_uint(const mgr_value *v) {
+  return v->type == MGR_T_INT && v->u.i >= 0;
+}
+
+/* Slot i of the batch reply: [0, result] or [code, message], copied into the
+ * batch arena (the result may borrow object memory or scratch that the next
+ * sub-request frees). */
+static int slot(mgri_octx *x, mgr_value *pair, int rc, const mgr_value *res,
+                const char *msg) {
+  mgri_arena *a = &x->s->batch;
+  /* reply(1) > results(2) > [0, result](3) > result(4): the result may nest
+   * 3 levels fewer than the decoder's limit. */
+  const unsigned room = MGRI_DEPTH_MAX - 3;
+  if (rc == MGR_OK && nesting(res, room + 1) > room) {
+    rc = MGR_ELIMIT;
+    msg = "MemoryError: the result is nested too deeply for a batch reply";
+  }
+  if (rc == MGR_OK) {
+    void *mem = mgri_arena_alloc(a, mgri_value_size(res));
+    if (mem) {
+      pair[0] = mgr_int(0);
+      mgri_value_copy_into(&pair[1], res, mem);
+      return MGR_OK;
+    }
+    rc = MGR_ELIMIT;
+    msg = "MemoryError: out of memory";
+  }
+  if (!msg || !*msg) msg = mgr_strerror(rc);
+  size_t len = strlen(msg);
+  char *text = mgri_arena_alloc(a, len);
+  if (!text) return mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
+  memcpy(text, msg, len);
+  pair[0] = mgr_int((int64_t)mgri_err_to_wire(rc));
+  pair[1] = mgr_textn(text, len);
+  return MGR_OK;
+}
+
+int mgri_op_BATCH(mgri_octx *x) {
+  const mgr_value *list = &x->args[0];
+  if (list->type != MGR_T_ARRAY)
+    return mgri_fail(x, MGR_ETYPE,
+                     "TypeError: BATCH takes an array of [op, oid, args], not %s",
+                     mgri_tname(list));
+  size_t n = list->u.a.len;
+  if (n == 0) return mgri_fail(x, MGR_EVALUE, "ValueError: empty batch");
+  if (n > MGRI_BATCH_MAX)
+    return mgri_fail(x, MGR_ELIMIT,
+                     "MemoryError: %zu sub-requests in one batch (limit %u)", n,
+                     MGRI_BATCH_MAX);
+  mgri_store *s = x->s;
+  mgr_value *slots = mgri_arena_alloc(&s->batch, n * sizeof *slots);
+  mgr_value *pairs = mgri_arena_alloc(&s->batch, 2 * n * sizeof *pairs);
+  if (!slots || !pairs)
+    return mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
+  for (size_t i = 0; i < n; i++) {
+    const mgr_value *e = &list->u.a.items[i];
+    mgr_value *pair = &pairs[2 * i];
+    slots[i] = mgr_array(pair, 2);
+    if (e->type != MGR_T_ARRAY || e->u.a.len != 3 || !is_uint(&e->u.a.items[0]) ||
+        !is_uint(&e->u.a.items[1]) || e->u.a.items[2].type != MGR_T_ARRAY ||
+        e->u.a.items[2].u.a.len > MGRI_ARGS_MAX) {
+      char msg[96];
+      snprintf(msg, sizeof msg,
+               "TypeError: batch entry %zu is not [op, oid, [args...]]", i);
+      int rc = slot(x, pair, MGR_ETYPE, NULL, msg);
+      if (rc) return rc;
+      continue;
+    }
+    mgri_request rq = {.rid = sub_rid(x->rq->rid, i),
+                       .op = (uint64_t)e->u.a.items[0].u.i,
+                       .oid = (uint64_t)e->u.a.items[1].u.i,
+                       .args = e->u.a.items[2].u.a.items,
+                       .nargs = e->u.a.items[2].u.a.len};
+    mgri_octx sx;
+    int rc = exec(s, x->c, &rq, x->now, true, &sx);
+    /* Never parks: blocking acquires are refused above. */
+    rc = slot(x, pair, rc, &sx.result, sx.msg);
+    /* As between two requests: deferred frees, reference drops, scratch. */
+    mgri_store_after_reply(s);
+    if (rc) return rc;
+  }
+  x->result = mgr_array(slots, n);
+  return MGR_OK;
 }

@@ -24,11 +24,24 @@ int mgri_u64map_put(mgri_u64map *m, uint64_t key, void *val); /* OK/ENOMEM */
 bool mgri_u64map_del(mgri_u64map *m, uint64_t key);
 void mgri_u64map_fini(mgri_u64map *m);
 
+/* A dict key or value without its type: mgr_value's payload (u) as an owned
+ * copy makes it, or text and bytes of up to 15 bytes inline (NUL-terminated,
+ * like an owned copy), so small entries need no heap block. */
+typedef union mgri_dpay {
+  uint64_t w[2];
+  char inl[16];
+} mgri_dpay;
+
+#define MGRI_DPAY_INL_MAX 15
+#define MGRI_DENTRY_DEAD 0xff /* in ktype: a deleted entry */
+
+/* 40 bytes: the small entry ("key:0000042" -> 42) lives here whole. */
 typedef struct mgri_dentry {
-  mgr_value key; /* owned */
-  mgr_value val; /* owned */
-  uint64_t hash;
-  bool live;
+  mgri_dpay k, v;
+  uint32_t hash;      /* the low 32 bits of the key's hash */
+  uint8_t ktype;      /* mgr_type, or MGRI_DENTRY_DEAD */
+  uint8_t vtype;      /* mgr_type */
+  uint8_t kinl, vinl; /* inline: length + 1; 0: the payload is mgr_value's */
 } mgri_dentry;
 
 typedef struct mgri_dict {
@@ -117,6 +130,7 @@ struct mgri_store {
   mgr_value *later; /* owned values freed after the reply that borrows them */
   size_t nlater, later_cap;
   mgri_arena scratch; /* result arrays, reset after each dispatch */
+  mgri_arena batch;   /* a BATCH's copied results, reset after its reply */
   mgri_waiter **heap; /* min-heap of timed waiters by deadline */
   size_t nheap, heap_cap;
   mgri_waiter *free_waiters;

@@ -476,6 +476,7 @@ mgri_store *mgri_store_new(const mgri_store_config *cfg) {
   s->next_session = 1;
   s->next_conn = 1;
   mgri_arena_init(&s->scratch, 0);
+  mgri_arena_init(&s->batch, 0);
   return s;
 }
 
@@ -549,6 +550,7 @@ void mgri_store_free(mgri_store *s) {
     free(w);
   }
   mgri_arena_fini(&s->scratch);
+  mgri_arena_fini(&s->batch);
   free(s);
 }
 
