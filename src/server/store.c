@@ -179,25 +179,9 @@ static void incref(void *ctx, uint64_t id) {
   if (o) o->refs++;
 }
 
-static void value_free_mem(mgr_value *v) {
-  switch (v->type) {
-  case MGR_T_TEXT:
-  case MGR_T_BYTES:
-    free((void *)v->u.s.ptr);
-    break;
-  case MGR_T_ARRAY:
-  case MGR_T_MAP:
-    free(v->u.a.items);
-    break;
-  default:
-    break;
-  }
-  *v = mgr_nil();
-}
-
 void mgri_sv_drop(mgri_store *s, mgr_value *v) {
   mgri_value_refs(v, queue_drop, s);
-  value_free_mem(v);
+  mgr_value_free(v);
 }
 
 void mgri_sv_drop_later(mgri_store *s, mgr_value *v) {
@@ -541,7 +525,7 @@ void mgri_store_free(mgri_store *s) {
   mgri_u64map_fini(&s->objs);
   free(s->names);
   free(s->drop);
-  for (size_t i = 0; i < s->nlater; i++) value_free_mem(&s->later[i]);
+  for (size_t i = 0; i < s->nlater; i++) mgr_value_free(&s->later[i]);
   free(s->later);
   free(s->heap);
   while (s->free_waiters) {
@@ -568,7 +552,7 @@ int mgri_store_object_info(const mgri_store *s, uint64_t id, uint32_t *kind,
 }
 
 void mgri_store_after_reply(mgri_store *s) {
-  for (size_t i = 0; i < s->nlater; i++) value_free_mem(&s->later[i]);
+  for (size_t i = 0; i < s->nlater; i++) mgr_value_free(&s->later[i]);
   s->nlater = 0;
   process_drops(s);
   mgri_arena_reset(&s->scratch);
