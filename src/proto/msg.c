@@ -217,52 +217,17 @@ int mgri_reply_encode(mgri_buf *b, const mgri_reply *r, uint32_t frame_max) {
  * Shape rules P1-P7 and Q1-Q5 of spec/protocol.md 6.2, checked in order after
  * the CBOR decoder accepted the body. */
 
-/* The byte just past the well-formed item at p[off] (the decoder has already
- * checked it, so this only walks heads; bounds are still respected). */
-static size_t skip(const uint8_t *p, size_t n, size_t off) {
-  uint64_t todo = 1;
-  while (todo && off < n) {
-    todo--;
-    uint8_t ib = p[off++];
-    unsigned major = ib >> 5, ai = ib & 31;
-    uint64_t arg = ai;
-    if (ai >= 24 && ai <= 27) {
-      size_t len = (size_t)1 << (ai - 24);
-      if (n - off < len) return n;
-      arg = 0;
-      for (size_t i = 0; i < len; i++)
-        arg = arg << 8 | p[off + i];
-      off += len;
-    }
-    switch (major) {
-    case 2:
-    case 3:
-      if (n - off < arg) return n;
-      off += (size_t)arg;
-      break;
-    case 4:
-      todo += arg;
-      break;
-    case 5:
-      todo += 2 * arg;
-      break;
-    case 6:
-      todo += 1;
-      break;
-    default: /* 0, 1, 7: the head is the whole item */
-      break;
-    }
+/* The offset of element i of the top-level array at p[0], for an error
+ * message. The shape rules run in element order, so every element before i
+ * has been checked to be a uint: each is one head, and skipping heads is all
+ * it takes. The body decoded whole, so every head read lies inside p[0..n).
+ * Only the error path calls it. */
+static size_t elem_at(const uint8_t *p, size_t i) {
+  size_t off = 0;
+  for (size_t k = 0; k <= i; k++) { /* the array head, then i uints */
+    uint8_t ai = p[off] & 31;
+    off += 1 + (ai >= 24 && ai <= 27 ? (size_t)1 << (ai - 24) : 0);
   }
-  return off < n ? off : n;
-}
-
-/* The offset of element i of the top-level array at p[0]. Only error
- * messages need it, so it is found on the error path alone. */
-static size_t elem_at(const uint8_t *p, size_t n, size_t i) {
-  uint8_t ai = p[0] & 31; /* skip the array's own head */
-  size_t off = 1 + (ai >= 24 && ai <= 27 ? ((size_t)1 << (ai - 24)) : 0);
-  while (i--)
-    off = skip(p, n, off);
   return off;
 }
 
@@ -304,15 +269,15 @@ int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
   if (v.u.a.len != 4)
     return proto_err(err, 0, "request is not an array of 4 elements"); /* P2 */
   if (!is_uint(&e[0]))                                                 /* P3 */
-    return proto_err(err, elem_at(p, n, 0), "rid is not a uint");
+    return proto_err(err, elem_at(p, 0), "rid is not a uint");
   if (!is_uint(&e[1])) /* P4 */
-    return proto_err(err, elem_at(p, n, 1), "op is not a uint");
+    return proto_err(err, elem_at(p, 1), "op is not a uint");
   if (!is_uint(&e[2])) /* P5 */
-    return proto_err(err, elem_at(p, n, 2), "oid is not a uint");
+    return proto_err(err, elem_at(p, 2), "oid is not a uint");
   if (e[3].type != MGR_T_ARRAY) /* P6 */
-    return proto_err(err, elem_at(p, n, 3), "args is not an array");
+    return proto_err(err, elem_at(p, 3), "args is not an array");
   if (e[3].u.a.len > MGRI_ARGS_MAX) /* P7 */
-    return proto_err(err, elem_at(p, n, 3),
+    return proto_err(err, elem_at(p, 3),
                      "more than 8 (MGRI_ARGS_MAX) arguments");
   out->rid = (uint64_t)e[0].u.i;
   out->op = (uint64_t)e[1].u.i;
@@ -335,9 +300,9 @@ int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
     return proto_err(err, 0, "reply is not an array of 3 elements");
   const mgr_value *e = v.u.a.items;
   if (!is_uint(&e[0])) /* Q3 */
-    return proto_err(err, elem_at(p, n, 0), "rid is not a uint");
+    return proto_err(err, elem_at(p, 0), "rid is not a uint");
   if (!is_uint(&e[1])) /* Q4 */
-    return proto_err(err, elem_at(p, n, 1), "code is not a uint");
+    return proto_err(err, elem_at(p, 1), "code is not a uint");
   out->rid = (uint64_t)e[0].u.i;
   if (e[1].u.i == 0) {
     out->status = MGR_OK;
@@ -345,7 +310,7 @@ int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
     return MGR_OK;
   }
   if (e[2].type != MGR_T_TEXT) /* Q5 */
-    return proto_err(err, elem_at(p, n, 2),
+    return proto_err(err, elem_at(p, 2),
                      "error reply's message is not text");
   out->status = mgri_err_from_wire((uint64_t)e[1].u.i);
   out->msg = e[2].u.s.ptr;
