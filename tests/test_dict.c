@@ -9,42 +9,10 @@
 
 #include <cmocka.h>
 
-#include "server/harness.h"
+#include "server_util.h"
 
 #define NIL INT64_MIN
-#define A(...) (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
 
-static mgri_harness H;
-static mgri_sconn *C;
-
-static int setup(void **st) {
-  (void)st;
-  if (mgri_h_init(&H)) return -1;
-  C = mgri_h_conn(&H, 0);
-  return C ? 0 : -1;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  mgri_h_fini(&H);
-  return 0;
-}
-
-static mgri_hreply *call(uint64_t op, uint64_t oid, const mgr_value *a, size_t n) {
-  mgri_h_clear(&H);
-  mgri_hreply *r = mgri_h_call(&H, C, op, oid, a, n);
-  assert_non_null(r);
-  return r;
-}
-
-static void ok(mgri_hreply *r) {
-  if (r->status != MGR_OK) fail_msg("expected OK, got %d (%s)", r->status, r->msg);
-}
-
-static void err(mgri_hreply *r, int code, const char *text) {
-  if (r->status != code) fail_msg("expected %d, got %d (%s)", code, r->status, r->msg);
-  if (text && !strstr(r->msg, text)) fail_msg("message '%s' lacks '%s'", r->msg, text);
-}
 
 
 /* A map from A(k, v, k, v ...): the count A gives is of values, not pairs. */
@@ -324,14 +292,14 @@ static void test_inline_storage(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_numeric_keys_are_one, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_order_and_growth, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_pop_popitem_setdefault, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_update_all_or_nothing, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_incr, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cas, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_inline_storage, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_basic, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_numeric_keys_are_one, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_order_and_growth, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_pop_popitem_setdefault, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_update_all_or_nothing, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_incr, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_cas, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_inline_storage, su_setup, su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

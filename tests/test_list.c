@@ -8,42 +8,10 @@
 
 #include <cmocka.h>
 
-#include "server/harness.h"
+#include "server_util.h"
 
 #define NIL INT64_MIN
-#define A(...) (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
 
-static mgri_harness H;
-static mgri_sconn *C;
-
-static int setup(void **st) {
-  (void)st;
-  if (mgri_h_init(&H)) return -1;
-  C = mgri_h_conn(&H, 0);
-  return C ? 0 : -1;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  mgri_h_fini(&H);
-  return 0;
-}
-
-static mgri_hreply *call(uint64_t op, uint64_t oid, const mgr_value *a, size_t n) {
-  mgri_h_clear(&H);
-  mgri_hreply *r = mgri_h_call(&H, C, op, oid, a, n);
-  assert_non_null(r);
-  return r;
-}
-
-static void ok(mgri_hreply *r) {
-  if (r->status != MGR_OK) fail_msg("expected OK, got %d (%s)", r->status, r->msg);
-}
-
-static void err(mgri_hreply *r, int code, const char *text) {
-  if (r->status != code) fail_msg("expected %d, got %d (%s)", code, r->status, r->msg);
-  if (text && !strstr(r->msg, text)) fail_msg("message '%s' lacks '%s'", r->msg, text);
-}
 
 static mgr_value ints_v[64];
 static mgr_value ints(const int64_t *v, size_t n) {
@@ -371,13 +339,13 @@ static void test_incr_cas(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_index, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_slices, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_setslice, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_insert_pop_remove_index, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sort, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_extend_imul_copy, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_incr_cas, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_index, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_slices, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_setslice, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_insert_pop_remove_index, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_sort, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_extend_imul_copy, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_incr_cas, su_setup, su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,45 +9,9 @@
 
 #include <cmocka.h>
 
-#include "server/harness.h"
+#include "server_util.h"
 
-#define A(...) (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
 
-static mgri_harness H;
-static mgri_sconn *C;
-
-static int setup(void **st) {
-  (void)st;
-  if (mgri_h_init(&H)) return -1;
-  C = mgri_h_conn(&H, 0);
-  return C ? 0 : -1;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  mgri_h_fini(&H);
-  return 0;
-}
-
-static mgri_hreply *callc(mgri_sconn *c, uint64_t op, uint64_t oid, const mgr_value *a, size_t n) {
-  mgri_h_clear(&H);
-  mgri_hreply *r = mgri_h_call(&H, c, op, oid, a, n);
-  assert_non_null(r);
-  return r;
-}
-
-static mgri_hreply *call(uint64_t op, uint64_t oid, const mgr_value *a, size_t n) {
-  return callc(C, op, oid, a, n);
-}
-
-static void ok(mgri_hreply *r) {
-  if (r->status != MGR_OK) fail_msg("expected OK, got %d (%s)", r->status, r->msg);
-}
-
-static void err(mgri_hreply *r, int code, const char *text) {
-  if (r->status != code) fail_msg("expected %d, got %d (%s)", code, r->status, r->msg);
-  if (text && !strstr(r->msg, text)) fail_msg("message '%s' lacks '%s'", r->msg, text);
-}
 
 static uint64_t refs(uint64_t id) {
   uint64_t n = 0;
@@ -332,14 +296,14 @@ static void test_shutdown_action(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_dispatch_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_stored_refs, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_chain_destruction, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_self_reference, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_names_and_list, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_shutdown_action, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_handshake, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_dispatch_errors, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_stored_refs, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_chain_destruction, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_self_reference, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_sessions, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_names_and_list, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_shutdown_action, su_setup, su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,49 +10,10 @@
 
 #include <cmocka.h>
 
-#include "server/harness.h"
+#include "server_util.h"
 
-#define A(...) (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
 #define SEC 1000000000LL
 
-static mgri_harness H;
-static mgri_sconn *C;
-
-static int setup(void **st) {
-  (void)st;
-  if (mgri_h_init(&H)) return -1;
-  C = mgri_h_conn(&H, 0);
-  return C ? 0 : -1;
-}
-
-static int teardown(void **st) {
-  (void)st;
-  mgri_h_fini(&H);
-  return 0;
-}
-
-/* Replies of earlier calls are forgotten at each call. */
-static mgri_hreply *callc(mgri_sconn *c, uint64_t op, uint64_t oid, const mgr_value *a, size_t n) {
-  mgri_h_clear(&H);
-  return mgri_h_call(&H, c, op, oid, a, n);
-}
-
-static mgri_hreply *call(uint64_t op, uint64_t oid, const mgr_value *a, size_t n) {
-  mgri_hreply *r = callc(C, op, oid, a, n);
-  assert_non_null(r);
-  return r;
-}
-
-static void ok(mgri_hreply *r) {
-  assert_non_null(r);
-  if (r->status != MGR_OK) fail_msg("expected OK, got %d (%s)", r->status, r->msg);
-}
-
-static void err(mgri_hreply *r, int code, const char *text) {
-  assert_non_null(r);
-  if (r->status != code) fail_msg("expected %d, got %d (%s)", code, r->status, r->msg);
-  if (text && !strstr(r->msg, text)) fail_msg("message '%s' lacks '%s'", r->msg, text);
-}
 
 static void is_int(mgri_hreply *r, int64_t v) {
   ok(r);
@@ -283,14 +244,14 @@ static void test_shutdown_answers_parked(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_var, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lock_basic, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lock_fifo_and_timeouts, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_owner_death, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_rlock, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_parked_of_closed_conn, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lock_destroyed_while_waiting, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_shutdown_answers_parked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_var, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_lock_basic, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_lock_fifo_and_timeouts, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_owner_death, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_rlock, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_parked_of_closed_conn, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_lock_destroyed_while_waiting, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_shutdown_answers_parked, su_setup, su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
