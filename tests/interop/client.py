@@ -860,6 +860,19 @@ def t_limits(c):
            b"\2" * 600000)
     expect("connection still open after LIMIT", c, "LIST_LEN", big.id, [], 2)
     expect("RELEASE big list", c, "RELEASE", big.id, [], None)
+    # a reply that would nest deeper than depth_max -> LIMIT, stays open (§3.7):
+    # a value of height 30 stored in a dict (an argument sits at depth 3, so
+    # its deepest item at 32) would reach depth 33 inside DICT_ITEMS' result
+    # ([[k, v], ...]: the result at 2, a pair at 3, the value at 4).
+    deep = 0
+    for _ in range(29):
+        deep = [deep]
+    dd = value_of(c, "CREATE", 0, [KIND_DICT])
+    expect("DICT_SET a value of height 30", c, "DICT_SET", dd.id, ["d", deep], None)
+    expect("DICT_GET of it fits (depth 31)", c, "DICT_GET", dd.id, ["d"], deep)
+    expect_err("DICT_ITEMS reply too deep -> LIMIT", c, "DICT_ITEMS", dd.id, [], LIMIT)
+    expect("connection still open after a too-deep reply", c, "DICT_LEN", dd.id, [], 1)
+    expect("RELEASE deep dict", c, "RELEASE", dd.id, [], None)
     one = value_of(c, "CREATE", 0, [KIND_LIST, [1, 2]])
     expect_err("LIST_IMUL INT_MAX -> LIMIT", c, "LIST_IMUL", one.id, [INT_MAX], LIMIT)
     expect("list unchanged after LIMIT", c, "LIST_COPY", one.id, [], [1, 2])
