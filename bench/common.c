@@ -130,7 +130,7 @@ void bench_parse(int argc, char **argv, bench_opts *o, const int *default_ops,
     bench_die("frame sizes", "must be 5..4096 bytes");
 }
 
-static int write_all(int fd, const void *p, size_t n) {
+int bench_write_all(int fd, const void *p, size_t n) {
   const char *c = p;
   while (n) {
     ssize_t w = write(fd, c, n);
@@ -142,7 +142,7 @@ static int write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
-static int read_all(int fd, void *p, size_t n) {
+int bench_read_all(int fd, void *p, size_t n) {
   char *c = p;
   while (n) {
     ssize_t r = read(fd, c, n);
@@ -182,7 +182,7 @@ int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
       child_result r = {0, 0, 0, i};
       r.status = c->setup ? c->setup(c->ctx, op, i, nclients) : 0;
       char b = r.status ? 'e' : 'r';
-      if (write_all(ready[1], &b, 1)) _exit(3);
+      if (bench_write_all(ready[1], &b, 1)) _exit(3);
       if (r.status == 0) {
         char x;
         /* The parent closes its end of go when everyone is ready: EOF. */
@@ -192,7 +192,7 @@ int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
         r.status = c->run(c->ctx, op, i, nclients, n);
         r.t1 = bench_now();
       }
-      if (write_all(res[1], &r, sizeof r)) _exit(3);
+      if (bench_write_all(res[1], &r, sizeof r)) _exit(3);
       _exit(r.status ? 1 : 0);
     }
     pids[i] = pid;
@@ -204,7 +204,7 @@ int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
   int failed = 0;
   for (int i = 0; i < nclients; i++) {
     char b = 0;
-    if (wait_readable(ready[0], 300000) || read_all(ready[0], &b, 1) ||
+    if (wait_readable(ready[0], 300000) || bench_read_all(ready[0], &b, 1) ||
         b != 'r') {
       failed = 1;
       break;
@@ -219,7 +219,7 @@ int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
   for (int i = 0; i < nclients && !failed; i++) {
     child_result r;
     /* A generous bound: a wedged contender must not hang the whole run. */
-    if (wait_readable(res[0], 1800000) || read_all(res[0], &r, sizeof r) ||
+    if (wait_readable(res[0], 1800000) || bench_read_all(res[0], &r, sizeof r) ||
         r.status) {
       failed = 1;
       for (int j = 0; j < nclients; j++)

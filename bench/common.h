@@ -78,4 +78,9 @@ void bench_mem_key(char *buf, size_t cap, long i);
 /* Prints "what: message" to stderr and exits 1. */
 void bench_die(const char *what, const char *msg);
 
+/* Writes or reads exactly n bytes on a blocking descriptor, retrying EINTR;
+ * 0, or -1 on error or end of file. */
+int bench_write_all(int fd, const void *p, size_t n);
+int bench_read_all(int fd, void *p, size_t n);
+
 #endif

@@ -33,30 +33,6 @@ typedef struct conn {
   unsigned char buf[BUFSZ];
 } conn;
 
-static int write_all(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-static int read_all(int fd, void *p, size_t n) {
-  char *c = p;
-  while (n) {
-    ssize_t r = read(fd, c, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    c += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
 static void put_be32(unsigned char *p, uint32_t v) {
   p[0] = (unsigned char)(v >> 24);
   p[1] = (unsigned char)(v >> 16);
@@ -110,7 +86,7 @@ static void serve(int lfd, int rep_size) {
         if (body == 0 || body > BUFSZ - 4) _exit(2);
         if (c->len - pos < 4 + body) break;
         pos += 4 + body;
-        if (write_all(c->fd, reply, (size_t)rep_size)) break;
+        if (bench_write_all(c->fd, reply, (size_t)rep_size)) break;
       }
       memmove(c->buf, c->buf + pos, c->len - pos);
       c->len -= pos;
@@ -119,8 +95,8 @@ static void serve(int lfd, int rep_size) {
 }
 
 static int roundtrip(floor_ctx *x, unsigned char *req, unsigned char *rep) {
-  if (write_all(x->fd, req, (size_t)x->req_size)) return -1;
-  return read_all(x->fd, rep, (size_t)x->rep_size);
+  if (bench_write_all(x->fd, req, (size_t)x->req_size)) return -1;
+  return bench_read_all(x->fd, rep, (size_t)x->rep_size);
 }
 
 static int f_setup(void *ctx, int op, int idx, int nclients) {

@@ -8,23 +8,8 @@
 
 #include "cbor/cbor.h"
 #include "fuzz.h"
+#include "model.h"
 #include "mgr/error.h"
-
-static bool has_nan(const mgr_value *v) {
-  switch (v->type) {
-  case MGR_T_FLOAT:
-    return isnan(v->u.f);
-  case MGR_T_ARRAY:
-  case MGR_T_MAP: {
-    size_t n = v->u.a.len * (v->type == MGR_T_MAP ? 2 : 1);
-    for (size_t i = 0; i < n; i++)
-      if (has_nan(&v->u.a.items[i])) return true;
-    return false;
-  }
-  default:
-    return false;
-  }
-}
 
 static bool is_scalar(const mgr_value *v) {
   return v->type != MGR_T_TEXT && v->type != MGR_T_BYTES &&
@@ -49,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(b.len == size && memcmp(b.data, data, size) == 0);
     mgr_value w;
     FUZZ_CHECK(mgri_cbor_decode(b.data, b.len, &lim, &a2, &w, NULL) == MGR_OK);
-    bool nan = has_nan(&v);
+    bool nan = model_has_nan(&v);
     /* Python ==: reflexive and symmetric on NaN-free values. */
     if (!nan) {
       FUZZ_CHECK(mgri_value_eq(&v, &w) && mgri_value_eq(&w, &v));
