@@ -1,13 +1,13 @@
 /* mgr tests — helpers for the server's pure tests (test_dict, test_list,
  * test_store, test_var_lock): one harness driving mgri_dispatch without
- * sockets (src/server/harness.h), requests, and reply checks. Include after
+ * sockets (tests/harness.h), requests, and reply checks. Include after
  * cmocka.h. */
 #ifndef MGR_TEST_SERVER_UTIL_H
 #define MGR_TEST_SERVER_UTIL_H
 
 #include <string.h>
 
-#include "server/harness.h"
+#include "harness.h"
 
 /* Arguments: A(x, y) expands to (array, count). */
 #define A(...)                                                                 \

@@ -12,7 +12,7 @@
 #include "client_util.h"
 #include "common/limits.h"
 #include "proto/ops.h"
-#include "server/harness.h"
+#include "harness.h"
 
 #define A(...)                                                                 \
   (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)

@@ -60,19 +60,27 @@ static void arena_reset_keeps_largest(void **state) {
   (void)state;
   mgri_arena a;
   mgri_arena_init(&a, 0);
-  for (int i = 0; i < 100; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
+  /* A small workload: the chunk it filled is kept by the reset... */
+  for (int i = 0; i < 8; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
   mgri_arena_chunk *before = a.head;
   mgri_arena_reset(&a);
-  /* The largest chunk is the newest (sizes double) and is the one kept. */
   assert_ptr_equal(a.head, before);
-  /* Steady state: the same workload fits the kept chunk, no new chunk. */
+  assert_true(mgri_arena_held(&a) <= MGRI_IDLE_BUF_MAX);
+  /* ... and the same workload fits it again: steady state allocates
+   * nothing. */
   for (int r = 0; r < 3; r++) {
-    for (int i = 0; i < 50; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
+    for (int i = 0; i < 8; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
     assert_ptr_equal(a.head, before);
     mgri_arena_reset(&a);
   }
+  /* A large one: nothing above MGRI_IDLE_BUF_MAX survives the reset. */
+  for (int i = 0; i < 1000; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
+  assert_true(mgri_arena_held(&a) > 1000 * 1000);
+  mgri_arena_reset(&a);
+  assert_true(mgri_arena_held(&a) <= MGRI_IDLE_BUF_MAX);
   mgri_arena_fini(&a);
   assert_null(a.head);
+  assert_int_equal(mgri_arena_held(&a), 0);
 }
 
 static void buf_basics(void **state) {

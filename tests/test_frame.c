@@ -374,7 +374,7 @@ static void test_idle_shrink(void **state) {
   assert_int_equal(drain(&r, &s, 0), 1);
   size_t avail;
   assert_non_null(mgri_reader_prepare(&r, 100, &avail));
-  assert_true(r.in.cap <= MGRI_READER_IDLE_MAX);
+  assert_true(r.in.cap <= MGRI_IDLE_BUF_MAX);
   stream_free(&s);
   /* And it still reads frames, stream offsets intact. */
   stream_make(&s, &small, 1);

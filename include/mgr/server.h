@@ -2,6 +2,7 @@
 #ifndef MGR_SERVER_H
 #define MGR_SERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "version.h"
@@ -20,14 +21,31 @@ typedef struct mgr_server_options {
   /* When >= 0, a descriptor the server writes one byte to once it listens,
    * then closes (readiness notification). -1 for none. */
   int ready_fd;
+  /* Bytes the server may hold (objects, buffers, parked requests): 0 for
+   * the default (1 GiB), SIZE_MAX for no limit. An operation that would
+   * exceed it is answered MGR_ELIMIT and changes nothing. */
+  size_t max_memory;
+  /* Milliseconds a new connection has to complete HELLO: 0 for the default
+   * (10000). */
+  uint32_t handshake_timeout_ms;
+  /* Connections allowed to be in the handshake at once: 0 for the default
+   * (64). When full, the oldest is closed to make room. */
+  uint32_t max_handshakes;
+  /* Milliseconds after which a connection that sent nothing and has no
+   * parked request is closed: 0 (the default) for never. */
+  uint32_t idle_timeout_ms;
+  /* Requests slower than this many microseconds are logged (STATS): 0 for
+   * the default (10000), UINT32_MAX for never. */
+  uint32_t slow_us;
 } mgr_server_options;
 
 MGR_API void mgr_server_options_init(mgr_server_options *opt);
 
 /* Runs a manager server in the calling thread until a client sends SHUTDOWN
- * or SIGTERM/SIGINT arrive (the server installs handlers for both while it
- * runs). Removes the socket on return. Returns MGR_OK, or MGR_ESYS (cannot bind,
- * listen ...), MGR_EINVAL, MGR_ENOMEM. */
+ * or SIGTERM/SIGINT arrive (while it runs, the calling thread blocks both
+ * signals and reads them through a signalfd). Removes the socket on return.
+ * Returns MGR_OK, or MGR_ESYS (cannot bind, listen, or get random bytes for
+ * its hash key ...), MGR_EINVAL, MGR_ENOMEM. */
 MGR_API int mgr_server_run(const mgr_server_options *opt);
 
 #ifdef __cplusplus

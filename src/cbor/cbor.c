@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cbor/cbor.h"
-#include "cbor/value_internal.h"
+#include "common/kinds.h"
 #include "mgr/error.h"
 
 /* --- half floats, exact both ways ----------------------------------------- */
@@ -183,6 +183,41 @@ static void enc(mgri_buf *b, const mgr_value *v) {
   }
 }
 
+static size_t float_len(double d) {
+  uint16_t h;
+  if (isnan(d) || double_to_half(d, &h)) return 3;
+  return exact_float(d) ? 5 : 9;
+}
+
+static size_t size_rec(const mgr_value *v, size_t cap) {
+  switch (v->type) {
+  case MGR_T_INT:
+    return head_len(v->u.i >= 0 ? (uint64_t)v->u.i : ~(uint64_t)v->u.i);
+  case MGR_T_FLOAT:
+    return float_len(v->u.f);
+  case MGR_T_TEXT:
+  case MGR_T_BYTES:
+    return head_len(v->u.s.len) + v->u.s.len;
+  case MGR_T_ARRAY:
+  case MGR_T_MAP: {
+    size_t n = v->u.a.len * (v->type == MGR_T_MAP ? 2 : 1);
+    size_t s = head_len(v->u.a.len);
+    for (size_t i = 0; i < n && s <= cap; i++)
+      s += size_rec(&v->u.a.items[i], cap - s);
+    return s;
+  }
+  case MGR_T_REF:
+    return head_len(MGRI_TAG_REF) + 1 + head_len(v->u.ref.kind) +
+           head_len(v->u.ref.id);
+  default:
+    return 1; /* nil, bool */
+  }
+}
+
+size_t mgri_cbor_size(const mgr_value *v, size_t cap) {
+  return size_rec(v, cap);
+}
+
 int mgri_cbor_value_at(mgri_buf *b, const mgr_value *v, unsigned depth) {
   if (b->err) return b->err;
   int rc = mgri_value_check(v, depth ? depth : 1, true);
@@ -274,7 +309,7 @@ static int ref(dec *d, size_t at, mgr_value *out) {
   if (rc) return rc;
   if (major != 4 || n != 2) return fail(d, MGR_EDECODE, at, "bad ref");
   if ((rc = ref_head(d, &major, &kind))) return rc;
-  if (major != 0 || kind < MGR_K_DICT || kind > MGR_K_RLOCK)
+  if (major != 0 || kind < 1 || kind > MGRI_KIND_MAX)
     return fail(d, MGR_EDECODE, at, "bad ref kind");
   if ((rc = ref_head(d, &major, &id))) return rc;
   if (major != 0 || id == 0) return fail(d, MGR_EDECODE, at, "bad ref id");
@@ -353,8 +388,7 @@ static int item(dec *d, unsigned depth, mgr_value *out) {
       size_t iat = d->pos;
       if ((rc = item(d, depth + 1, &items[i]))) return rc;
       if (major == 5 && i % 2 == 0) {
-        uint64_t h;
-        int hr = mgri_value_hash(&items[i], &h);
+        int hr = mgri_value_hashable(&items[i]);
         if (hr == MGR_ETYPE)
           return fail(d, MGR_EDECODE, iat, "unhashable map key");
         if (hr != MGR_OK) return fail(d, MGR_EDECODE, iat, "NaN map key");

@@ -1,6 +1,6 @@
-/* mgr — the strict, bounded CBOR subset of spec/protocol.md ("CBOR profile"),
- * and the value model's equality, hashing and ordering. Pure: no I/O, no
- * global state. */
+/* mgr — the strict, bounded CBOR subset of spec/protocol.md ("CBOR profile").
+ * Pure: no I/O, no global state. The value model it decodes into is in
+ * model.h (included). */
 #ifndef MGRI_CBOR_H
 #define MGRI_CBOR_H
 
@@ -11,6 +11,7 @@
 #include "../common/arena.h"
 #include "../common/buf.h"
 #include "../common/limits.h"
+#include "cbor/model.h"
 #include "mgr/value.h"
 
 /* The tag of a ref: tag(28007, [kind, id]). */
@@ -48,6 +49,11 @@ int mgri_cbor_value(mgri_buf *b, const mgr_value *v);
  * v's own nesting would take the item past MGRI_DEPTH_MAX. */
 int mgri_cbor_value_at(mgri_buf *b, const mgr_value *v, unsigned depth);
 
+/* The bytes mgri_cbor_value would append for a valid v, computed without
+ * encoding; the walk stops once the count passes cap, so the result is
+ * exact when <= cap and some number > cap otherwise. */
+size_t mgri_cbor_size(const mgr_value *v, size_t cap);
+
 /* --- decoder ----------------------------------------------------------------
  * Decodes exactly one item spanning all of p[0..n) into *out; the tree and its
  * strings (NUL-terminated copies) live in arena a. Returns MGR_OK, or an error
@@ -55,25 +61,5 @@ int mgri_cbor_value_at(mgri_buf *b, const mgr_value *v, unsigned depth);
  * from a declared length before checking that the input could hold it. */
 int mgri_cbor_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                      mgri_arena *a, mgr_value *out, mgri_decode_error *err);
-
-/* --- the value model --------------------------------------------------------*/
-bool mgri_utf8_valid(const char *p, size_t n);
-/* Python ==. */
-bool mgri_value_eq(const mgr_value *a, const mgr_value *b);
-/* A key's hash, equal for equal keys (1, 1.0, True hash alike). MGR_OK,
- * MGR_ETYPE (a map, or an array holding one: unhashable) or MGR_EVALUE (NaN). */
-int mgri_value_hash(const mgr_value *v, uint64_t *out);
-/* Orders a and b for sort: *out <0, 0, >0. MGR_OK or MGR_ETYPE (not
- * comparable: mixed kinds, NaN, nil, maps, refs). */
-int mgri_value_cmp(const mgr_value *a, const mgr_value *b, int *out);
-/* The bytes an owned deep copy of v needs (one block), or SIZE_MAX on
- * overflow. */
-size_t mgri_value_size(const mgr_value *v);
-/* Deep copy of v into the single block mem of mgri_value_size(v) bytes;
- * *dst's root pointer is mem (for scalars mem is unused). */
-void mgri_value_copy_into(mgr_value *dst, const mgr_value *v, void *mem);
-/* The number of refs inside v, calling fn(ctx, id) for each (fn may be NULL). */
-size_t mgri_value_refs(const mgr_value *v, void (*fn)(void *ctx, uint64_t id),
-                       void *ctx);
 
 #endif

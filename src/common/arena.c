@@ -1,9 +1,11 @@
-/* mgr — the decode arena: a chunked bump allocator. Reset keeps the largest
- * chunk so that decoding one message after another allocates nothing. */
+/* mgr — the arena: a chunked bump allocator. A reset keeps one chunk no
+ * larger than MGRI_IDLE_BUF_MAX, so decoding one small message after another
+ * allocates nothing, and one large message leaves nothing large behind. */
 #include "common/arena.h"
 
 #include <stdint.h>
-#include <stdlib.h>
+
+#include "common/limits.h"
 
 #define ALIGN 16u
 #define CHUNK_MIN 4096u
@@ -16,6 +18,8 @@ struct mgri_arena_chunk {
 };
 
 _Static_assert(sizeof(mgri_arena_chunk) % ALIGN == 0, "chunk header alignment");
+_Static_assert(CHUNK_MIN + sizeof(mgri_arena_chunk) <= MGRI_IDLE_BUF_MAX,
+               "the first chunk is kept across resets");
 
 static uint8_t *chunk_data(mgri_arena_chunk *c) { return (uint8_t *)(c + 1); }
 
@@ -23,6 +27,13 @@ void mgri_arena_init(mgri_arena *a, size_t limit) {
   a->head = NULL;
   a->used = 0;
   a->limit = limit;
+  a->mem = NULL;
+  a->cat = 0;
+}
+
+void mgri_arena_set_mem(mgri_arena *a, mgri_mem *mem, unsigned cat) {
+  a->mem = mem;
+  a->cat = cat;
 }
 
 void *mgri_arena_alloc(mgri_arena *a, size_t n) {
@@ -36,7 +47,7 @@ void *mgri_arena_alloc(mgri_arena *a, size_t n) {
     if (size < need) size = need;
     if (size < CHUNK_MIN) size = CHUNK_MIN;
     if (size > SIZE_MAX - sizeof *c) return NULL;
-    mgri_arena_chunk *nc = malloc(sizeof *nc + size);
+    mgri_arena_chunk *nc = mgri_mem_alloc(a->mem, a->cat, sizeof *nc + size);
     if (!nc) return NULL;
     nc->next = c;
     nc->size = size;
@@ -51,13 +62,16 @@ void *mgri_arena_alloc(mgri_arena *a, size_t n) {
 }
 
 void mgri_arena_reset(mgri_arena *a) {
+  /* Keep the largest chunk that is small enough. */
   mgri_arena_chunk *keep = NULL;
   for (mgri_arena_chunk *c = a->head; c; c = c->next)
-    if (!keep || c->size > keep->size) keep = c;
+    if (sizeof *c + c->size <= MGRI_IDLE_BUF_MAX &&
+        (!keep || c->size > keep->size))
+      keep = c;
   mgri_arena_chunk *c = a->head;
   while (c) {
     mgri_arena_chunk *next = c->next;
-    if (c != keep) free(c);
+    if (c != keep) mgri_mem_free(a->mem, a->cat, c);
     c = next;
   }
   if (keep) {
@@ -72,9 +86,16 @@ void mgri_arena_fini(mgri_arena *a) {
   mgri_arena_chunk *c = a->head;
   while (c) {
     mgri_arena_chunk *next = c->next;
-    free(c);
+    mgri_mem_free(a->mem, a->cat, c);
     c = next;
   }
   a->head = NULL;
   a->used = 0;
+}
+
+size_t mgri_arena_held(const mgri_arena *a) {
+  size_t n = 0;
+  for (const mgri_arena_chunk *c = a->head; c; c = c->next)
+    n += sizeof *c + c->size;
+  return n;
 }

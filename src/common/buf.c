@@ -2,9 +2,9 @@
  * encoder's output and connections' input/output buffers. */
 #include "common/buf.h"
 
-#include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "mgr/error.h"
 
 #define BUF_MIN 64u
@@ -15,10 +15,17 @@ void mgri_buf_init(mgri_buf *b, size_t max) {
   b->cap = 0;
   b->max = max ? max : SIZE_MAX;
   b->err = 0;
+  b->mem = NULL;
+  b->cat = 0;
+}
+
+void mgri_buf_set_mem(mgri_buf *b, mgri_mem *mem, unsigned cat) {
+  b->mem = mem;
+  b->cat = cat;
 }
 
 void mgri_buf_fini(mgri_buf *b) {
-  free(b->data);
+  mgri_mem_free(b->mem, b->cat, b->data);
   b->data = NULL;
   b->len = b->cap = 0;
 }
@@ -32,7 +39,7 @@ int mgri_buf_reserve(mgri_buf *b, size_t n) {
   size_t cap = b->cap ? b->cap : BUF_MIN;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
   if (cap > max) cap = max;
-  uint8_t *d = realloc(b->data, cap);
+  uint8_t *d = mgri_mem_realloc(b->mem, b->cat, b->data, cap);
   if (!d) return b->err = MGR_ENOMEM;
   b->data = d;
   b->cap = cap;
@@ -55,4 +62,11 @@ void mgri_buf_consume(mgri_buf *b, size_t n) {
 void mgri_buf_clear(mgri_buf *b) {
   b->len = 0;
   b->err = 0;
+}
+
+void mgri_buf_shrink(mgri_buf *b) {
+  if (b->len || b->cap <= MGRI_IDLE_BUF_MAX) return;
+  mgri_mem_free(b->mem, b->cat, b->data);
+  b->data = NULL;
+  b->cap = 0;
 }

@@ -7,15 +7,21 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/mem.h"
+
 typedef struct mgri_buf {
   uint8_t *data;
   size_t len; /* bytes held */
   size_t cap; /* bytes allocated */
   size_t max; /* len may never exceed it; 0 = SIZE_MAX */
   int err;    /* first error (MGR_ENOMEM, MGR_ETOOBIG), sticky; 0 if none */
+  mgri_mem *mem; /* NULL: plain malloc */
+  unsigned cat;
 } mgri_buf;
 
 void mgri_buf_init(mgri_buf *b, size_t max);
+/* Counts the buffer's memory in mem/cat from now on (before it allocates). */
+void mgri_buf_set_mem(mgri_buf *b, mgri_mem *mem, unsigned cat);
 void mgri_buf_fini(mgri_buf *b);
 /* Ensures room for n more bytes. MGR_OK, or sets and returns b->err. */
 int mgri_buf_reserve(mgri_buf *b, size_t n);
@@ -42,5 +48,8 @@ static inline void mgri_buf_append(mgri_buf *b, const void *p, size_t n) {
 void mgri_buf_consume(mgri_buf *b, size_t n);
 /* len = 0, err = 0; keeps the memory. */
 void mgri_buf_clear(mgri_buf *b);
+/* Gives the memory back when the buffer is empty and holds more than
+ * MGRI_IDLE_BUF_MAX bytes. */
+void mgri_buf_shrink(mgri_buf *b);
 
 #endif

@@ -29,6 +29,21 @@
  * drain (a client that never reads cannot grow the server's memory). */
 #define MGRI_OUTBUF_MAX(frame_max) (4u * (size_t)(frame_max))
 
+/* Resource bounds (spec 14.2). */
+#define MGRI_MEMORY_MAX_DEFAULT (1u << 30) /* bytes the server may hold: 1 GiB */
+#define MGRI_IDLE_BUF_MAX (16u << 10) /* bytes a reader, arena or output
+                                         buffer keeps between requests */
+#define MGRI_HELLO_FRAME_MAX 256u /* largest frame body before HELLO completes */
+#define MGRI_HANDSHAKE_MS_DEFAULT 10000u /* HELLO must complete within this */
+#define MGRI_HANDSHAKES_MAX_DEFAULT 64u  /* connections not yet past HELLO */
+#define MGRI_IDLE_MS_DEFAULT 0u /* idle timeout; 0 = none */
+#define MGRI_WORK_BUDGET (1u << 22) /* items one BATCH may touch; also a
+                                       connection's share of one loop turn */
+#define MGRI_IMUL_ITEMS_MAX (1u << 24) /* items LIST_IMUL may produce */
+#define MGRI_SLOW_US_DEFAULT 10000u /* requests slower than this are logged */
+#define MGRI_SLOWLOG_LEN 128u       /* slow requests remembered */
+#define MGRI_PROBE_BOUND 96u /* longest dict or name probe sequence, tested */
+
 /* Limits that a server or connection may override (never above the ceilings
  * above). */
 typedef struct mgri_limits {

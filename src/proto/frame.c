@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "mgr/error.h"
 #include "proto.h"
 
-/* The reader owns r->in.data itself (malloc/realloc/free); it never calls the
+/* The reader owns r->in.data itself (through r->mem); it never calls the
  * mgri_buf_* functions, so its growth and compaction policy is its own. */
 
 #define MIN_CAP 4096u
@@ -36,8 +37,31 @@ void mgri_reader_init(mgri_reader *r, uint32_t frame_max) {
 }
 
 void mgri_reader_fini(mgri_reader *r) {
-  free(r->in.data);
+  mgri_mem_free(r->mem, r->cat, r->in.data);
   memset(r, 0, sizeof *r);
+}
+
+void mgri_reader_set_mem(mgri_reader *r, mgri_mem *mem, unsigned cat) {
+  r->mem = mem;
+  r->cat = cat;
+}
+
+void mgri_reader_set_max(mgri_reader *r, uint32_t frame_max) {
+  if (frame_max == 0) frame_max = MGRI_FRAME_MAX_DEFAULT;
+  if (frame_max > MGRI_FRAME_MAX_CEIL) frame_max = MGRI_FRAME_MAX_CEIL;
+  r->frame_max = frame_max;
+  r->in.max = bound(r);
+}
+
+size_t mgri_reader_want(const mgri_reader *r) {
+  size_t have = pending(r);
+  if (have < MGRI_FRAME_HEADER) return MGRI_FRAME_HEADER - have;
+  const uint8_t *h = r->in.data + r->pos;
+  uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+               (uint32_t)h[2] << 8 | (uint32_t)h[3];
+  if (n == 0 || n > r->frame_max) return 0;
+  size_t whole = MGRI_FRAME_HEADER + (size_t)n;
+  return have >= whole ? 0 : whole - have;
 }
 
 /* Makes room for n more bytes after in.len (n <= bound - pending): first by
@@ -57,7 +81,7 @@ static int room(mgri_reader *r, size_t n) {
   while (cap < need)
     cap *= 2;
   if (cap > bound(r)) cap = bound(r);
-  uint8_t *p = realloc(r->in.data, cap);
+  uint8_t *p = mgri_mem_realloc(r->mem, r->cat, r->in.data, cap);
   if (!p) {
     snprintf(r->errmsg, sizeof r->errmsg,
              "out of memory growing the input buffer to %zu bytes", cap);
@@ -72,13 +96,14 @@ static int room(mgri_reader *r, size_t n) {
  * frame, as hiredis does, so thousands of idle connections do not each keep
  * frame_max bytes. Failing to shrink is harmless. */
 static void shrink_idle(mgri_reader *r) {
-  if (r->pos != r->in.len || r->in.cap <= MGRI_READER_IDLE_MAX) return;
+  if (r->pos != r->in.len || r->in.cap <= MGRI_IDLE_BUF_MAX) return;
   r->offset += r->pos;
   r->pos = r->in.len = 0;
-  uint8_t *p = realloc(r->in.data, MGRI_READER_IDLE_MAX);
-  if (!p) return;
-  r->in.data = p;
-  r->in.cap = MGRI_READER_IDLE_MAX;
+  /* Freed rather than shrunk in place: a realloc to a smaller size may keep
+   * the whole block, and freeing cannot fail. */
+  mgri_mem_free(r->mem, r->cat, r->in.data);
+  r->in.data = NULL;
+  r->in.cap = 0;
 }
 
 int mgri_reader_feed(mgri_reader *r, const void *p, size_t n) {

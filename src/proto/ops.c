@@ -10,6 +10,7 @@
 #define W_ MGRI_OPF_W
 #define B_ MGRI_OPF_B
 #define K_ MGRI_OPF_K
+#define O_ MGRI_OPF_O
 
 /* Position of each op in the table (for the code index). */
 enum {

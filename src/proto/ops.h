@@ -5,7 +5,8 @@
  * X(NAME, code, kind, min_args, max_args, flags, python)
  *   kind: 0 = the manager itself (oid 0), else an mgr_kind.
  *   flags: R reads object state, W writes it, B may block (parked),
- *          K first argument is a key or index (traced as a digest).
+ *          K first argument is a key or index (traced as a digest),
+ *          O a manager op whose oid names an object (RELEASE, DUMP).
  * The arguments and results of each op are specified in spec/protocol.md. */
 #ifndef MGRI_OPS_H
 #define MGRI_OPS_H
@@ -16,10 +17,12 @@
 #define MGRI_OPF_W 2u
 #define MGRI_OPF_B 4u
 #define MGRI_OPF_K 8u
+#define MGRI_OPF_O 16u
 #define R_ MGRI_OPF_R
 #define W_ MGRI_OPF_W
 #define B_ MGRI_OPF_B
 #define K_ MGRI_OPF_K
+#define O_ MGRI_OPF_O
 
 #define MGRI_OPS(X)                                                            \
   /* manager, oid 0 */                                                         \
@@ -27,12 +30,14 @@
   X(PING, 2, 0, 0, 1, 0, "-")                                                  \
   X(CREATE, 3, 0, 1, 2, W_, "manager.dict()/list()/Value()/Lock()/RLock()")    \
   X(OPEN, 4, 0, 2, 4, W_, "-")                                                 \
-  X(RELEASE, 5, 0, 0, 0, W_, "del proxy")                                      \
+  X(RELEASE, 5, 0, 0, 0, W_ | O_, "del proxy")                                 \
   X(RETAIN, 6, 0, 1, 1, W_, "unpickling a proxy")                              \
   X(LIST, 7, 0, 0, 0, R_, "-")                                                 \
   X(UNLINK, 8, 0, 1, 1, W_, "-")                                               \
   X(SHUTDOWN, 9, 0, 0, 0, 0, "manager.shutdown()")                             \
   X(BATCH, 10, 0, 1, 1, R_ | W_, "- (several ops, one round trip)")            \
+  X(STATS, 11, 0, 0, 0, R_, "- (the server's resources)")                      \
+  X(DUMP, 12, 0, 0, 0, R_ | O_, "- (one object, for tools)")                   \
   /* dict */                                                                   \
   X(DICT_GET, 16, 1, 1, 2, R_ | K_, "d[k] / d.get(k, default)")                \
   X(DICT_SET, 17, 1, 2, 2, W_ | K_, "d[k] = v")                                \
@@ -109,5 +114,6 @@ void mgri_op_foreach(void (*fn)(void *ctx, const mgri_opinfo *op), void *ctx);
 #undef W_
 #undef B_
 #undef K_
+#undef O_
 
 #endif

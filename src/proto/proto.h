@@ -65,8 +65,8 @@ int mgri_err_from_wire(uint64_t code);
  * bytes: call next() until it returns 0 after each feed/commit. */
 /* Room for batched reads past a whole frame. */
 #define MGRI_READER_SLACK (256u << 10)
-/* A reader with nothing pending shrinks a larger buffer to this many bytes. */
-#define MGRI_READER_IDLE_MAX (256u << 10)
+/* A reader with nothing pending keeps at most MGRI_IDLE_BUF_MAX bytes
+ * (limits.h). */
 typedef struct mgri_reader {
   mgri_buf in;        /* unconsumed bytes */
   size_t pos;         /* start of the next frame in in.data */
@@ -75,12 +75,23 @@ typedef struct mgri_reader {
   int err;            /* sticky: MGR_ETOOBIG, MGR_EDECODE (zero length), ENOMEM */
   uint64_t err_offset; /* err set: stream offset of the bad length prefix */
   char errmsg[96];
+  mgri_mem *mem; /* NULL: plain malloc */
+  unsigned cat;
 } mgri_reader;
 
 /* frame_max 0 means MGRI_FRAME_MAX_DEFAULT; values above MGRI_FRAME_MAX_CEIL
  * are clamped to it. Allocates nothing (the buffer is made on first use). */
 void mgri_reader_init(mgri_reader *r, uint32_t frame_max);
 void mgri_reader_fini(mgri_reader *r);
+/* Counts the buffer in mem/cat from now on (before the first feed). */
+void mgri_reader_set_mem(mgri_reader *r, mgri_mem *mem, unsigned cat);
+/* Changes the largest body accepted for the frames not yet returned (the
+ * server raises it after HELLO). Same clamping as init. */
+void mgri_reader_set_max(mgri_reader *r, uint32_t frame_max);
+/* Bytes still to come before the next frame is whole: the rest of the
+ * header, or of the body once the header is in (0 when a whole frame is
+ * buffered, or the header is bad: next() reports it). */
+size_t mgri_reader_want(const mgri_reader *r);
 /* Copies n bytes in. MGR_OK or the sticky error; MGR_EINVAL (not sticky,
  * nothing copied) when the bytes would not fit the bound above. */
 int mgri_reader_feed(mgri_reader *r, const void *p, size_t n);

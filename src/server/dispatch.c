@@ -1,120 +1,83 @@
 /* mgr — THE dispatch path: every request of every connection goes through
- * mgri_dispatch (handshake, op table lookup, arity and kind checks, the op,
- * the reply, then deferred frees and reference drops). */
+ * mgri_dispatch (handshake, op table lookup, arity and kind checks, the op's
+ * cost, the op, the reply, then deferred frees and reference drops, and the
+ * slow-request log); BATCH re-enters it once per sub-request. */
+#include "server/dispatch.h"
+
 #include "../trace/trace.h"
 #include <stdio.h>
 #include <string.h>
 
+#include "cbor/cbor.h"
 #include "mgr/error.h"
-#include "server/obj.h"
+#include "server/kind.h"
+#include "server/objects.h"
+#include "server/reply.h"
 
-static const mgri_op_fn handlers[] = {
-#define MGRI_HANDLER_(name, code, kind, mn, mx, fl, py) [code] = mgri_op_##name,
-    MGRI_OPS(MGRI_HANDLER_)
-#undef MGRI_HANDLER_
-};
-
-int mgri_fail(mgri_octx *x, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(x->msg, sizeof x->msg, fmt, ap);
-  va_end(ap);
-  return code;
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-const char *mgri_repr(const mgr_value *v, char *buf, size_t cap) {
-  size_t n = mgr_value_repr(v, buf, cap);
-  if (n >= cap && cap >= 4) memcpy(buf + cap - 4, "...", 4);
-  return buf;
+static uint64_t sat_mul(uint64_t a, uint64_t b) {
+  return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
 }
 
-const char *mgri_kind_name(uint32_t kind) {
-  switch (kind) {
-  case MGR_K_DICT:
-    return "dict";
-  case MGR_K_LIST:
-    return "list";
-  case MGR_K_VAR:
-    return "Value";
-  case MGR_K_LOCK:
-    return "Lock";
-  case MGR_K_RLOCK:
-    return "RLock";
+/* The handler of op for an object of kind (0: the manager), or NULL. */
+static const mgri_handler *handler(const mgri_store *s, uint32_t kind,
+                                   uint64_t op) {
+  if (kind > MGRI_KIND_MAX || op > MGRI_OP_CODE_MAX) return NULL;
+  return s->ops[kind][op];
+}
+
+/* --- cost (spec 14.2): the items an op will touch, before it runs ---------- */
+
+/* The estimated cost of [op, oid, args] when `grow` items may have been
+ * added to the store by earlier sub-requests of the same batch (an upper
+ * bound on how much larger its object can be now); *adds gets the items
+ * this one may add. */
+static uint64_t estimate(const mgri_store *s, uint64_t op, uint64_t oid,
+                         const mgr_value *args, size_t nargs, uint64_t grow,
+                         uint64_t *adds) {
+  *adds = 0;
+  const mgri_opinfo *info = mgri_op_info(op);
+  if (!info) return 1;
+  const mgri_obj *o = NULL;
+  if (info->kind || (info->flags & MGRI_OPF_O)) o = mgri_obj_find(s, oid);
+  const mgri_handler *h = handler(s, info->kind ? (o ? o->kind->id : 0) : 0, op);
+  if (!h || (info->kind && !o)) return 1;
+  uint64_t len = o && o->kind->len ? sat_add(o->kind->len(o), grow) : grow;
+  uint64_t items = 0;
+  for (size_t i = 0; i < nargs; i++)
+    items = sat_add(items, mgri_value_items(&args[i], SIZE_MAX));
+  switch (h->cost) {
+  case MGRI_COST_LEN:
+    return sat_add(1, len);
+  case MGRI_COST_ARGS:
+    *adds = items;
+    return sat_add(1, items);
+  case MGRI_COST_LEN_ARGS:
+    *adds = items;
+    return sat_add(sat_add(1, len), items);
+  case MGRI_COST_SORT: {
+    uint64_t lg = 1;
+    while (lg < 64 && (UINT64_C(1) << lg) < len) lg++;
+    return sat_add(1, sat_mul(len, lg));
+  }
+  case MGRI_COST_IMUL: {
+    uint64_t n = nargs && args[0].type == MGR_T_INT && args[0].u.i > 1
+                     ? (uint64_t)args[0].u.i
+                     : 1;
+    *adds = sat_mul(len, n - 1);
+    return sat_add(1, sat_mul(len, n));
+  }
+  case MGRI_COST_OBJECTS:
+    return sat_add(1, sat_add(s->nobjs, grow));
   default:
-    return "object";
+    return 1;
   }
 }
 
-const char *mgri_tname(const mgr_value *v) {
-  switch (v->type) {
-  case MGR_T_NIL:
-    return "NoneType";
-  case MGR_T_BOOL:
-    return "bool";
-  case MGR_T_INT:
-    return "int";
-  case MGR_T_FLOAT:
-    return "float";
-  case MGR_T_TEXT:
-    return "str";
-  case MGR_T_BYTES:
-    return "bytes";
-  case MGR_T_ARRAY:
-    return "list";
-  case MGR_T_MAP:
-    return "dict";
-  case MGR_T_REF:
-    switch (v->u.ref.kind) {
-    case MGR_K_DICT:
-      return "DictProxy";
-    case MGR_K_LIST:
-      return "ListProxy";
-    case MGR_K_VAR:
-      return "ValueProxy";
-    case MGR_K_LOCK:
-      return "AcquirerProxy";
-    default:
-      return "AcquirerProxy";
-    }
-  }
-  return "object";
-}
-
-mgr_value *mgri_scratch(mgri_octx *x, size_t n) {
-  if (n > SIZE_MAX / sizeof(mgr_value)) {
-    mgri_fail(x, MGR_ELIMIT, "MemoryError: result too large");
-    return NULL;
-  }
-  mgr_value *p = mgri_arena_alloc(&x->s->scratch, n * sizeof(mgr_value));
-  if (!p) mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
-  return p;
-}
-
-int mgri_arg_int(mgri_octx *x, size_t i, const char *what, int64_t *out) {
-  const mgr_value *v = &x->args[i];
-  if (v->type != MGR_T_INT)
-    return mgri_fail(x, MGR_ETYPE, "TypeError: %s must be int, not %s", what,
-                     mgri_tname(v));
-  *out = v->u.i;
-  return MGR_OK;
-}
-
-void mgri_emit(mgri_store *s, mgri_sconn *c, uint64_t rid, int status,
-               const mgr_value *result, const char *msg) {
-  if (!s->cfg.reply) return;
-  mgri_reply r;
-  memset(&r, 0, sizeof r);
-  r.rid = rid;
-  r.status = status;
-  if (status == MGR_OK) {
-    r.result = result ? *result : mgr_nil();
-  } else {
-    const char *m = msg && *msg ? msg : mgr_strerror(status);
-    r.msg = m;
-    r.msglen = strlen(m);
-  }
-  s->cfg.reply(s->cfg.reply_ctx, c, &r);
-}
+/* --- the checks of spec 8.3 ------------------------------------------------- */
 
 static int arity(mgri_octx *x, const mgri_opinfo *op) {
   size_t n = x->rq->nargs;
@@ -128,11 +91,13 @@ static int arity(mgri_octx *x, const mgri_opinfo *op) {
 }
 
 /* Ops a BATCH may not hold (spec 9.6): they change the connection or the
- * server rather than an object, or could park. */
+ * server rather than an object, or could park: a blocking op (flag B) whose
+ * first argument, its "blocking" flag, is true. */
 static bool batch_forbidden(const mgri_request *rq) {
+  const mgri_opinfo *op = mgri_op_info(rq->op);
   return rq->op == MGRI_OP_HELLO || rq->op == MGRI_OP_BATCH ||
          rq->op == MGRI_OP_SHUTDOWN ||
-         (rq->op == MGRI_OP_LOCK_ACQUIRE && rq->nargs >= 1 &&
+         (op && (op->flags & MGRI_OPF_B) && rq->nargs >= 1 &&
           rq->args[0].type == MGR_T_BOOL && rq->args[0].u.b);
 }
 
@@ -141,6 +106,7 @@ static bool batch_forbidden(const mgri_request *rq) {
 static int run(mgri_octx *x, bool sub) {
   const mgri_request *rq = x->rq;
   mgri_sconn *c = x->c;
+  mgri_store *s = x->s;
   if (sub && batch_forbidden(rq))
     return mgri_fail(x, MGR_EVALUE, "ValueError: %s%s cannot be batched",
                      rq->op == MGRI_OP_LOCK_ACQUIRE ? "a blocking " : "",
@@ -153,7 +119,7 @@ static int run(mgri_octx *x, bool sub) {
     if (rq->rid != 0 || rq->oid != 0)
       return mgri_fail(x, MGR_EPROTO, "HELLO must have rid 0 and oid 0");
     int rc = arity(x, mgri_op_info(MGRI_OP_HELLO));
-    return rc ? rc : mgri_op_HELLO(x);
+    return rc ? rc : handler(s, 0, MGRI_OP_HELLO)->fn(x);
   }
   if (!c->hello) {
     x->action = MGRI_DISPATCH_CLOSE;
@@ -162,40 +128,43 @@ static int run(mgri_octx *x, bool sub) {
                      mgri_op_name(rq->op));
   }
   const mgri_opinfo *op = mgri_op_info(rq->op);
-  if (!op || op->code >= sizeof handlers / sizeof handlers[0] ||
-      !handlers[op->code])
+  const mgri_handler *h = NULL;
+  if (!op)
     return mgri_fail(x, MGR_EBADOP, "AttributeError: unknown operation %llu",
                      (unsigned long long)rq->op);
   if (op->kind == 0) {
-    if (rq->oid != 0 && op->code != MGRI_OP_RELEASE)
+    if (rq->oid != 0 && !(op->flags & MGRI_OPF_O))
       return mgri_fail(x, MGR_EBADOP,
                        "AttributeError: %s is a manager op: oid must be 0",
                        op->name);
+    h = handler(s, 0, rq->op);
   } else {
     if (rq->oid == 0)
       return mgri_fail(x, MGR_EBADOP,
                        "AttributeError: the manager does not support %s",
                        op->name);
-    mgri_obj *o = mgri_obj_find(x->s, rq->oid);
+    mgri_obj *o = mgri_obj_find(s, rq->oid);
     if (!o)
       return mgri_fail(x, MGR_ENOTFOUND, "LookupError: no shared object #%llu",
                        (unsigned long long)rq->oid);
-    bool fits = o->kind == op->kind ||
-                (op->kind == MGR_K_LOCK && o->kind == MGR_K_RLOCK);
-    if (!fits)
+    h = handler(s, o->kind->id, rq->op);
+    if (!h)
       return mgri_fail(x, MGR_EBADOP,
                        "AttributeError: '%s' object does not support %s",
-                       mgri_kind_name(o->kind), op->name);
+                       mgri_kind_name(o->kind->id), op->name);
     x->o = o;
   }
+  if (!h)
+    return mgri_fail(x, MGR_EBADOP, "AttributeError: unknown operation %llu",
+                     (unsigned long long)rq->op);
   int rc = arity(x, op);
-  return rc ? rc : handlers[op->code](x);
+  return rc ? rc : h->fn(x);
 }
 
 /* Runs rq with its request and reply trace events (wait_begin when it
  * parks) and returns its status, the result and message left in *x. Every
  * request goes through here: top-level ones from mgri_dispatch, a BATCH's
- * sub-requests from mgri_op_BATCH (sub true). */
+ * sub-requests from the BATCH op (sub true). */
 static int exec(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
                 int64_t now_ns, bool sub, mgri_octx *x) {
   x->s = s;
@@ -228,10 +197,32 @@ static int exec(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   return rc;
 }
 
+static void log_slow(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
+                     uint64_t ns) {
+  mgri_store_stats *st = &s->st;
+  mgri_slow *e = &st->slowlog[st->slow % MGRI_SLOWLOG_LEN];
+  st->slow++;
+  e->seq = st->slow;
+  e->duration = ns;
+  e->pid = c->pid;
+  e->conn = c->id;
+  e->rid = rq->rid;
+  e->op = rq->op;
+  e->oid = rq->oid;
+  e->cost = s->cost;
+  MGRI_TRACE(slow_request, (int64_t)c->pid, c->id, rq->rid, rq->op, rq->oid,
+             ns, s->cost);
+}
+
 int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
                   int64_t now_ns) {
   mgri_octx x;
   s->now = now_ns;
+  s->st.requests++;
+  uint64_t adds;
+  s->cost = c->hello ? estimate(s, rq->op, rq->oid, rq->args, rq->nargs, 0, &adds)
+                     : 1;
+  int64_t t0 = s->cfg.clock ? s->cfg.clock(s->cfg.clock_ctx) : 0;
   int rc = exec(s, c, rq, now_ns, false, &x);
   if (rc != MGRI_PARKED) mgri_emit(s, c, rq->rid, rc, &x.result, x.msg);
   if (rq->op == MGRI_OP_HELLO && rc == MGR_OK)
@@ -239,8 +230,15 @@ int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   mgri_store_after_reply(s);
   /* A BATCH's result lived there until its reply was encoded. */
   if (rq->op == MGRI_OP_BATCH) mgri_arena_reset(&s->batch);
+  if (s->cfg.clock && s->cfg.slow_ns != UINT64_MAX) {
+    int64_t t1 = s->cfg.clock(s->cfg.clock_ctx);
+    uint64_t ns = t1 > t0 ? (uint64_t)(t1 - t0) : 0;
+    if (ns >= s->cfg.slow_ns) log_slow(s, c, rq, ns);
+  }
   return x.action;
 }
+
+uint64_t mgri_store_last_cost(const mgri_store *s) { return s->cost; }
 
 /* --- BATCH (spec 9.6) ------------------------------------------------------ */
 
@@ -271,11 +269,26 @@ static bool is_uint(const mgr_value *v) {
   return v->type == MGR_T_INT && v->u.i >= 0;
 }
 
+static bool well_formed(const mgr_value *e) {
+  return e->type == MGR_T_ARRAY && e->u.a.len == 3 &&
+         is_uint(&e->u.a.items[0]) && is_uint(&e->u.a.items[1]) &&
+         e->u.a.items[2].type == MGR_T_ARRAY &&
+         e->u.a.items[2].u.a.len <= MGRI_ARGS_MAX;
+}
+
+/* The batch being built: its slots, and the reply bytes they add up to. */
+typedef struct batch {
+  size_t room; /* reply bytes left under frame_max */
+  bool over;   /* the reply cannot fit: results are no longer copied */
+} batch;
+
 /* Slot i of the batch reply: [0, result] or [code, message], copied into the
  * batch arena (the result may borrow object memory or scratch that the next
- * sub-request frees). */
-static int slot(mgri_octx *x, mgr_value *pair, int rc, const mgr_value *res,
-                const char *msg) {
+ * sub-request frees). Each slot's encoded size is counted against the frame
+ * limit as it is built: once the reply cannot fit, nothing more is copied
+ * (the sub-requests still run; the batch is answered LIMIT). */
+static int slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
+                const mgr_value *res, const char *msg) {
   mgri_arena *a = &x->s->batch;
   /* reply(1) > results(2) > [0, result](3) > result(4): the result may nest
    * 3 levels fewer than the decoder's limit. */
@@ -284,6 +297,18 @@ static int slot(mgri_octx *x, mgr_value *pair, int rc, const mgr_value *res,
     rc = MGR_ELIMIT;
     msg = "MemoryError: the result is nested too deeply for a batch reply";
   }
+  if (!msg || !*msg) msg = mgr_strerror(rc);
+  size_t len = rc == MGR_OK ? 0 : strlen(msg);
+  /* The slot's bytes: its array head and code (at most 10), then the
+   * result or the message. */
+  size_t size = 10 + (rc == MGR_OK ? mgri_cbor_size(res, b->room) : 9 + len);
+  if (b->over || size > b->room) {
+    b->over = true;
+    pair[0] = mgr_int(0);
+    pair[1] = mgr_nil();
+    return MGR_OK;
+  }
+  b->room -= size;
   if (rc == MGR_OK) {
     void *mem = mgri_arena_alloc(a, mgri_value_size(res));
     if (mem) {
@@ -293,18 +318,17 @@ static int slot(mgri_octx *x, mgr_value *pair, int rc, const mgr_value *res,
     }
     rc = MGR_ELIMIT;
     msg = "MemoryError: out of memory";
+    len = strlen(msg);
   }
-  if (!msg || !*msg) msg = mgr_strerror(rc);
-  size_t len = strlen(msg);
   char *text = mgri_arena_alloc(a, len);
-  if (!text) return mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
+  if (!text) return mgri_nomem(x);
   memcpy(text, msg, len);
   pair[0] = mgr_int((int64_t)mgri_err_to_wire(rc));
   pair[1] = mgr_textn(text, len);
   return MGR_OK;
 }
 
-int mgri_op_BATCH(mgri_octx *x) {
+static int op_batch(mgri_octx *x) {
   const mgr_value *list = &x->args[0];
   if (list->type != MGR_T_ARRAY)
     return mgri_fail(x, MGR_ETYPE,
@@ -313,25 +337,47 @@ int mgri_op_BATCH(mgri_octx *x) {
   size_t n = list->u.a.len;
   if (n == 0) return mgri_fail(x, MGR_EVALUE, "ValueError: empty batch");
   if (n > MGRI_BATCH_MAX)
-    return mgri_fail(x, MGR_ELIMIT,
-                     "MemoryError: %zu sub-requests in one batch (limit %u)", n,
-                     MGRI_BATCH_MAX);
+    return mgri_limit(x, MGRI_WHY_SIZE,
+                      "MemoryError: %zu sub-requests in one batch (limit %u)",
+                      n, MGRI_BATCH_MAX);
   mgri_store *s = x->s;
+  /* The work budget, before anything runs: each sub-request's cost is
+   * estimated as if every earlier one had grown its object as much as it
+   * can. */
+  uint64_t budget = s->cfg.work_budget, total = 0, grow = 0;
+  for (size_t i = 0; i < n; i++) {
+    const mgr_value *e = &list->u.a.items[i];
+    uint64_t adds = 0;
+    total = sat_add(total, well_formed(e)
+                               ? estimate(s, (uint64_t)e->u.a.items[0].u.i,
+                                          (uint64_t)e->u.a.items[1].u.i,
+                                          e->u.a.items[2].u.a.items,
+                                          e->u.a.items[2].u.a.len, grow, &adds)
+                               : 1);
+    grow = sat_add(grow, adds);
+  }
+  s->cost = total;
+  if (total > budget)
+    return mgri_limit(x, MGRI_WHY_BUDGET,
+                      "MemoryError: the batch would touch about %llu items, "
+                      "over the work budget of %llu (send its large "
+                      "operations on their own)",
+                      (unsigned long long)total, (unsigned long long)budget);
   mgr_value *slots = mgri_arena_alloc(&s->batch, n * sizeof *slots);
   mgr_value *pairs = mgri_arena_alloc(&s->batch, 2 * n * sizeof *pairs);
-  if (!slots || !pairs)
-    return mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
+  if (!slots || !pairs) return mgri_nomem(x);
+  /* The reply frame's own bytes: [rid, 0, results] with up to 9-byte heads. */
+  batch b = {s->cfg.limits.frame_max > 32 ? s->cfg.limits.frame_max - 32 : 0,
+             false};
   for (size_t i = 0; i < n; i++) {
     const mgr_value *e = &list->u.a.items[i];
     mgr_value *pair = &pairs[2 * i];
     slots[i] = mgr_array(pair, 2);
-    if (e->type != MGR_T_ARRAY || e->u.a.len != 3 || !is_uint(&e->u.a.items[0]) ||
-        !is_uint(&e->u.a.items[1]) || e->u.a.items[2].type != MGR_T_ARRAY ||
-        e->u.a.items[2].u.a.len > MGRI_ARGS_MAX) {
+    if (!well_formed(e)) {
       char msg[96];
       snprintf(msg, sizeof msg,
                "TypeError: batch entry %zu is not [op, oid, [args...]]", i);
-      int rc = slot(x, pair, MGR_ETYPE, NULL, msg);
+      int rc = slot(x, &b, pair, MGR_ETYPE, NULL, msg);
       if (rc) return rc;
       continue;
     }
@@ -342,12 +388,19 @@ int mgri_op_BATCH(mgri_octx *x) {
                        .nargs = e->u.a.items[2].u.a.len};
     mgri_octx sx;
     int rc = exec(s, x->c, &rq, x->now, true, &sx);
-    /* Never parks: blocking acquires are refused above. */
-    rc = slot(x, pair, rc, &sx.result, sx.msg);
+    /* Never parks: blocking ops are refused above. */
+    rc = slot(x, &b, pair, rc, &sx.result, sx.msg);
     /* As between two requests: deferred frees, reference drops, scratch. */
     mgri_store_after_reply(s);
     if (rc) return rc;
   }
+  if (b.over)
+    return mgri_limit(x, MGRI_WHY_REPLY,
+                      "MemoryError: the batch reply exceeds the frame limit "
+                      "(%u bytes); its sub-requests were executed",
+                      s->cfg.limits.frame_max);
   x->result = mgr_array(slots, n);
   return MGR_OK;
 }
+
+const mgri_handler mgri_batch_op = {MGRI_OP_BATCH, op_batch, MGRI_COST_ARGS};

@@ -1,6 +1,9 @@
 /* mgr — the server's event loop: a Unix socket, epoll, non-blocking
- * connections each with a frame reader and an output buffer, lock deadlines,
- * SIGTERM/SIGINT through a signalfd. Everything else is in the store. */
+ * connections each with a frame reader and an output buffer, deadlines
+ * (parked requests, handshakes, idle connections), SIGTERM/SIGINT through a
+ * signalfd. Every buffer is counted in the store's memory accounting and
+ * given back when idle (spec 14.2); each connection gets a fair share of the
+ * loop (MGRI_WORK_BUDGET items per turn). Everything else is in the store. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,7 +26,9 @@
 
 /* Bytes read from one connection per readiness before serving others. */
 #define READ_BUDGET ((size_t)1 << 20)
-#define READ_CHUNK ((size_t)64 << 10)
+/* Bytes asked of recv at a time when no frame needs more: small enough that
+ * an idle connection's buffer stays within MGRI_IDLE_BUF_MAX. */
+#define READ_CHUNK ((size_t)MGRI_IDLE_BUF_MAX - 1024)
 
 typedef struct lconn lconn;
 struct lconn {
@@ -34,17 +39,33 @@ struct lconn {
   mgri_buf out;
   uint32_t events; /* epoll interest now */
   bool uid_ok;
-  bool eof;     /* the peer closed its side */
-  bool closing; /* close once the output is sent */
-  bool dead;    /* closed, freed at the end of the iteration */
-  bool dirty;   /* in the dirty list */
+  bool eof;       /* the peer closed its side */
+  bool closing;   /* close once the output is sent */
+  bool dead;      /* closed, freed at the end of the iteration */
+  bool dirty;     /* in the dirty list */
+  bool hello;     /* past HELLO */
+  bool in_hs;     /* in the handshake list */
+  bool in_act;    /* in the activity list */
+  bool backlog;   /* in the backlog: whole frames wait for its next turn */
+  int64_t since;  /* accepted (handshaking) or last request (live), ns */
   lconn *dnext;            /* dirty list */
+  lconn *bnext;            /* backlog */
   lconn *prev, *next;      /* all connections */
+  lconn *lprev, *lnext;    /* handshake list (accept order) or activity
+                              list (oldest request first) */
 };
+
+/* A list of connections ordered by `since`: the head expires first. */
+typedef struct clist {
+  lconn *head, *tail;
+  size_t n;
+} clist;
 
 typedef struct loop {
   int ep, lfd, sfd;
   mgri_store *st;
+  mgri_mem *mem;
+  mgri_store_stats *stats;
   mgri_limits lim;
   size_t outbuf_max;
   uid_t uid;
@@ -52,15 +73,44 @@ typedef struct loop {
   bool stop;
   bool quitting; /* replies are no longer delivered */
   bool listen_paused;
+  int64_t handshake_ns, idle_ns; /* 0: none */
+  size_t handshakes_max;
+  uint64_t budget; /* a connection's share of one loop turn, items */
   lconn *all;
   lconn *dirty;
   lconn *grave;
+  lconn *backlog;
+  clist hs;  /* connections in the handshake */
+  clist act; /* live connections, by last request */
 } loop;
 
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t clock_cb(void *ctx) {
+  (void)ctx;
+  return now_ns();
+}
+
+static void list_add(clist *l, lconn *c) {
+  c->lprev = l->tail;
+  c->lnext = NULL;
+  if (l->tail) l->tail->lnext = c;
+  else l->head = c;
+  l->tail = c;
+  l->n++;
+}
+
+static void list_del(clist *l, lconn *c) {
+  if (c->lprev) c->lprev->lnext = c->lnext;
+  else l->head = c->lnext;
+  if (c->lnext) c->lnext->lprev = c->lprev;
+  else l->tail = c->lprev;
+  c->lprev = c->lnext = NULL;
+  l->n--;
 }
 
 static void mark_dirty(loop *L, lconn *c) {
@@ -70,28 +120,38 @@ static void mark_dirty(loop *L, lconn *c) {
   L->dirty = c;
 }
 
+/* An error reply to rid, encoded straight into c's output. */
+static int encode_error(loop *L, lconn *c, uint64_t rid, int code,
+                        const char *msg) {
+  mgri_reply r;
+  memset(&r, 0, sizeof r);
+  r.rid = rid;
+  r.status = code;
+  r.msg = msg;
+  r.msglen = strlen(msg);
+  return mgri_reply_encode(&c->out, &r, L->lim.frame_max);
+}
+
 /* The store's reply callback: encode into the connection's output buffer. */
 static void on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
   loop *L = ctx;
   lconn *c = mgri_sconn_user(sc);
   if (L->quitting || !c || c->dead) return;
   int rc = mgri_reply_encode(&c->out, r, L->lim.frame_max);
-  if (rc == MGR_ETOOBIG || rc == MGR_EINVAL) {
-    /* Spec 3.7: a reply that does not fit is answered LIMIT; the connection
+  if (rc == MGR_ETOOBIG || rc == MGR_EINVAL || rc == MGR_ENOMEM) {
+    /* Spec 3.7 and 14.2: a reply that does not fit (the frame limit, the
+     * depth, or the server's memory) is answered LIMIT; the connection
      * stays open. */
     char msg[128];
-    mgri_reply e;
-    memset(&e, 0, sizeof e);
-    e.rid = r->rid;
-    e.status = MGR_ELIMIT;
     snprintf(msg, sizeof msg,
-             rc == MGR_ETOOBIG
-                 ? "MemoryError: the reply exceeds the frame limit (%u bytes)"
-                 : "MemoryError: the reply cannot be encoded (limit %u)",
+             rc == MGR_ETOOBIG ? "MemoryError: the reply exceeds the frame limit (%u bytes)"
+             : rc == MGR_EINVAL
+                 ? "MemoryError: the reply cannot be encoded (limit %u)"
+                 : "MemoryError: the reply does not fit in the server's memory "
+                   "limit (frame limit %u)",
              L->lim.frame_max);
-    e.msg = msg;
-    e.msglen = strlen(msg);
-    rc = mgri_reply_encode(&c->out, &e, L->lim.frame_max);
+    mgri_store_count_limit(L->st, rc == MGR_ENOMEM ? MGRI_WHY_MEMORY : MGRI_WHY_REPLY);
+    rc = encode_error(L, c, r->rid, MGR_ELIMIT, msg);
   }
   if (rc) c->closing = true; /* out of memory: give up on this peer */
   mark_dirty(L, c);
@@ -99,13 +159,7 @@ static void on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
 
 /* An error reply written before (or without) any dispatch, then close. */
 static void reject(loop *L, lconn *c, uint64_t rid, int code, const char *msg) {
-  mgri_reply r;
-  memset(&r, 0, sizeof r);
-  r.rid = rid;
-  r.status = code;
-  r.msg = msg;
-  r.msglen = strlen(msg);
-  (void)mgri_reply_encode(&c->out, &r, L->lim.frame_max);
+  (void)encode_error(L, c, rid, code, msg);
   c->closing = true;
   mark_dirty(L, c);
 }
@@ -140,6 +194,15 @@ static void set_events(loop *L, lconn *c) {
 static void conn_drop(loop *L, lconn *c) {
   if (c->dead) return;
   c->dead = true;
+  if (c->in_hs) {
+    list_del(&L->hs, c);
+    c->in_hs = false;
+    L->stats->handshaking = L->hs.n;
+  }
+  if (c->in_act) {
+    list_del(&L->act, c);
+    c->in_act = false;
+  }
   mgri_sconn *sc = c->sc;
   c->sc = NULL;
   if (sc) mgri_store_conn_close(L->st, sc); /* may reply to others */
@@ -157,11 +220,11 @@ static void conn_drop(loop *L, lconn *c) {
   }
 }
 
-static void conn_free(lconn *c) {
+static void conn_free(loop *L, lconn *c) {
   mgri_reader_fini(&c->rd);
   mgri_arena_fini(&c->arena);
   mgri_buf_fini(&c->out);
-  free(c);
+  mgri_mem_free(L->mem, MGRI_MEM_STORE, c);
 }
 
 /* Sends what can be sent now. -1 when the peer is gone. */
@@ -176,13 +239,58 @@ static int flush(lconn *c) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     return -1;
   }
+  /* Everything sent: a buffer grown for a large reply goes back. */
+  mgri_buf_shrink(&c->out);
   return 0;
 }
 
-/* Dispatches every whole frame buffered, until the output is over its limit
- * (the rest waits for the peer to read). */
+/* The first successful HELLO: the connection leaves the handshake, gets the
+ * full frame limit, and starts counting idle time. */
+static void hello_done(loop *L, lconn *c, int64_t now) {
+  c->hello = true;
+  if (c->in_hs) {
+    list_del(&L->hs, c);
+    c->in_hs = false;
+    L->stats->handshaking = L->hs.n;
+  }
+  mgri_reader_set_max(&c->rd, L->lim.frame_max);
+  c->since = now;
+  list_add(&L->act, c);
+  c->in_act = true;
+}
+
+static void touch(loop *L, lconn *c, int64_t now) {
+  if (!c->in_act) return;
+  c->since = now;
+  list_del(&L->act, c);
+  list_add(&L->act, c);
+}
+
+/* A frame that could not be received for lack of memory (spec 14.2): LIMIT,
+ * then close. */
+static void refuse_memory(loop *L, lconn *c, const char *what) {
+  L->stats->conn_mem_refused++;
+  mgri_store_count_limit(L->st, MGRI_WHY_MEMORY);
+  send_error(L, c, 0, MGR_ELIMIT,
+             "MemoryError: %s does not fit in the server's memory limit", what);
+  c->closing = true;
+}
+
+/* Dispatches the whole frames buffered, until the output is over its limit
+ * (the rest waits for the peer to read) or this turn's work budget is spent
+ * (the rest waits for the connection's next turn: the backlog). */
 static void process(loop *L, lconn *c) {
+  uint64_t spent = 0;
   while (!c->closing && !L->stop && c->out.len <= L->outbuf_max) {
+    if (spent >= L->budget) {
+      if (mgri_reader_want(&c->rd) == 0 && mgri_reader_pending(&c->rd) &&
+          !c->backlog) {
+        c->backlog = true;
+        c->bnext = L->backlog;
+        L->backlog = c;
+      }
+      break;
+    }
     const uint8_t *body;
     size_t len;
     int r = mgri_reader_next(&c->rd, &body, &len);
@@ -191,7 +299,11 @@ static void process(loop *L, lconn *c) {
       break;
     }
     if (r < 0) {
-      send_error(L, c, 0, r == MGR_ENOMEM ? MGR_ELIMIT : r, "%s",
+      if (r == MGR_ENOMEM) {
+        refuse_memory(L, c, "the frame");
+        break;
+      }
+      send_error(L, c, 0, r, "%s",
                  c->rd.errmsg[0] ? c->rd.errmsg : mgr_strerror(r));
       c->closing = true;
       break;
@@ -201,27 +313,39 @@ static void process(loop *L, lconn *c) {
     mgri_decode_error de;
     memset(&de, 0, sizeof de);
     int rc = mgri_request_decode(body, len, &L->lim, &c->arena, &rq, &de);
+    if (rc == MGR_ENOMEM) {
+      refuse_memory(L, c, "the decoded request");
+      break;
+    }
     if (rc) {
       /* rq.rid: the rid if the body was an array starting with a uint, else
        * 0 (spec 3.5). */
-      send_error(L, c, rq.rid, rc == MGR_ENOMEM ? MGR_ELIMIT : rc,
-                 "%s: %s at byte %zu", mgr_strerror(rc),
+      send_error(L, c, rq.rid, rc, "%s: %s at byte %zu", mgr_strerror(rc),
                  de.what ? de.what : "invalid", de.offset);
       c->closing = true;
       break;
     }
-    int act = mgri_dispatch(L->st, c->sc, &rq, now_ns());
+    int64_t now = now_ns();
+    int act = mgri_dispatch(L->st, c->sc, &rq, now);
+    spent += mgri_store_last_cost(L->st);
+    if (!c->hello && mgri_sconn_hello(c->sc)) hello_done(L, c, now);
+    else touch(L, c, now);
     if (act == MGRI_DISPATCH_CLOSE) c->closing = true;
     else if (act == MGRI_DISPATCH_SHUTDOWN) L->stop = true;
   }
+  /* What the last request decoded into goes back above the idle size. */
+  mgri_arena_reset(&c->arena);
   mark_dirty(L, c);
 }
 
 static void on_readable(loop *L, lconn *c) {
   size_t total = 0;
   while (!c->eof && total < READ_BUDGET) {
+    /* What the frame being received still needs, or a small chunk. */
+    size_t want = mgri_reader_want(&c->rd);
+    if (want < READ_CHUNK) want = READ_CHUNK;
     size_t avail;
-    uint8_t *p = mgri_reader_prepare(&c->rd, READ_CHUNK, &avail);
+    uint8_t *p = mgri_reader_prepare(&c->rd, want, &avail);
     if (!p) break; /* the sticky error surfaces from mgri_reader_next */
     ssize_t n = recv(c->fd, p, avail, MSG_DONTWAIT);
     if (n > 0) {
@@ -239,6 +363,21 @@ static void on_readable(loop *L, lconn *c) {
   process(L, c);
 }
 
+/* Closes the oldest connection still in the handshake, to make room. */
+static bool evict_handshake(loop *L) {
+  lconn *old = L->hs.head;
+  if (!old) return false;
+  L->stats->handshake_evicted++;
+  mgri_store_count_limit(L->st, MGRI_WHY_CONNS);
+  /* Best effort: it may never read it. */
+  (void)encode_error(L, old, 0, MGR_ELIMIT,
+                     "MemoryError: too many connections in the handshake; "
+                     "this one, the oldest, was closed");
+  (void)flush(old);
+  conn_drop(L, old);
+  return true;
+}
+
 static void on_accept(loop *L) {
   for (;;) {
     int fd = accept4(L->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -253,9 +392,10 @@ static void on_accept(loop *L) {
       }
       return;
     }
-    lconn *c = calloc(1, sizeof *c);
+    lconn *c = mgri_mem_calloc(L->mem, MGRI_MEM_STORE, sizeof *c);
     if (!c) {
       close(fd);
+      L->stats->conn_refused++;
       continue;
     }
     c->fd = fd;
@@ -264,15 +404,20 @@ static void on_accept(loop *L) {
     c->uid_ok = L->any_uid ||
                 (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
                  cred.uid == L->uid);
-    mgri_reader_init(&c->rd, L->lim.frame_max);
+    /* Until HELLO, a tiny frame limit (spec 14.2). */
+    mgri_reader_init(&c->rd, MGRI_HELLO_FRAME_MAX);
+    mgri_reader_set_mem(&c->rd, L->mem, MGRI_MEM_CONN_IN);
     mgri_arena_init(&c->arena, 0);
+    mgri_arena_set_mem(&c->arena, L->mem, MGRI_MEM_ARENAS);
     mgri_buf_init(&c->out, 0);
+    mgri_buf_set_mem(&c->out, L->mem, MGRI_MEM_CONN_OUT);
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
       close(fd);
-      conn_free(c);
+      conn_free(L, c);
       continue;
     }
+    L->stats->accepted++;
     c->events = EPOLLIN;
     c->next = L->all;
     if (L->all) L->all->prev = c;
@@ -282,8 +427,22 @@ static void on_accept(loop *L) {
       reject(L, c, 0, MGR_EPERM, "permission denied");
       continue;
     }
+    /* Spec 14.2: at most handshakes_max connections in the handshake; a new
+     * one pushes the oldest out, and so does one that finds every slot
+     * taken while some are still in the handshake. */
+    if (L->hs.n >= L->handshakes_max) evict_handshake(L);
     c->sc = mgri_store_conn_open(L->st, c);
-    if (!c->sc) reject(L, c, 0, MGR_ELIMIT, "MemoryError: too many connections");
+    if (!c->sc && evict_handshake(L)) c->sc = mgri_store_conn_open(L->st, c);
+    if (!c->sc) {
+      L->stats->conn_refused++;
+      mgri_store_count_limit(L->st, MGRI_WHY_CONNS);
+      reject(L, c, 0, MGR_ELIMIT, "MemoryError: too many connections");
+      continue;
+    }
+    c->since = now_ns();
+    list_add(&L->hs, c);
+    c->in_hs = true;
+    L->stats->handshaking = L->hs.n;
   }
 }
 
@@ -304,6 +463,57 @@ static void on_conn(loop *L, lconn *c, uint32_t ev) {
     if (flush(c) < 0 || !c->out.len) conn_drop(L, c);
   }
   mark_dirty(L, c);
+}
+
+/* Gives each connection in the backlog its next turn. */
+static void run_backlog(loop *L) {
+  lconn *b = L->backlog;
+  L->backlog = NULL;
+  while (b && !L->stop) {
+    lconn *c = b;
+    b = c->bnext;
+    c->backlog = false;
+    if (!c->dead) process(L, c);
+  }
+}
+
+/* Closes the connections whose handshake or idle deadline has passed. */
+static void expire_conns(loop *L, int64_t now) {
+  while (L->handshake_ns && L->hs.head &&
+         L->hs.head->since + L->handshake_ns <= now) {
+    lconn *c = L->hs.head;
+    L->stats->handshake_timeouts++;
+    (void)encode_error(L, c, 0, MGR_EPROTO,
+                       "no HELLO within the handshake deadline");
+    (void)flush(c);
+    conn_drop(L, c);
+  }
+  size_t n = L->act.n; /* each connection looked at once per call */
+  while (L->idle_ns && n-- && L->act.head &&
+         L->act.head->since + L->idle_ns <= now) {
+    lconn *c = L->act.head;
+    if (c->sc && mgri_sconn_parked(c->sc)) {
+      touch(L, c, now); /* waiting on the server is not idle */
+      continue;
+    }
+    L->stats->idle_closed++;
+    conn_drop(L, c);
+  }
+}
+
+/* Milliseconds until the next deadline of any kind, -1 when none, 0 when
+ * a backlog waits. */
+static int next_timeout(loop *L) {
+  if (L->backlog) return 0;
+  int64_t dl = mgri_store_next_deadline(L->st);
+  if (L->handshake_ns && L->hs.head && L->hs.head->since + L->handshake_ns < dl)
+    dl = L->hs.head->since + L->handshake_ns;
+  if (L->idle_ns && L->act.head && L->act.head->since + L->idle_ns < dl)
+    dl = L->act.head->since + L->idle_ns;
+  if (dl == INT64_MAX) return -1;
+  int64_t now = now_ns();
+  int64_t ms = dl <= now ? 0 : (dl - now + 999999) / 1000000;
+  return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 /* Sends what every touched connection has, closes those that are done. */
@@ -402,15 +612,29 @@ int mgr_server_run(const mgr_server_options *opt) {
   L.outbuf_max = MGRI_OUTBUF_MAX(L.lim.frame_max);
   L.uid = geteuid();
   L.any_uid = opt->allow_any_uid != 0;
+  L.handshake_ns = (int64_t)(opt->handshake_timeout_ms
+                                 ? opt->handshake_timeout_ms
+                                 : MGRI_HANDSHAKE_MS_DEFAULT) * 1000000;
+  L.idle_ns = (int64_t)opt->idle_timeout_ms * 1000000;
+  L.handshakes_max =
+      opt->max_handshakes ? opt->max_handshakes : MGRI_HANDSHAKES_MAX_DEFAULT;
+  L.budget = MGRI_WORK_BUDGET;
 
   mgri_store_config cfg;
   mgri_store_config_init(&cfg);
   cfg.limits = L.lim;
   cfg.server_pid = (uint64_t)getpid();
+  cfg.memory_max = opt->max_memory;
+  cfg.slow_ns = opt->slow_us == UINT32_MAX ? UINT64_MAX
+                : opt->slow_us             ? (uint64_t)opt->slow_us * 1000
+                                           : 0;
+  cfg.clock = clock_cb;
   cfg.reply = on_reply;
   cfg.reply_ctx = &L;
   L.st = mgri_store_new(&cfg);
-  if (!L.st) return MGR_ENOMEM;
+  if (!L.st) return errno == ENOMEM ? MGR_ENOMEM : MGR_ESYS;
+  L.mem = mgri_store_mem(L.st);
+  L.stats = mgri_store_stats_of(L.st);
 
   sigset_t mask, old;
   sigemptyset(&mask);
@@ -446,14 +670,7 @@ int mgr_server_run(const mgr_server_options *opt) {
 
   struct epoll_event evs[64];
   while (!L.stop) {
-    int timeout = -1;
-    int64_t dl = mgri_store_next_deadline(L.st);
-    if (dl != INT64_MAX) {
-      int64_t now = now_ns();
-      int64_t ms = dl <= now ? 0 : (dl - now + 999999) / 1000000;
-      timeout = ms > INT_MAX ? INT_MAX : (int)ms;
-    }
-    int n = epoll_wait(L.ep, evs, 64, timeout);
+    int n = epoll_wait(L.ep, evs, 64, next_timeout(&L));
     if (n < 0) {
       if (errno == EINTR) continue;
       rc = MGR_ESYS;
@@ -470,12 +687,15 @@ int mgr_server_run(const mgr_server_options *opt) {
         on_conn(&L, p, evs[i].events);
       }
     }
-    mgri_store_tick(L.st, now_ns());
+    if (L.backlog) run_backlog(&L);
+    int64_t now = now_ns();
+    mgri_store_tick(L.st, now);
+    expire_conns(&L, now);
     flush_dirty(&L);
     while (L.grave) {
       lconn *c = L.grave;
       L.grave = c->next;
-      conn_free(c);
+      conn_free(&L, c);
     }
   }
 
@@ -491,7 +711,7 @@ out:;
   while (L.grave) {
     lconn *c = L.grave;
     L.grave = c->next;
-    conn_free(c);
+    conn_free(&L, c);
   }
   mgri_store_free(L.st);
   if (L.lfd >= 0) close(L.lfd);

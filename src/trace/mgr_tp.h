@@ -150,6 +150,21 @@ LTTNG_UST_TRACEPOINT_EVENT(mgr, object_destroy,
     lttng_ust_field_integer(uint64_t, oid, oid)
     lttng_ust_field_enum(mgr, kind, uint32_t, kind, kind)))
 
+/* --- server: the slow-request log (STATS "slowlog") ------------------------ */
+
+LTTNG_UST_TRACEPOINT_EVENT(mgr, slow_request,
+  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
+                    uint64_t, op, uint64_t, oid, uint64_t, duration_ns,
+                    uint64_t, cost),
+  LTTNG_UST_TP_FIELDS(
+    lttng_ust_field_integer(int64_t, pid, pid)
+    lttng_ust_field_integer(uint64_t, conn, conn)
+    lttng_ust_field_integer(uint64_t, rid, rid)
+    lttng_ust_field_enum(mgr, op, uint64_t, op, op)
+    lttng_ust_field_integer(uint64_t, oid, oid)
+    lttng_ust_field_integer(uint64_t, duration_ns, duration_ns)
+    lttng_ust_field_integer(uint64_t, cost, cost)))
+
 #endif /* MGRI_TRACE_MGR_TP_H */
 
 #include <lttng/tracepoint-event.h>

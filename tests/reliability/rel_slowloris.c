@@ -1,6 +1,7 @@
 /* mgr reliability 4 — slow-loris: 200 connections each send a partial frame
- * (half of them before HELLO: 2 header bytes; half after HELLO: a header and
- * a few body bytes) and stall. While all are open a good client's calls all
+ * (a quarter of them before HELLO: 2 header bytes, fewer than the server's
+ * 64 handshake slots, which rel_attack_handshake covers; the rest after
+ * HELLO: a header and a few body bytes) and stall. While all are open a good client's calls all
  * succeed (each bounded by a per-call timeout), none of the stalled
  * connections gets a reply, and completing one stalled frame afterwards gets
  * its correct reply. */
@@ -33,7 +34,7 @@ static void test_slowloris(void **st) {
   static mgri_buf rest[STALLED];
   for (int i = 0; i < STALLED; i++) {
     mgri_buf_init(&rest[i], 0);
-    if (i % 2) {
+    if (i % 4) {
       cs[i] = rel_open(S.path, 0);
       assert_non_null(cs[i]);
       assert_int_equal(rel_encode(&rest[i], 1, MGRI_OP_VAR_INCR, oid, RA(mgr_int(1))), MGR_OK);
@@ -70,20 +71,20 @@ static void test_slowloris(void **st) {
   /* Completing the stalled frames: each gets its right answer. */
   long completed = 0;
   for (int i = 0; i < STALLED; i++) {
-    size_t done = i % 2 ? 6 : 2;
+    size_t done = i % 4 ? 6 : 2;
     assert_int_equal(rel_write_all(cs[i]->fd, rest[i].data + done, rest[i].len - done), 0);
   }
   for (int i = 0; i < STALLED; i++) {
     assert_int_equal(rel_next_reply(cs[i], REL_WAIT_MS), 1);
     assert_int_equal(cs[i]->rep.status, MGR_OK);
-    assert_int_equal(cs[i]->rep.rid, i % 2 ? 1 : 0);
+    assert_int_equal(cs[i]->rep.rid, i % 4 ? 1 : 0);
     completed++;
     rel_conn_free(cs[i]);
     mgri_buf_fini(&rest[i]);
   }
   mgr_value fv;
   assert_int_equal(mgr_var_get(v, &fv), MGR_OK);
-  int64_t want = GOOD_OPS + STALLED / 2;
+  int64_t want = GOOD_OPS + STALLED - STALLED / 4;
   char extra[200];
   snprintf(extra, sizeof extra,
            "stalled=%d replies_to_stalled=%d good_seconds=%.3f worst_call_ms=%.2f completed=%ld "

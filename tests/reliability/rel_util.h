@@ -83,7 +83,10 @@ static inline long rel_raise_nofile(long want) {
 
 /* Starts mgr_server_run in a forked child; nofile > 0 sets the child's
  * RLIMIT_NOFILE soft limit first. The child dies with this process. */
-static inline int rel_server_start(rel_server *s, long nofile) {
+/* Starts a server with options `base` (NULL: the defaults; its address
+ * and ready_fd are set here) under an fd limit (0: as is). */
+static inline int rel_server_start_opts(rel_server *s, long nofile,
+                                        const mgr_server_options *base) {
   memset(s, 0, sizeof *s);
   snprintf(s->dir, sizeof s->dir, "/tmp/mgr-rel.XXXXXX");
   if (!mkdtemp(s->dir)) return -1;
@@ -104,6 +107,7 @@ static inline int rel_server_start(rel_server *s, long nofile) {
     }
     mgr_server_options o;
     mgr_server_options_init(&o);
+    if (base) o = *base;
     o.address = s->path;
     o.ready_fd = p[1];
     _exit(mgr_server_run(&o) == MGR_OK ? 0 : 1);
@@ -115,6 +119,10 @@ static inline int rel_server_start(rel_server *s, long nofile) {
   while (r < 0 && errno == EINTR);
   close(p[0]);
   return r == 1 ? 0 : -1;
+}
+
+static inline int rel_server_start(rel_server *s, long nofile) {
+  return rel_server_start_opts(s, nofile, NULL);
 }
 
 static inline int rel_wait_status(pid_t pid) {

@@ -1,9 +1,8 @@
-/* mgr — a socket-free driver for the store, for tests and fuzzers: open
- * connections (HELLO included), dispatch requests built from mgr_values, and
- * capture every reply (deep-copied) in order. Header-only, not part of the
- * library. */
-#ifndef MGRI_SERVER_HARNESS_H
-#define MGRI_SERVER_HARNESS_H
+/* mgr tests — a socket-free driver for the store: open connections (HELLO
+ * included), dispatch requests built from mgr_values, and capture every
+ * reply (deep-copied) in order. Header-only, not part of the library. */
+#ifndef MGR_TEST_HARNESS_H
+#define MGR_TEST_HARNESS_H
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +32,7 @@ typedef struct mgri_harness {
   uint64_t rid;
   int64_t now;
   int last_action;
+  int64_t clock, tick; /* the slow-request clock (mgri_h_clock) */
 } mgri_harness;
 
 static inline void mgri_h_sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
@@ -58,17 +58,34 @@ static inline void mgri_h_clear(mgri_harness *h) {
   h->nrep = 0;
 }
 
-static inline int mgri_h_init(mgri_harness *h) {
+/* The harness's clock: each reading is `tick` ns after the last, so a test
+ * can make requests "slow" without waiting. */
+static inline int64_t mgri_h_clock(void *ctx) {
+  mgri_harness *h = ctx;
+  h->clock += h->tick;
+  return h->clock;
+}
+
+/* A store with cfg (NULL: the defaults) whose replies the harness captures. */
+static inline int mgri_h_init_cfg(mgri_harness *h,
+                                  const mgri_store_config *base) {
   memset(h, 0, sizeof *h);
   mgri_store_config cfg;
-  mgri_store_config_init(&cfg);
-  cfg.server_pid = 4242;
+  if (base) cfg = *base;
+  else mgri_store_config_init(&cfg);
+  if (!cfg.server_pid) cfg.server_pid = 4242;
   cfg.reply = mgri_h_sink;
   cfg.reply_ctx = h;
+  if (!cfg.clock) {
+    cfg.clock = mgri_h_clock;
+    cfg.clock_ctx = h;
+  }
   h->s = mgri_store_new(&cfg);
   h->now = 1000000000;
   return h->s ? MGR_OK : MGR_ENOMEM;
 }
+
+static inline int mgri_h_init(mgri_harness *h) { return mgri_h_init_cfg(h, NULL); }
 
 /* Dispatches [rid, op, oid, args] with a fresh rid; returns the reply to it
  * if one came during the call (NULL when parked). */

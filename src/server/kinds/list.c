@@ -1,38 +1,72 @@
 /* mgr — the shared list: a dynamic array with Python's semantics (negative
  * indices, slices including extended ones, insert clamping, a stable sort
- * that leaves the list unchanged when two items cannot be compared). */
-#include <stdlib.h>
+ * that leaves the list unchanged when two items cannot be compared). Every
+ * op that grows the list computes the bytes it needs first and is all or
+ * nothing. */
 #include <string.h>
 
-#include "cbor/cbor.h"
+#include "cbor/model.h"
 #include "mgr/error.h"
-#include "server/obj.h"
+#include "server/kind.h"
+#include "server/kinds/kinds.h"
+#include "server/kinds/slot.h"
+#include "server/objects.h"
+#include "server/reply.h"
 
-/* Most items `l *= n` may produce. */
-#define IMUL_MAX ((size_t)1 << 24)
+typedef struct list {
+  mgr_value *v; /* owned items */
+  size_t len, cap;
+} list;
 
-static int reserve(mgri_octx *x, mgri_list *l, size_t more) {
-  if (more <= l->cap - l->len) return MGR_OK;
-  if (more > SIZE_MAX / sizeof(mgr_value) - l->len)
-    return mgri_fail(x, MGR_ELIMIT, "MemoryError: list too large");
-  size_t need = l->len + more;
+static list *L(const mgri_obj *o) { return mgri_state(o); }
+
+/* The capacity growing to `need` items gives (doubling), 0 if impossible. */
+static size_t grown_cap(const list *l, size_t need) {
   size_t cap = l->cap ? l->cap : 4;
-  while (cap < need) cap = cap > SIZE_MAX / sizeof(mgr_value) / 2 ? need : cap * 2;
-  mgr_value *v = realloc(l->v, cap * sizeof *v);
-  if (!v) return mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
+  while (cap < need) {
+    if (cap > SIZE_MAX / sizeof(mgr_value) / 2) return need;
+    cap *= 2;
+  }
+  return cap;
+}
+
+/* Room for `more` items, checking that the growth and `extra` bytes (the
+ * copies the caller will make next) fit in memory together. */
+static int reserve(mgri_octx *x, mgri_obj *o, size_t more, size_t extra) {
+  list *l = L(o);
+  if (more <= l->cap - l->len) return mgri_need(x, extra);
+  if (more > SIZE_MAX / sizeof(mgr_value) - l->len)
+    return mgri_limit(x, MGRI_WHY_SIZE, "MemoryError: list too large");
+  size_t cap = grown_cap(l, l->len + more);
+  size_t grow = (cap - l->cap) * sizeof(mgr_value);
+  int rc = mgri_need(x, extra > SIZE_MAX - grow ? SIZE_MAX : grow + extra);
+  if (rc) return rc;
+  mgr_value *v = mgri_obj_realloc(x->s, o, l->v, cap * sizeof *v);
+  if (!v) return mgri_nomem(x);
   l->v = v;
   l->cap = cap;
   return MGR_OK;
 }
 
+/* The bytes owned copies of items[0..n) take, SIZE_MAX when too many. */
+static size_t need_of(const mgr_value *items, size_t n) {
+  size_t need = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t b = mgri_sv_need(&items[i]);
+    if (b > SIZE_MAX - need) return SIZE_MAX;
+    need += b;
+  }
+  return need;
+}
+
 /* Owned copies of items[0..n) into out (refs already checked). All or
  * nothing. */
-static int make_all(mgri_octx *x, const mgr_value *items, size_t n,
-                    mgr_value *out) {
+static int make_all(mgri_octx *x, mgri_obj *o, const mgr_value *items,
+                    size_t n, mgr_value *out) {
   for (size_t i = 0; i < n; i++) {
-    int rc = mgri_sv_make_checked(x, &items[i], &out[i]);
+    int rc = mgri_sv_make_checked(x, o, &items[i], &out[i]);
     if (rc) {
-      while (i--) mgri_sv_drop(x->s, &out[i]);
+      while (i--) mgri_sv_drop(x->s, o, &out[i]);
       return rc;
     }
   }
@@ -48,29 +82,20 @@ static int check_all(mgri_octx *x, const mgr_value *items, size_t n) {
 }
 
 /* Appends copies of items[0..n): all or nothing. */
-static int extend(mgri_octx *x, mgri_list *l, const mgr_value *items,
+static int extend(mgri_octx *x, mgri_obj *o, const mgr_value *items,
                   size_t n) {
   if (!n) return MGR_OK; /* l->v may be NULL: no NULL + 0 */
   int rc = check_all(x, items, n);
-  if (!rc) rc = reserve(x, l, n);
-  if (!rc) rc = make_all(x, items, n, l->v + l->len);
-  if (!rc) l->len += n;
+  if (!rc) rc = reserve(x, o, n, need_of(items, n));
+  if (!rc) rc = make_all(x, o, items, n, L(o)->v + L(o)->len);
+  if (!rc) L(o)->len += n;
   return rc;
 }
 
-int mgri_list_init(mgri_octx *x, mgri_obj *o, const mgr_value *init) {
-  memset(&o->u.l, 0, sizeof o->u.l);
-  if (!init || init->type == MGR_T_NIL) return MGR_OK;
-  if (init->type != MGR_T_ARRAY)
-    return mgri_fail(x, MGR_ETYPE,
-                     "TypeError: a list starts from an array or None, not %s",
-                     mgri_tname(init));
-  return extend(x, &o->u.l, init->u.a.items, init->u.a.len);
-}
-
-void mgri_list_clear(mgri_store *s, mgri_list *l) {
-  for (size_t i = 0; i < l->len; i++) mgri_sv_drop(s, &l->v[i]);
-  free(l->v);
+static void list_clear(mgri_store *s, mgri_obj *o) {
+  list *l = L(o);
+  for (size_t i = 0; i < l->len; i++) mgri_sv_drop(s, o, &l->v[i]);
+  mgri_obj_free(s, o, l->v);
   memset(l, 0, sizeof *l);
 }
 
@@ -79,7 +104,7 @@ static int index_arg(mgri_octx *x, size_t ai, const char *errmsg, size_t *out) {
   int64_t i;
   int rc = mgri_arg_int(x, ai, "list indices", &i);
   if (rc) return rc;
-  size_t len = x->o->u.l.len;
+  size_t len = L(x->o)->len;
   if (i < 0) i += (int64_t)len;
   if (i < 0 || (uint64_t)i >= len)
     return mgri_fail(x, MGR_EINDEX, "IndexError: %s", errmsg);
@@ -125,7 +150,7 @@ static int slice_args(mgri_octx *x, slice *s) {
     return rc;
   if ((rc = slice_part(x, &x->args[1], step < 0 ? INT64_MIN : INT64_MAX, &stop)))
     return rc;
-  int64_t len = (int64_t)x->o->u.l.len;
+  int64_t len = (int64_t)L(x->o)->len;
   start = adjust(start, len, step);
   stop = adjust(stop, len, step);
   s->start = start;
@@ -143,19 +168,20 @@ static size_t slice_at(const slice *s, size_t k) {
   return (size_t)(s->start + (int64_t)k * s->step);
 }
 
-int mgri_op_LIST_GETSLICE(mgri_octx *x) {
+static int op_getslice(mgri_octx *x) {
   slice s;
   int rc = slice_args(x, &s);
   if (rc) return rc;
   mgr_value *out = mgri_scratch(x, s.n);
   if (!out) return MGR_ELIMIT;
-  for (size_t k = 0; k < s.n; k++) out[k] = x->o->u.l.v[slice_at(&s, k)];
+  for (size_t k = 0; k < s.n; k++) out[k] = L(x->o)->v[slice_at(&s, k)];
   x->result = mgr_array(out, s.n);
   return MGR_OK;
 }
 
 /* Removes the n items selected by s (dropping them). */
-static void delete_slice(mgri_store *st, mgri_list *l, const slice *s) {
+static void delete_slice(mgri_store *st, mgri_obj *o, const slice *s) {
+  list *l = L(o);
   if (!s->n) return;
   size_t lo = s->step > 0 ? (size_t)s->start : slice_at(s, s->n - 1);
   size_t st_ = (size_t)(s->step > 0 ? s->step : -s->step);
@@ -163,7 +189,7 @@ static void delete_slice(mgri_store *st, mgri_list *l, const slice *s) {
   size_t j = lo;
   for (size_t i = lo; i < l->len; i++) {
     if (i <= hi && (i - lo) % st_ == 0) {
-      mgri_sv_drop(st, &l->v[i]);
+      mgri_sv_drop(st, o, &l->v[i]);
       continue;
     }
     l->v[j++] = l->v[i];
@@ -171,8 +197,8 @@ static void delete_slice(mgri_store *st, mgri_list *l, const slice *s) {
   l->len = j;
 }
 
-int mgri_op_LIST_SETSLICE(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_setslice(mgri_octx *x) {
+  list *l = L(x->o);
   slice s;
   int rc = slice_args(x, &s);
   if (rc) return rc;
@@ -186,103 +212,97 @@ int mgri_op_LIST_SETSLICE(mgri_octx *x) {
                      "extended slice of size %zu",
                      m, s.n);
   if ((rc = check_all(x, src->u.a.items, m))) return rc;
+  /* The room first, then the copies: nothing fails once the list changes. */
+  size_t more = s.step == 1 && m > s.n ? m - s.n : 0;
+  if ((rc = reserve(x, x->o, more, need_of(src->u.a.items, m)))) return rc;
   mgr_value *made = NULL;
   if (m) {
-    made = malloc(m * sizeof *made);
-    if (!made) return mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
-    if ((rc = make_all(x, src->u.a.items, m, made))) {
-      free(made);
-      return rc;
-    }
+    made = mgri_arena_alloc(&x->s->scratch, m * sizeof *made);
+    if (!made) return mgri_nomem(x);
+    if ((rc = make_all(x, x->o, src->u.a.items, m, made))) return rc;
   }
   if (s.step != 1) {
     for (size_t k = 0; k < m; k++) {
       size_t i = slice_at(&s, k);
-      mgri_sv_drop(x->s, &l->v[i]);
+      mgri_sv_drop(x->s, x->o, &l->v[i]);
       l->v[i] = made[k];
     }
-    free(made);
     return MGR_OK;
   }
   size_t start = (size_t)s.start, n = s.n; /* replace [start, start+n) */
-  if (m > n && (rc = reserve(x, l, m - n))) {
-    for (size_t k = 0; k < m; k++) mgri_sv_drop(x->s, &made[k]);
-    free(made);
-    return rc;
-  }
-  for (size_t k = 0; k < n; k++) mgri_sv_drop(x->s, &l->v[start + k]);
+  for (size_t k = 0; k < n; k++) mgri_sv_drop(x->s, x->o, &l->v[start + k]);
   if (l->len - start - n) /* l->v may be NULL when empty */
     memmove(l->v + start + m, l->v + start + n,
             (l->len - start - n) * sizeof *l->v);
   if (m) memcpy(l->v + start, made, m * sizeof *made);
   l->len = l->len - n + m;
-  free(made);
   return MGR_OK;
 }
 
-int mgri_op_LIST_DELSLICE(mgri_octx *x) {
+static int op_delslice(mgri_octx *x) {
   slice s;
   int rc = slice_args(x, &s);
   if (rc) return rc;
-  delete_slice(x->s, &x->o->u.l, &s);
+  delete_slice(x->s, x->o, &s);
   return MGR_OK;
 }
 
 /* --- item ops ---------------------------------------------------------------*/
 
-int mgri_op_LIST_GET(mgri_octx *x) {
+static int op_get(mgri_octx *x) {
   size_t i = 0;
   int rc = index_arg(x, 0, "list index out of range", &i);
   if (rc) return rc;
-  x->result = x->o->u.l.v[i];
+  x->result = L(x->o)->v[i];
   return MGR_OK;
 }
 
-int mgri_op_LIST_SET(mgri_octx *x) {
+static int op_set(mgri_octx *x) {
   size_t i = 0;
   int rc = index_arg(x, 0, "list assignment index out of range", &i);
   if (rc) return rc;
   mgr_value nv;
-  if ((rc = mgri_sv_make(x, &x->args[1], &nv))) return rc;
-  mgri_sv_drop(x->s, &x->o->u.l.v[i]);
-  x->o->u.l.v[i] = nv;
+  if ((rc = mgri_sv_check(x, &x->args[1]))) return rc;
+  if ((rc = mgri_need(x, mgri_sv_need(&x->args[1])))) return rc;
+  if ((rc = mgri_sv_make_checked(x, x->o, &x->args[1], &nv))) return rc;
+  mgri_sv_drop(x->s, x->o, &L(x->o)->v[i]);
+  L(x->o)->v[i] = nv;
   return MGR_OK;
 }
 
-static void remove_at(mgri_store *s, mgri_list *l, size_t i, bool later) {
-  if (later) mgri_sv_drop_later(s, &l->v[i]);
-  else mgri_sv_drop(s, &l->v[i]);
+static void remove_at(mgri_store *s, mgri_obj *o, size_t i, bool later) {
+  list *l = L(o);
+  if (later) mgri_sv_drop_later(s, o, &l->v[i]);
+  else mgri_sv_drop(s, o, &l->v[i]);
   memmove(l->v + i, l->v + i + 1, (l->len - i - 1) * sizeof *l->v);
   l->len--;
 }
 
-int mgri_op_LIST_DEL(mgri_octx *x) {
+static int op_del(mgri_octx *x) {
   size_t i = 0;
   int rc = index_arg(x, 0, "list assignment index out of range", &i);
   if (rc) return rc;
-  remove_at(x->s, &x->o->u.l, i, false);
+  remove_at(x->s, x->o, i, false);
   return MGR_OK;
 }
 
-int mgri_op_LIST_LEN(mgri_octx *x) {
-  x->result = mgr_int((int64_t)x->o->u.l.len);
+static int op_len(mgri_octx *x) {
+  x->result = mgr_int((int64_t)L(x->o)->len);
   return MGR_OK;
 }
 
-int mgri_op_LIST_APPEND(mgri_octx *x) {
-  return extend(x, &x->o->u.l, &x->args[0], 1);
-}
+static int op_append(mgri_octx *x) { return extend(x, x->o, &x->args[0], 1); }
 
-int mgri_op_LIST_EXTEND(mgri_octx *x) {
+static int op_extend(mgri_octx *x) {
   const mgr_value *a = &x->args[0];
   if (a->type != MGR_T_ARRAY)
     return mgri_fail(x, MGR_ETYPE, "TypeError: '%s' object is not iterable",
                      mgri_tname(a));
-  return extend(x, &x->o->u.l, a->u.a.items, a->u.a.len);
+  return extend(x, x->o, a->u.a.items, a->u.a.len);
 }
 
-int mgri_op_LIST_INSERT(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_insert(mgri_octx *x) {
+  list *l = L(x->o);
   int64_t i;
   int rc = mgri_arg_int(x, 0, "list indices", &i);
   if (rc) return rc;
@@ -294,16 +314,17 @@ int mgri_op_LIST_INSERT(mgri_octx *x) {
     i = len;
   }
   mgr_value nv;
-  if ((rc = reserve(x, l, 1))) return rc;
-  if ((rc = mgri_sv_make(x, &x->args[1], &nv))) return rc;
+  if ((rc = mgri_sv_check(x, &x->args[1]))) return rc;
+  if ((rc = reserve(x, x->o, 1, mgri_sv_need(&x->args[1])))) return rc;
+  if ((rc = mgri_sv_make_checked(x, x->o, &x->args[1], &nv))) return rc;
   memmove(l->v + i + 1, l->v + i, (l->len - (size_t)i) * sizeof *l->v);
   l->v[i] = nv;
   l->len++;
   return MGR_OK;
 }
 
-int mgri_op_LIST_POP(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_pop(mgri_octx *x) {
+  list *l = L(x->o);
   if (x->nargs && x->args[0].type != MGR_T_INT)
     return mgri_fail(x, MGR_ETYPE, "TypeError: list indices must be int, not %s",
                      mgri_tname(&x->args[0]));
@@ -314,22 +335,22 @@ int mgri_op_LIST_POP(mgri_octx *x) {
     if (rc) return rc;
   }
   x->result = l->v[i];
-  remove_at(x->s, l, i, true);
+  remove_at(x->s, x->o, i, true);
   return MGR_OK;
 }
 
-static long find_item(const mgri_list *l, const mgr_value *v, size_t from,
+static long find_item(const list *l, const mgr_value *v, size_t from,
                       size_t to) {
   for (size_t i = from; i < to && i < l->len; i++)
     if (mgri_value_eq(&l->v[i], v)) return (long)i;
   return -1;
 }
 
-int mgri_op_LIST_REMOVE(mgri_octx *x) {
-  long i = find_item(&x->o->u.l, &x->args[0], 0, SIZE_MAX);
+static int op_remove(mgri_octx *x) {
+  long i = find_item(L(x->o), &x->args[0], 0, SIZE_MAX);
   if (i < 0)
     return mgri_fail(x, MGR_EVALUE, "ValueError: list.remove(x): x not in list");
-  remove_at(x->s, &x->o->u.l, (size_t)i, false);
+  remove_at(x->s, x->o, (size_t)i, false);
   return MGR_OK;
 }
 
@@ -353,8 +374,8 @@ static int bound_arg(mgri_octx *x, size_t ai, int64_t dflt, int64_t len,
   return MGR_OK;
 }
 
-int mgri_op_LIST_INDEX(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_index(mgri_octx *x) {
+  list *l = L(x->o);
   int64_t len = (int64_t)l->len, start = 0, stop = 0;
   int rc = bound_arg(x, 1, 0, len, &start);
   if (!rc) rc = bound_arg(x, 2, len, len, &stop);
@@ -370,21 +391,21 @@ int mgri_op_LIST_INDEX(mgri_octx *x) {
   return MGR_OK;
 }
 
-int mgri_op_LIST_COUNT(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_count(mgri_octx *x) {
+  list *l = L(x->o);
   int64_t n = 0;
   for (size_t i = 0; i < l->len; i++) n += mgri_value_eq(&l->v[i], &x->args[0]);
   x->result = mgr_int(n);
   return MGR_OK;
 }
 
-int mgri_op_LIST_CONTAINS(mgri_octx *x) {
-  x->result = mgr_bool(find_item(&x->o->u.l, &x->args[0], 0, SIZE_MAX) >= 0);
+static int op_contains(mgri_octx *x) {
+  x->result = mgr_bool(find_item(L(x->o), &x->args[0], 0, SIZE_MAX) >= 0);
   return MGR_OK;
 }
 
-int mgri_op_LIST_REVERSE(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_reverse(mgri_octx *x) {
+  list *l = L(x->o);
   for (size_t i = 0, j = l->len; i + 1 < j; i++, j--) {
     mgr_value t = l->v[i];
     l->v[i] = l->v[j - 1];
@@ -406,8 +427,8 @@ static int sort_cmp(mgri_octx *x, const mgr_value *a, const mgr_value *b,
                    mgri_tname(b), mgri_tname(a));
 }
 
-int mgri_op_LIST_SORT(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_sort(mgri_octx *x) {
+  list *l = L(x->o);
   bool rev = false;
   if (x->nargs) {
     if (x->args[0].type != MGR_T_BOOL)
@@ -417,14 +438,13 @@ int mgri_op_LIST_SORT(mgri_octx *x) {
   }
   size_t n = l->len;
   if (n < 2) return MGR_OK;
-  mgr_value *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
-  if (!a || !b) {
-    free(a);
-    free(b);
-    return mgri_fail(x, MGR_ELIMIT, "MemoryError: out of memory");
-  }
+  int rc = mgri_need(x, 2 * n * sizeof(mgr_value));
+  if (rc) return rc;
+  /* Scratch (freed after the reply), not the object's memory. */
+  mgr_value *a = mgri_arena_alloc(&x->s->scratch, n * sizeof *a);
+  mgr_value *b = a ? mgri_arena_alloc(&x->s->scratch, n * sizeof *b) : NULL;
+  if (!b) return mgri_nomem(x);
   memcpy(a, l->v, n * sizeof *a);
-  int rc = MGR_OK;
   for (size_t w = 1; w < n && !rc; w *= 2) {
     for (size_t lo = 0; lo < n && !rc; lo += 2 * w) {
       size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
@@ -444,18 +464,16 @@ int mgri_op_LIST_SORT(mgri_octx *x) {
     b = t;
   }
   if (!rc) memcpy(l->v, a, n * sizeof *a);
-  free(a);
-  free(b);
   return rc;
 }
 
-int mgri_op_LIST_CLEAR(mgri_octx *x) {
-  mgri_list_clear(x->s, &x->o->u.l);
+static int op_clear(mgri_octx *x) {
+  list_clear(x->s, x->o);
   return MGR_OK;
 }
 
-int mgri_op_LIST_COPY(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_copy(mgri_octx *x) {
+  list *l = L(x->o);
   mgr_value *out = mgri_scratch(x, l->len);
   if (!out) return MGR_ELIMIT;
   if (l->len) memcpy(out, l->v, l->len * sizeof *out);
@@ -463,26 +481,32 @@ int mgri_op_LIST_COPY(mgri_octx *x) {
   return MGR_OK;
 }
 
-int mgri_op_LIST_IMUL(mgri_octx *x) {
-  mgri_list *l = &x->o->u.l;
+static int op_imul(mgri_octx *x) {
+  list *l = L(x->o);
   int64_t n;
   int rc = mgri_arg_int(x, 0, "n", &n);
   if (rc) return rc;
   if (n <= 0) {
-    mgri_list_clear(x->s, l);
+    list_clear(x->s, x->o);
     return MGR_OK;
   }
   if (n == 1 || l->len == 0) return MGR_OK;
   size_t len = l->len;
-  if ((uint64_t)n > IMUL_MAX / len)
-    return mgri_fail(x, MGR_ELIMIT,
-                     "MemoryError: list of %zu items times %lld exceeds %zu",
-                     len, (long long)n, IMUL_MAX);
-  if ((rc = reserve(x, l, len * (size_t)(n - 1)))) return rc;
-  for (int64_t r = 1; r < n; r++) {
-    if ((rc = make_all(x, l->v, len, l->v + l->len))) {
+  if ((uint64_t)n > MGRI_IMUL_ITEMS_MAX / len)
+    return mgri_limit(x, MGRI_WHY_SIZE,
+                      "MemoryError: list of %zu items times %lld exceeds %u "
+                      "items",
+                      len, (long long)n, MGRI_IMUL_ITEMS_MAX);
+  /* The bytes n - 1 more copies take, counted before any is made: a list
+   * of one 1 MB bytes times a million is refused here, not after. */
+  size_t once = need_of(l->v, len), copies = (size_t)(n - 1);
+  size_t extra = once != SIZE_MAX && once <= SIZE_MAX / copies ? once * copies
+                                                                : SIZE_MAX;
+  if ((rc = reserve(x, x->o, len * copies, extra))) return rc;
+  for (size_t r = 0; r < copies; r++) {
+    if ((rc = make_all(x, x->o, l->v, len, l->v + l->len))) {
       /* Undo the copies made so far. */
-      while (l->len > len) mgri_sv_drop(x->s, &l->v[--l->len]);
+      while (l->len > len) mgri_sv_drop(x->s, x->o, &l->v[--l->len]);
       return rc;
     }
     l->len += len;
@@ -490,20 +514,93 @@ int mgri_op_LIST_IMUL(mgri_octx *x) {
   return MGR_OK;
 }
 
-int mgri_op_LIST_INCR(mgri_octx *x) {
+static int op_incr(mgri_octx *x) {
   size_t i = 0;
   int rc = index_arg(x, 0, "list index out of range", &i);
   if (rc) return rc;
   mgr_value nv;
-  if ((rc = mgri_num_add(x, &x->o->u.l.v[i], &x->args[1], &nv))) return rc;
-  x->o->u.l.v[i] = nv; /* the old value was a number: nothing to free */
+  if ((rc = mgri_num_add(x, &L(x->o)->v[i], &x->args[1], &nv))) return rc;
+  L(x->o)->v[i] = nv; /* the old value was a number: nothing to free */
   x->result = nv;
   return MGR_OK;
 }
 
-int mgri_op_LIST_CAS(mgri_octx *x) {
+static int op_cas(mgri_octx *x) {
   size_t i = 0;
   int rc = index_arg(x, 0, "list index out of range", &i);
   if (rc) return rc;
-  return mgri_cas_slot(x, &x->o->u.l.v[i], &x->args[1], &x->args[2]);
+  if ((rc = mgri_need(x, mgri_sv_need(&x->args[2])))) return rc;
+  return mgri_cas_slot(x, x->o, &L(x->o)->v[i], &x->args[1], &x->args[2]);
 }
+
+/* --- the kind's hooks ---------------------------------------------------- */
+
+static int list_init_check(mgri_octx *x, uint32_t kind,
+                            const mgr_value *init) {
+  (void)kind;
+  if (!init || init->type == MGR_T_NIL || init->type == MGR_T_ARRAY)
+    return MGR_OK;
+  return mgri_fail(x, MGR_ETYPE,
+                   "TypeError: a list starts from an array or None, not %s",
+                   mgri_tname(init));
+}
+
+static int list_create(mgri_octx *x, mgri_obj *o, const mgr_value *init) {
+  if (!init || init->type == MGR_T_NIL) return MGR_OK;
+  int rc = extend(x, o, init->u.a.items, init->u.a.len);
+  if (rc) list_clear(x->s, o);
+  return rc;
+}
+
+static void list_refs(const mgri_obj *o, void (*fn)(void *, uint64_t),
+                      void *ctx) {
+  const list *l = L(o);
+  for (size_t i = 0; i < l->len; i++) mgri_value_refs(&l->v[i], fn, ctx);
+}
+
+static size_t list_len(const mgri_obj *o) { return L(o)->len; }
+
+static int list_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
+  const list *l = L(o);
+  *out = mgr_array(l->v, l->len); /* borrowed */
+  (void)x;
+  return MGR_OK;
+}
+
+static const mgri_handler ops[] = {
+    {MGRI_OP_LIST_GET, op_get, MGRI_COST_ONE},
+    {MGRI_OP_LIST_SET, op_set, MGRI_COST_ARGS},
+    {MGRI_OP_LIST_DEL, op_del, MGRI_COST_LEN},
+    {MGRI_OP_LIST_LEN, op_len, MGRI_COST_ONE},
+    {MGRI_OP_LIST_GETSLICE, op_getslice, MGRI_COST_LEN},
+    {MGRI_OP_LIST_SETSLICE, op_setslice, MGRI_COST_LEN_ARGS},
+    {MGRI_OP_LIST_DELSLICE, op_delslice, MGRI_COST_LEN},
+    {MGRI_OP_LIST_APPEND, op_append, MGRI_COST_ARGS},
+    {MGRI_OP_LIST_EXTEND, op_extend, MGRI_COST_ARGS},
+    {MGRI_OP_LIST_INSERT, op_insert, MGRI_COST_LEN_ARGS},
+    {MGRI_OP_LIST_POP, op_pop, MGRI_COST_LEN},
+    {MGRI_OP_LIST_REMOVE, op_remove, MGRI_COST_LEN},
+    {MGRI_OP_LIST_INDEX, op_index, MGRI_COST_LEN},
+    {MGRI_OP_LIST_COUNT, op_count, MGRI_COST_LEN},
+    {MGRI_OP_LIST_REVERSE, op_reverse, MGRI_COST_LEN},
+    {MGRI_OP_LIST_SORT, op_sort, MGRI_COST_SORT},
+    {MGRI_OP_LIST_CLEAR, op_clear, MGRI_COST_LEN},
+    {MGRI_OP_LIST_COPY, op_copy, MGRI_COST_LEN},
+    {MGRI_OP_LIST_IMUL, op_imul, MGRI_COST_IMUL},
+    {MGRI_OP_LIST_CONTAINS, op_contains, MGRI_COST_LEN},
+    {MGRI_OP_LIST_INCR, op_incr, MGRI_COST_ONE},
+    {MGRI_OP_LIST_CAS, op_cas, MGRI_COST_ARGS},
+};
+
+const mgri_kind mgri_kind_list = {
+    .id = MGR_K_LIST,
+    .state_size = sizeof(list),
+    .init_check = list_init_check,
+    .create = list_create,
+    .destroy = list_clear,
+    .refs = list_refs,
+    .dump = list_dump,
+    .len = list_len,
+    .ops = ops,
+    .nops = sizeof ops / sizeof ops[0],
+};

@@ -1,0 +1,27 @@
+/* mgr — the kinds' names, from THE list (kinds.h). */
+#include "common/kinds.h"
+
+#define ROW_(NAME, id, s, py, proxy) [id] = {s, py, proxy},
+static const struct {
+  const char *s, *py, *proxy;
+} rows[MGRI_KIND_MAX + 1] = {MGRI_KINDS(ROW_)};
+#undef ROW_
+
+#define COUNT_(NAME, id, s, py, proxy) +1
+_Static_assert(0 MGRI_KINDS(COUNT_) == MGRI_KIND_MAX,
+               "kind ids are 1..MGRI_KIND_MAX, each once");
+#undef COUNT_
+
+const char *mgri_kind_short(uint32_t kind) {
+  return kind && kind <= MGRI_KIND_MAX && rows[kind].s ? rows[kind].s : "ref";
+}
+
+const char *mgri_kind_python(uint32_t kind) {
+  return kind && kind <= MGRI_KIND_MAX && rows[kind].py ? rows[kind].py
+                                                         : "object";
+}
+
+const char *mgri_kind_proxy(uint32_t kind) {
+  return kind && kind <= MGRI_KIND_MAX && rows[kind].proxy ? rows[kind].proxy
+                                                            : "BaseProxy";
+}

@@ -1,0 +1,29 @@
+/* mgr — THE list of object kinds, as the protocol names them (spec 5.2): a
+ * ref carries one of these ids. The server's behaviour for each is in
+ * src/server/kinds/; this list is what the codec, the messages and the
+ * tools need to know. Adding a kind: a row here, its file under
+ * src/server/kinds/ and its row in the kind table (kinds/kinds.c). */
+#ifndef MGRI_KINDS_H
+#define MGRI_KINDS_H
+
+#include <stdint.h>
+
+/* X(NAME, id, short, python, proxy): short names a ref in repr ("<dict
+ * #3>") and in tools; python is the type Python's manager gives the object
+ * (in error messages); proxy is the type of Python's proxy for it. */
+#define MGRI_KINDS(X)                                                          \
+  X(DICT, 1, "dict", "dict", "DictProxy")                                      \
+  X(LIST, 2, "list", "list", "ListProxy")                                      \
+  X(VAR, 3, "value", "Value", "ValueProxy")                                    \
+  X(LOCK, 4, "lock", "Lock", "AcquirerProxy")                                  \
+  X(RLOCK, 5, "rlock", "RLock", "AcquirerProxy")
+
+/* The highest kind id: refs carry kinds 1..MGRI_KIND_MAX. */
+#define MGRI_KIND_MAX 5u
+
+/* The kind's names, or "object"/"ref" for an id not in the list. */
+const char *mgri_kind_short(uint32_t kind);
+const char *mgri_kind_python(uint32_t kind);
+const char *mgri_kind_proxy(uint32_t kind);
+
+#endif
