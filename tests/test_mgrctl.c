@@ -106,6 +106,18 @@ static void test_dict(void **state) {
   assert_non_null(strstr(out, "dict"));
   assert_int_equal(ctl(addr, "ls", "--json", NULL), 0);
   assert_true(out[0] == '[' || out[0] == '{');
+  /* dump: the object as a whole, its bytes counted. */
+  assert_int_equal(ctl(addr, "dump", id, NULL), 0);
+  assert_non_null(strstr(out, "\"kind\": \"dict\""));
+  assert_non_null(strstr(out, "\"bytes\": "));
+  assert_null(strstr(out, "\"bytes\": 0,"));
+  assert_int_equal(ctl(addr, "dump", "999999", NULL), 1); /* LookupError */
+  /* stats: the categories of memory and the limits. */
+  assert_int_equal(ctl(addr, "stats", NULL), 0);
+  assert_non_null(strstr(out, "\"memory\": {\"limit\": 1073741824"));
+  assert_non_null(strstr(out, "\"dict\": {\"count\": 1"));
+  assert_non_null(strstr(out, "\"slowlog\": ["));
+  assert_int_equal(ctl(addr, "stats", "x", NULL), 2);
   assert_ok(M, mgr_release(d));
 }
 

@@ -32,6 +32,9 @@ typedef struct mgr_options {
   int timeout_ms;
   /* Largest frame either side may send; 0 for the default (1 MiB). */
   uint32_t max_frame;
+  /* mgr_start(): the bytes the server may hold (mgr_server_options'
+   * max_memory); 0 for the default (1 GiB). */
+  size_t max_memory;
 } mgr_options;
 
 /* Fills *opt with the defaults. */
@@ -83,6 +86,16 @@ MGR_API int mgr_ping(mgr_client *m);
 
 /* The manager's objects as an owned array of [id, kind, name or nil, refs]. */
 MGR_API int mgr_objects(mgr_client *m, mgr_value *out);
+
+/* The manager's resources (STATS, spec/protocol.md 14.2.8) as an owned map:
+ * memory by category against its limit, connections, objects by kind,
+ * requests refused and why, hash probe lengths, the slow-request log. */
+MGR_API int mgr_stats(mgr_client *m, mgr_value *out);
+
+/* One object as tools show it (DUMP): an owned map of its id, kind, name,
+ * refs, bytes held, owner and kind-specific state. Any live object id (no
+ * proxy needed). Errors: MGR_ENOTFOUND, MGR_ELIMIT (too large to send). */
+MGR_API int mgr_dump(mgr_client *m, uint64_t id, mgr_value *out);
 
 /* --- creating and naming shared objects ---------------------------------
  * Each returns a new proxy in *out (yours: mgr_release() it). The proxy holds

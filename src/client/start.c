@@ -78,7 +78,7 @@ static void close_inherited(int keep) {
 }
 
 /* The server child: runs the server from this library's code. */
-static void serve(const char *path, const char *dir, uint32_t max_frame,
+static void serve(const char *path, const char *dir, const mgr_options *o,
                   pid_t parent, int ready) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(1); /* the parent died before prctl */
@@ -90,7 +90,8 @@ static void serve(const char *path, const char *dir, uint32_t max_frame,
   mgr_server_options so;
   mgr_server_options_init(&so);
   so.address = path;
-  so.max_frame = max_frame;
+  so.max_frame = o->max_frame;
+  so.max_memory = o->max_memory;
   so.ready_fd = ready;
   int rc = mgr_server_run(&so);
   if (dir) {
@@ -149,7 +150,7 @@ int mgr_start(const mgr_options *opt, mgr_client **out) {
   }
   if (pid == 0) {
     close(pfd[0]);
-    serve(path, dir, o.max_frame, parent, pfd[1]);
+    serve(path, dir, &o, parent, pfd[1]);
   }
   close(pfd[1]);
   char b;
@@ -214,6 +215,21 @@ int mgr_ping(mgr_client *m) {
 int mgr_objects(mgr_client *m, mgr_value *out) {
   mgr_value res;
   int rc = mgri_callm(m, MGRI_OP_LIST, 0, NULL, 0, &res);
+  if (rc != MGR_OK) return rc;
+  return mgri_result_out(&res, out);
+}
+
+int mgr_stats(mgr_client *m, mgr_value *out) {
+  mgr_value res;
+  int rc = mgri_callm(m, MGRI_OP_STATS, 0, NULL, 0, &res);
+  if (rc != MGR_OK) return rc;
+  return mgri_result_out(&res, out);
+}
+
+int mgr_dump(mgr_client *m, uint64_t id, mgr_value *out) {
+  if (id == 0 || id > INT64_MAX) return MGR_EINVAL;
+  mgr_value res;
+  int rc = mgri_callm(m, MGRI_OP_DUMP, id, NULL, 0, &res);
   if (rc != MGR_OK) return rc;
   return mgri_result_out(&res, out);
 }

@@ -1,8 +1,8 @@
 /* mgrctl — inspect and poke a running manager from the shell.
  *
- *   mgrctl --address PATH ping | ls [--json] | dump ID | get ID [KEY|INDEX]
- *          | set ID [KEY|INDEX] VALUE | incr ID [KEY|INDEX] [DELTA]
- *          | del ID KEY|INDEX | shutdown
+ *   mgrctl --address PATH ping | ls [--json] | stats | dump ID
+ *          | get ID [KEY|INDEX] | set ID [KEY|INDEX] VALUE
+ *          | incr ID [KEY|INDEX] [DELTA] | del ID KEY|INDEX | shutdown
  *
  * A var takes no KEY. Values are JSON-ish literals: ints, floats, "strings",
  * true/false/null, anything else is bare text. Output is JSON (refs as
@@ -26,7 +26,10 @@ static int usage(void) {
   fputs("usage: mgrctl --address PATH COMMAND\n"
         "  ping                       one round trip\n"
         "  ls [--json]                objects: id kind name refs\n"
-        "  dump ID                    an object's contents as JSON\n"
+        "  stats                      memory, connections, objects, limits\n"
+        "                             refused, slow requests (JSON)\n"
+        "  dump ID                    one object: kind, name, refs, bytes,\n"
+        "                             owner and contents (JSON)\n"
         "  get ID [KEY|INDEX]         one entry (a var takes no key)\n"
         "  set ID [KEY|INDEX] VALUE   store a value\n"
         "  incr ID [KEY|INDEX] [DELTA]  atomic += (DELTA defaults to 1)\n"
@@ -243,22 +246,14 @@ static int cmd_ls(int argc, char **argv) {
   return 0;
 }
 
-static int cmd_dump(mgr_proxy *p) {
+static int cmd_dump(const char *arg) {
+  int64_t id;
+  if (parse_index(arg, &id) < 0 || id < 1) {
+    fprintf(stderr, "mgrctl: bad object id '%s'\n", arg);
+    return 2;
+  }
   mgr_value v;
-  int rc;
-  switch (mgr_proxy_kind(p)) {
-  case MGR_K_DICT: rc = mgr_dict_copy(p, &v); break;
-  case MGR_K_LIST: rc = mgr_list_copy(p, &v); break;
-  case MGR_K_VAR: rc = mgr_var_get(p, &v); break;
-  default: {
-    bool locked = false;
-    rc = mgr_lock_locked(p, &locked);
-    if (rc != MGR_OK) return op_error("dump", rc);
-    printf("{\"locked\": %s}\n", locked ? "true" : "false");
-    return 0;
-  }
-  }
-  return print_result(rc, "dump", &v);
+  return print_result(mgr_dump(M, (uint64_t)id, &v), "dump", &v);
 }
 
 /* get/set/incr/del on one object; args after the ID. */
@@ -326,8 +321,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[i++];
   int nargs = argc - i;
   char **args = argv + i;
-  static const char *const cmds[] = {"ping", "ls",   "dump", "get", "set",
-                                     "incr", "del",  "shutdown"};
+  static const char *const cmds[] = {"ping", "ls",  "stats", "dump",    "get",
+                                     "set",  "incr", "del",  "shutdown"};
   bool known = false;
   for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
     if (!strcmp(cmd, cmds[k])) known = true;
@@ -345,6 +340,11 @@ int main(int argc, char **argv) {
     if (!status) printf("pong %lld\n", (long long)mgr_server_pid(M));
   } else if (!strcmp(cmd, "ls")) {
     status = cmd_ls(nargs, args);
+  } else if (!strcmp(cmd, "stats")) {
+    mgr_value v;
+    status = nargs ? usage() : print_result(mgr_stats(M, &v), "stats", &v);
+  } else if (!strcmp(cmd, "dump")) {
+    status = nargs == 1 ? cmd_dump(args[0]) : usage();
   } else if (!strcmp(cmd, "shutdown")) {
     if (nargs) {
       mgr_close(M);
@@ -362,9 +362,7 @@ int main(int argc, char **argv) {
     if (nargs < 1) {
       status = usage();
     } else if ((status = open_id(args[0], &p)) == 0) {
-      status = !strcmp(cmd, "dump")
-                   ? (nargs == 1 ? cmd_dump(p) : usage())
-                   : cmd_entry(cmd, p, nargs - 1, args + 1);
+      status = cmd_entry(cmd, p, nargs - 1, args + 1);
       mgr_release(p);
     }
   }

@@ -9,79 +9,156 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: mgrd --address PATH [--max-frame N] [--allow-any-uid]\n"
+          "usage: mgrd --address PATH [--max-frame N] [--max-memory N]\n"
+          "            [--handshake-timeout MS] [--max-handshakes N]\n"
+          "            [--idle-timeout MS] [--slow-us N] [--allow-any-uid]\n"
           "            [--ready-fd FD]\n"
           "       mgrd --help | --version\n"
           "\n"
           "Runs an mgr manager server on the Unix socket PATH, in the\n"
           "foreground, until a client sends SHUTDOWN or SIGTERM/SIGINT "
           "arrive.\n"
-          "  --address PATH   socket path (its directory should be private)\n"
-          "  --max-frame N    largest frame accepted or sent, bytes "
-          "(default 1048576,\n"
-          "                   at most 67108864)\n"
-          "  --allow-any-uid  accept clients of any uid (default: own uid "
-          "only)\n"
-          "  --ready-fd FD    write one byte to FD, then close it, once "
-          "listening\n");
+          "  --address PATH          socket path (its directory should be "
+          "private)\n"
+          "  --max-frame N           largest frame accepted or sent, bytes\n"
+          "                          (default 1048576, 64..67108864)\n"
+          "  --max-memory N          bytes the server may hold: objects, "
+          "buffers,\n"
+          "                          parked requests (default 1G; K, M, G "
+          "suffixes;\n"
+          "                          'none' for no limit)\n"
+          "  --handshake-timeout MS  a connection must send HELLO within MS\n"
+          "                          (default 10000)\n"
+          "  --max-handshakes N      connections in the handshake at once; "
+          "the\n"
+          "                          oldest is closed for a new one (default "
+          "64)\n"
+          "  --idle-timeout MS       close connections silent for MS that "
+          "wait\n"
+          "                          for nothing (default: never)\n"
+          "  --slow-us N             log requests slower than N "
+          "microseconds\n"
+          "                          (default 10000, 'none' for never; see\n"
+          "                          mgrctl stats)\n"
+          "  --allow-any-uid         accept clients of any uid (default: own "
+          "uid only)\n"
+          "  --ready-fd FD           write one byte to FD, then close it, "
+          "once\n"
+          "                          listening\n");
 }
+
+/* An unsigned decimal in [lo, hi] with an optional K/M/G (binary) suffix
+ * when suffix is true; false when s is anything else. */
+static bool parse_num(const char *s, unsigned long long lo,
+                      unsigned long long hi, bool suffix,
+                      unsigned long long *out) {
+  char *end;
+  errno = 0;
+  if (!*s || *s == '-' || *s == '+') return false;
+  unsigned long long n = strtoull(s, &end, 10);
+  if (errno || end == s) return false;
+  if (suffix && *end) {
+    unsigned shift = *end == 'K' || *end == 'k'   ? 10
+                     : *end == 'M' || *end == 'm' ? 20
+                     : *end == 'G' || *end == 'g' ? 30
+                                                  : 0;
+    if (!shift || end[1] || n > (~0ull >> shift)) return false;
+    n <<= shift;
+    end++;
+  }
+  if (*end || n < lo || n > hi) return false;
+  *out = n;
+  return true;
+}
+
+typedef struct flag {
+  const char *name;
+  const char *what; /* the value's description, for errors */
+  unsigned long long lo, hi;
+  bool suffix;
+} flag;
+
+enum {
+  F_ADDRESS,
+  F_MAX_FRAME,
+  F_MAX_MEMORY,
+  F_HANDSHAKE,
+  F_HANDSHAKES,
+  F_IDLE,
+  F_SLOW,
+  F_READY,
+  F_N
+};
+
+static const flag flags[F_N] = {
+    [F_ADDRESS] = {"--address", "a path", 0, 0, false},
+    [F_MAX_FRAME] = {"--max-frame", "64..67108864", 64, 64ull << 20, false},
+    [F_MAX_MEMORY] = {"--max-memory", "bytes (K/M/G), at least 1M, or 'none'",
+                      1ull << 20, ~0ull, true},
+    [F_HANDSHAKE] = {"--handshake-timeout", "1..3600000 ms", 1, 3600000, false},
+    [F_HANDSHAKES] = {"--max-handshakes", "1..65536", 1, 65536, false},
+    [F_IDLE] = {"--idle-timeout", "0..86400000 ms (0: never)", 0, 86400000,
+                false},
+    [F_SLOW] = {"--slow-us", "1..4294967294, or 'none'", 1, 4294967294ull,
+                false},
+    [F_READY] = {"--ready-fd", "a descriptor 0..65535", 0, 65535, false},
+};
 
 int main(int argc, char **argv) {
   mgr_server_options opt;
   mgr_server_options_init(&opt);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    const char *val = NULL;
-    size_t alen = strlen(a);
-    const char *eq = strchr(a, '=');
-    if (eq) alen = (size_t)(eq - a);
-    bool takes = (alen == 9 && !strncmp(a, "--address", alen)) ||
-                 (alen == 11 && !strncmp(a, "--max-frame", alen)) ||
-                 (alen == 10 && !strncmp(a, "--ready-fd", alen));
-    if (takes) {
-      if (eq) val = eq + 1;
-      else if (i + 1 < argc) val = argv[++i];
-      else {
-        fprintf(stderr, "mgrd: %s needs a value\n", a);
-        return 2;
-      }
-    }
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(a, "--version")) {
+    }
+    if (!strcmp(a, "--version")) {
       printf("mgrd %s (protocol %d..%d)\n", mgr_version_string(),
              MGR_PROTOCOL_MIN, MGR_PROTOCOL_MAX);
       return 0;
-    } else if (!strcmp(a, "--allow-any-uid")) {
+    }
+    if (!strcmp(a, "--allow-any-uid")) {
       opt.allow_any_uid = 1;
-    } else if (takes && a[2] == 'a') {
-      opt.address = val;
-    } else if (takes && a[2] == 'r') {
-      char *end;
-      errno = 0;
-      long fd = strtol(val, &end, 10);
-      if (errno || end == val || *end || fd < 0 || fd > 65535) {
-        fprintf(stderr, "mgrd: --ready-fd must be a descriptor, not '%s'\n",
-                val);
-        return 2;
-      }
-      opt.ready_fd = (int)fd;
-    } else if (takes) {
-      char *end;
-      errno = 0;
-      unsigned long long n = strtoull(val, &end, 10);
-      if (errno || end == val || *end || val[0] == '-' || n < 64 ||
-          n > 64ull * 1024 * 1024) {
-        fprintf(stderr, "mgrd: --max-frame must be 64..67108864, not '%s'\n",
-                val);
-        return 2;
-      }
-      opt.max_frame = (uint32_t)n;
-    } else {
+      continue;
+    }
+    const char *eq = strchr(a, '=');
+    size_t alen = eq ? (size_t)(eq - a) : strlen(a);
+    int f = 0;
+    while (f < F_N && !(strlen(flags[f].name) == alen &&
+                        !strncmp(a, flags[f].name, alen)))
+      f++;
+    if (f == F_N) {
       fprintf(stderr, "mgrd: unknown argument '%s'\n", a);
       usage(stderr);
       return 2;
+    }
+    const char *val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+    if (!val) {
+      fprintf(stderr, "mgrd: %s needs a value\n", flags[f].name);
+      return 2;
+    }
+    if (f == F_ADDRESS) {
+      opt.address = val;
+      continue;
+    }
+    unsigned long long n = 0;
+    bool none = (f == F_MAX_MEMORY || f == F_SLOW) && !strcmp(val, "none");
+    if (!none && !parse_num(val, flags[f].lo, flags[f].hi, flags[f].suffix, &n)) {
+      fprintf(stderr, "mgrd: %s must be %s, not '%s'\n", flags[f].name,
+              flags[f].what, val);
+      return 2;
+    }
+    switch (f) {
+    case F_MAX_FRAME: opt.max_frame = (uint32_t)n; break;
+    case F_MAX_MEMORY:
+      opt.max_memory = none || n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+      break;
+    case F_HANDSHAKE: opt.handshake_timeout_ms = (uint32_t)n; break;
+    case F_HANDSHAKES: opt.max_handshakes = (uint32_t)n; break;
+    case F_IDLE: opt.idle_timeout_ms = (uint32_t)n; break;
+    case F_SLOW: opt.slow_us = none ? UINT32_MAX : (uint32_t)n; break;
+    default: opt.ready_fd = (int)n; break;
     }
   }
   if (!opt.address || !*opt.address) {
