@@ -16,6 +16,7 @@
  *   conn_close (pid, conn, session)                            server
  *   object_create  (pid, conn, rid, oid, kind)                 server
  *   object_destroy (oid, kind)                                 server
+ *   slow_request (pid, conn, rid, op, oid, duration_ns, cost)  server
  *
  * pid is always the CLIENT's pid (the server passes the pid its HELLO gave).
  *

@@ -14,9 +14,9 @@
   X(LOCK, 4)                                                                   \
   X(RLOCK, 5)
 
-/* X(NAME, value): how a parked LOCK_ACQUIRE ended (wait_end's outcome). */
+/* X(NAME, value): how a parked request ended (wait_end's outcome). */
 #define MGRI_TRACE_WAITS(X)                                                    \
-  X(GRANTED, 0)     /* the lock was released to this waiter */                \
+  X(GRANTED, 0)     /* granted (a lock released to this waiter) */                \
   X(OWNER_DEAD, 1)  /* granted; the previous owner died holding it */         \
   X(TIMEOUT, 2)     /* its deadline passed: answered 0 (not acquired) */      \
   X(CANCELLED, 3)   /* its connection closed while it waited: no reply */
