@@ -2,13 +2,17 @@
  * its kinds (the loop, tests and fuzzers use store.h only). Who may call
  * whom, lowest first (tests/layers checks that no file calls up):
  *
- *   reply.c    replies, errors, scratch results, argument helpers
- *   objects.c  objects, names, sessions, references, stored values, memory
- *   wait.c     parked requests: FIFO queues, deadlines, answers
- *   kinds/     slot.c (value-slot rules), one file per kind, kinds.c (table)
- *   manager.c  the manager ops (HELLO ... SHUTDOWN, STATS, DUMP)
- *   dispatch.c THE dispatch path, BATCH, costs, the slow-request log
- *   store.c    creating and freeing the store, connections
+ *   0 reply.c      replies, errors, scratch results, argument helpers
+ *   1 objects.c    objects, names, sessions, references, stored values,
+ *                  memory
+ *   2 wait.c       parked requests: FIFO queues, deadlines, answers
+ *   3 kinds/slot.c value-slot rules the kinds share
+ *   4 kinds/(kind).c one file per kind; kinds never call each other
+ *   5 kinds/kinds.c THE kind table; manager.c, the manager ops (HELLO ...
+ *                  SHUTDOWN, STATS, DUMP): neither uses the other
+ *   6 dispatch.c   THE dispatch path, BATCH, costs, the slow-request log
+ *   7 store.c      creating and freeing the store, connections
+ *   8 loop.c       the event loop (through store.h only)
  */
 #ifndef MGRI_SERVER_CORE_H
 #define MGRI_SERVER_CORE_H

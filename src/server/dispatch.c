@@ -226,7 +226,7 @@ int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   int rc = exec(s, c, rq, now_ns, false, &x);
   if (rc != MGRI_PARKED) mgri_emit(s, c, rq->rid, rc, &x.result, x.msg);
   if (rq->op == MGRI_OP_HELLO && rc == MGR_OK)
-    MGRI_TRACE(conn_open, (int64_t)c->pid, c->id, mgri_sconn_session(c));
+    MGRI_TRACE(conn_open, (int64_t)c->pid, c->id, c->sess ? c->sess->id : 0);
   mgri_store_after_reply(s);
   /* A BATCH's result lived there until its reply was encoded. */
   if (rq->op == MGRI_OP_BATCH) mgri_arena_reset(&s->batch);
