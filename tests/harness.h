@@ -32,7 +32,7 @@ typedef struct mgri_harness {
   uint64_t rid;
   int64_t now;
   int last_action;
-  int64_t clock, tick; /* the slow-request clock (mgri_h_clock) */
+  int64_t tick; /* how far each reading of mgri_h_clock moves now */
 } mgri_harness;
 
 static inline void mgri_h_sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
@@ -58,12 +58,13 @@ static inline void mgri_h_clear(mgri_harness *h) {
   h->nrep = 0;
 }
 
-/* The harness's clock: each reading is `tick` ns after the last, so a test
- * can make requests "slow" without waiting. */
+/* The harness's clock, the one its requests' now_ns comes from: each
+ * reading moves it `tick` ns on (0 by default), so a test can make requests
+ * "slow" without waiting. */
 static inline int64_t mgri_h_clock(void *ctx) {
   mgri_harness *h = ctx;
-  h->clock += h->tick;
-  return h->clock;
+  h->now += h->tick;
+  return h->now;
 }
 
 /* A store with cfg (NULL: the defaults) whose replies the harness captures. */

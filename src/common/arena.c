@@ -62,6 +62,13 @@ void *mgri_arena_alloc(mgri_arena *a, size_t n) {
 }
 
 void mgri_arena_reset(mgri_arena *a) {
+  /* The common case, once per request: one small chunk, kept as it is. */
+  mgri_arena_chunk *h = a->head;
+  if (h && !h->next && sizeof *h + h->size <= MGRI_IDLE_BUF_MAX) {
+    h->used = 0;
+    a->used = 0;
+    return;
+  }
   /* Keep the largest chunk that is small enough. */
   mgri_arena_chunk *keep = NULL;
   for (mgri_arena_chunk *c = a->head; c; c = c->next)

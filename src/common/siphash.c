@@ -65,6 +65,7 @@ void mgri_siphash_update(mgri_siphash *h, const void *data, size_t n) {
       h->ntail = 0;
     }
   }
+  if (h->ntail) return; /* all of p went into the pending word */
   for (; n >= 8; p += 8, n -= 8) compress(h, load_le(p));
   for (size_t i = 0; i < n; i++) h->tail |= (uint64_t)p[i] << (8 * i);
   h->ntail = (unsigned)n;

@@ -31,24 +31,20 @@ static const mgri_handler *handler(const mgri_store *s, uint32_t kind,
 
 /* --- cost (spec 14.2): the items an op will touch, before it runs ---------- */
 
-/* The estimated cost of [op, oid, args] when `grow` items may have been
- * added to the store by earlier sub-requests of the same batch (an upper
- * bound on how much larger its object can be now); *adds gets the items
- * this one may add. */
-static uint64_t estimate(const mgri_store *s, uint64_t op, uint64_t oid,
-                         const mgr_value *args, size_t nargs, uint64_t grow,
-                         uint64_t *adds) {
+/* The cost of running handler h on object o (NULL for manager ops without
+ * one) with args, when `grow` items may have been added to the store by
+ * earlier sub-requests of the same batch (an upper bound on how much larger
+ * o can be now); *adds gets the items this one may add. */
+static uint64_t cost_of(const mgri_store *s, const mgri_handler *h,
+                        const mgri_obj *o, const mgr_value *args, size_t nargs,
+                        uint64_t grow, uint64_t *adds) {
   *adds = 0;
-  const mgri_opinfo *info = mgri_op_info(op);
-  if (!info) return 1;
-  const mgri_obj *o = NULL;
-  if (info->kind || (info->flags & MGRI_OPF_O)) o = mgri_obj_find(s, oid);
-  const mgri_handler *h = handler(s, info->kind ? (o ? o->kind->id : 0) : 0, op);
-  if (!h || (info->kind && !o)) return 1;
+  if (h->cost == MGRI_COST_ONE) return 1;
   uint64_t len = o && o->kind->len ? sat_add(o->kind->len(o), grow) : grow;
   uint64_t items = 0;
-  for (size_t i = 0; i < nargs; i++)
-    items = sat_add(items, mgri_value_items(&args[i], SIZE_MAX));
+  if (h->cost == MGRI_COST_ARGS || h->cost == MGRI_COST_LEN_ARGS)
+    for (size_t i = 0; i < nargs; i++)
+      items = sat_add(items, mgri_value_items(&args[i], SIZE_MAX));
   switch (h->cost) {
   case MGRI_COST_LEN:
     return sat_add(1, len);
@@ -75,6 +71,21 @@ static uint64_t estimate(const mgri_store *s, uint64_t op, uint64_t oid,
   default:
     return 1;
   }
+}
+
+/* The estimated cost of [op, oid, args] before dispatch has checked it
+ * (a BATCH's sub-requests): 1 for what dispatch would refuse. */
+static uint64_t estimate(const mgri_store *s, uint64_t op, uint64_t oid,
+                         const mgr_value *args, size_t nargs, uint64_t grow,
+                         uint64_t *adds) {
+  *adds = 0;
+  const mgri_opinfo *info = mgri_op_info(op);
+  if (!info) return 1;
+  const mgri_obj *o = NULL;
+  if (info->kind || (info->flags & MGRI_OPF_O)) o = mgri_obj_find(s, oid);
+  const mgri_handler *h = handler(s, info->kind ? (o ? o->kind->id : 0) : 0, op);
+  if (!h || (info->kind && !o)) return 1;
+  return cost_of(s, h, o, args, nargs, grow, adds);
 }
 
 /* --- the checks of spec 8.3 ------------------------------------------------- */
@@ -158,7 +169,13 @@ static int run(mgri_octx *x, bool sub) {
     return mgri_fail(x, MGR_EBADOP, "AttributeError: unknown operation %llu",
                      (unsigned long long)rq->op);
   int rc = arity(x, op);
-  return rc ? rc : h->fn(x);
+  if (rc) return rc;
+  /* The cost, before the op changes its object (spec 14.2.4). */
+  uint64_t adds;
+  const mgri_obj *o = x->o;
+  if (!o && (op->flags & MGRI_OPF_O)) o = mgri_obj_find(s, rq->oid);
+  s->cost = cost_of(s, h, o, rq->args, rq->nargs, 0, &adds);
+  return h->fn(x);
 }
 
 /* Runs rq with its request and reply trace events (wait_begin when it
@@ -219,10 +236,7 @@ int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   mgri_octx x;
   s->now = now_ns;
   s->st.requests++;
-  uint64_t adds;
-  s->cost = c->hello ? estimate(s, rq->op, rq->oid, rq->args, rq->nargs, 0, &adds)
-                     : 1;
-  int64_t t0 = s->cfg.clock ? s->cfg.clock(s->cfg.clock_ctx) : 0;
+  s->cost = 1; /* until run() knows the op */
   int rc = exec(s, c, rq, now_ns, false, &x);
   if (rc != MGRI_PARKED) mgri_emit(s, c, rq->rid, rc, &x.result, x.msg);
   if (rq->op == MGRI_OP_HELLO && rc == MGR_OK)
@@ -230,9 +244,10 @@ int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   mgri_store_after_reply(s);
   /* A BATCH's result lived there until its reply was encoded. */
   if (rq->op == MGRI_OP_BATCH) mgri_arena_reset(&s->batch);
+  /* now_ns was read just before this request: one more reading times it. */
   if (s->cfg.clock && s->cfg.slow_ns != UINT64_MAX) {
     int64_t t1 = s->cfg.clock(s->cfg.clock_ctx);
-    uint64_t ns = t1 > t0 ? (uint64_t)(t1 - t0) : 0;
+    uint64_t ns = t1 > now_ns ? (uint64_t)(t1 - now_ns) : 0;
     if (ns >= s->cfg.slow_ns) log_slow(s, c, rq, ns);
   }
   return x.action;
@@ -369,7 +384,8 @@ static int op_batch(mgri_octx *x) {
   /* The reply frame's own bytes: [rid, 0, results] with up to 9-byte heads. */
   batch b = {s->cfg.limits.frame_max > 32 ? s->cfg.limits.frame_max - 32 : 0,
              false};
-  for (size_t i = 0; i < n; i++) {
+  int rc = MGR_OK;
+  for (size_t i = 0; i < n && !rc; i++) {
     const mgr_value *e = &list->u.a.items[i];
     mgr_value *pair = &pairs[2 * i];
     slots[i] = mgr_array(pair, 2);
@@ -377,8 +393,7 @@ static int op_batch(mgri_octx *x) {
       char msg[96];
       snprintf(msg, sizeof msg,
                "TypeError: batch entry %zu is not [op, oid, [args...]]", i);
-      int rc = slot(x, &b, pair, MGR_ETYPE, NULL, msg);
-      if (rc) return rc;
+      rc = slot(x, &b, pair, MGR_ETYPE, NULL, msg);
       continue;
     }
     mgri_request rq = {.rid = sub_rid(x->rq->rid, i),
@@ -387,13 +402,14 @@ static int op_batch(mgri_octx *x) {
                        .args = e->u.a.items[2].u.a.items,
                        .nargs = e->u.a.items[2].u.a.len};
     mgri_octx sx;
-    int rc = exec(s, x->c, &rq, x->now, true, &sx);
+    int src = exec(s, x->c, &rq, x->now, true, &sx);
     /* Never parks: blocking ops are refused above. */
-    rc = slot(x, &b, pair, rc, &sx.result, sx.msg);
+    rc = slot(x, &b, pair, src, &sx.result, sx.msg);
     /* As between two requests: deferred frees, reference drops, scratch. */
     mgri_store_after_reply(s);
-    if (rc) return rc;
   }
+  s->cost = total; /* the batch's, not its last sub-request's */
+  if (rc) return rc;
   if (b.over)
     return mgri_limit(x, MGRI_WHY_REPLY,
                       "MemoryError: the batch reply exceeds the frame limit "
