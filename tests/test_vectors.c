@@ -1,7 +1,8 @@
 /* mgr tests — runs every vector in the spec/vectors .txt files (format:
  * that directory's README.md): values through the CBOR codec, requests and
  * replies through the message codec, streams through the frame reader (whole,
- * byte by byte, split at every point). Fails when the directory holds none. */
+ * byte by byte, split at every point), exchanges through the server's store
+ * (tests/harness.h). Fails when the directory holds none. */
 /* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +18,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "mgr/error.h"
 #include "proto/proto.h"
 #include "util.h"
 
 #define VEC_DIR MGR_SOURCE_DIR "/spec/vectors"
+
+/* One step of an exchange: a request body sent, what it must get. */
+typedef struct step {
+  int line;
+  char *send, *reply; /* hex, malloc'd (reply: NULL when not checked) */
+  char expect[48];    /* MGR_OK, MGR_E..., or parked */
+  char type[16];      /* the result's type, optional */
+  bool diag;
+} step;
 
 typedef struct vec {
   char file[128];
@@ -32,6 +43,10 @@ typedef struct vec {
   char expect[64];
   char diag[8], rule[8]; /* only presence is checked */
   char rid[32], op[48], oid[32], nargs[16], status[32], frames[16];
+  char config[256]; /* exchange: the server's settings */
+  step *steps;      /* exchange: malloc'd */
+  size_t nsteps;
+  int hexto; /* parsing: what a hex: line continues (0 hex, 1 send, 2 reply) */
 } vec;
 
 typedef struct vecs {
@@ -59,17 +74,27 @@ static void set(char *dst, size_t cap, const char *src, const vec *v) {
   strcpy(dst, src);
 }
 
-static void add_hex(vec *v, const char *h) {
-  size_t old = v->hex ? strlen(v->hex) : 0, n = strlen(h);
-  char *p = realloc(v->hex, old + n + 2);
+static void add_hex(char **dst, const char *h) {
+  size_t old = *dst ? strlen(*dst) : 0, n = strlen(h);
+  char *p = realloc(*dst, old + n + 2);
   assert_non_null(p);
   if (old) p[old++] = ' ';
   memcpy(p + old, h, n + 1);
-  v->hex = p;
+  *dst = p;
+}
+
+static step *new_step(vec *v, int line) {
+  step *p = realloc(v->steps, (v->nsteps + 1) * sizeof *p);
+  assert_non_null(p);
+  v->steps = p;
+  p += v->nsteps++;
+  memset(p, 0, sizeof *p);
+  p->line = line;
+  return p;
 }
 
 static void push(vec *cur) {
-  if (!cur->name[0] && !cur->kind[0] && !cur->hex) return;
+  if (!cur->name[0] && !cur->kind[0] && !cur->hex && !cur->nsteps) return;
   if (all.n == all.cap) {
     all.cap = all.cap ? 2 * all.cap : 64;
     all.v = realloc(all.v, all.cap * sizeof *all.v);
@@ -102,7 +127,7 @@ static void parse_file(const char *path, const char *base) {
       memset(&cur, 0, sizeof cur);
       continue;
     }
-    if (!cur.name[0] && !cur.kind[0] && !cur.hex) {
+    if (!cur.name[0] && !cur.kind[0] && !cur.hex && !cur.nsteps) {
       snprintf(cur.file, sizeof cur.file, "%s", base);
       cur.line = lineno;
     }
@@ -112,12 +137,39 @@ static void parse_file(const char *path, const char *base) {
     char *key = line, *val = colon + 1;
     trim(key);
     trim(val);
-    if (!strcmp(key, "name"))
+    /* In an exchange, the keys after a send: belong to that step, and a
+     * hex: line continues the send: or reply: line before it. */
+    step *st = cur.nsteps ? &cur.steps[cur.nsteps - 1] : NULL;
+    int hexto = cur.hexto;
+    cur.hexto = 0;
+    if (!strcmp(key, "hex") && hexto) {
+      add_hex(hexto == 1 ? &st->send : &st->reply, val);
+      cur.hexto = hexto;
+    } else if (!strcmp(key, "send")) {
+      add_hex(&new_step(&cur, lineno)->send, val);
+      cur.hexto = 1;
+    } else if (!strcmp(key, "reply") || !strcmp(key, "type")) {
+      if (!st) fail_msg("%s:%d: '%s' before any send:", base, lineno, key);
+      if (key[0] == 'r') {
+        if (st->reply) fail_msg("%s:%d: a second reply:", base, lineno);
+        add_hex(&st->reply, val);
+        cur.hexto = 2;
+      } else {
+        set(st->type, sizeof st->type, val, &cur);
+      }
+    } else if (st && !strcmp(key, "expect")) {
+      set(st->expect, sizeof st->expect, val, &cur);
+    } else if (st && !strcmp(key, "diag")) {
+      st->diag = true;
+    } else if (!strcmp(key, "config")) {
+      if (st) fail_msg("%s:%d: config: after a send:", base, lineno);
+      set(cur.config, sizeof cur.config, val, &cur);
+    } else if (!strcmp(key, "name"))
       set(cur.name, sizeof cur.name, val, &cur);
     else if (!strcmp(key, "kind"))
       set(cur.kind, sizeof cur.kind, val, &cur);
     else if (!strcmp(key, "hex"))
-      add_hex(&cur, val);
+      add_hex(&cur.hex, val);
     else if (!strcmp(key, "expect"))
       set(cur.expect, sizeof cur.expect, val, &cur);
     else if (!strcmp(key, "diag"))
@@ -172,8 +224,14 @@ static void load(void) {
 
 static int unload(void **state) {
   (void)state;
-  for (size_t i = 0; i < all.n; i++)
+  for (size_t i = 0; i < all.n; i++) {
     free(all.v[i].hex);
+    for (size_t j = 0; j < all.v[i].nsteps; j++) {
+      free(all.v[i].steps[j].send);
+      free(all.v[i].steps[j].reply);
+    }
+    free(all.v[i].steps);
+  }
   free(all.v);
   memset(&all, 0, sizeof all);
   return 0;
@@ -373,11 +431,214 @@ static void run_frame(const vec *v, const uint8_t *p, size_t n, int code,
   free(cuts);
 }
 
+/* ------------------------------------------------------------ exchanges -- */
+
+/* "MGR_OK" / "MGR_ELIMIT" -> the code; false if no such name. */
+static bool code_of(const char *name, int *code) {
+#define X_(nm, value, py, text)                                                \
+  if (!strcmp(name, "MGR_" #nm)) {                                             \
+    *code = value;                                                             \
+    return true;                                                               \
+  }
+  MGR_ERRORS(X_)
+#undef X_
+  return false;
+}
+
+/* config: "key=value ..." over the defaults; false (and a failure) if bad. */
+static bool exchange_config(const vec *v, mgri_store_config *cfg) {
+  mgri_store_config_init(cfg);
+  /* A fixed hash key: runs are reproducible (nothing on the wire shows it). */
+  cfg->hash_key_set = true;
+  cfg->hash_key[0] = UINT64_C(0x0706050403020100);
+  cfg->hash_key[1] = UINT64_C(0x0f0e0d0c0b0a0908);
+  char buf[sizeof v->config], *save = NULL;
+  strcpy(buf, v->config);
+  for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+    char *eq = strchr(t, '=');
+    uint64_t x;
+    if (!eq) {
+      BAD(v, "config: '%s' is not key=value", t);
+      return false;
+    }
+    *eq = 0;
+    if (!num(v, eq + 1, &x)) return false;
+    if (x == 0) {
+      BAD(v, "config: %s=0 (leave a setting out for its default)", t);
+      return false;
+    }
+    if (!strcmp(t, "memory_max")) {
+      cfg->memory_max = (size_t)x;
+    } else if (!strcmp(t, "work_budget")) {
+      cfg->work_budget = x;
+    } else if (!strcmp(t, "objects_max")) {
+      cfg->objects_max = (size_t)x;
+    } else if (!strcmp(t, "frame_max") || !strcmp(t, "depth_max") ||
+               !strcmp(t, "items_max")) {
+      uint64_t ceil = t[0] == 'f'   ? MGRI_FRAME_MAX_CEIL
+                      : t[0] == 'd' ? MGRI_DEPTH_MAX
+                                    : UINT32_MAX;
+      if (x > ceil) {
+        BAD(v, "config: %s=%llu is over its ceiling %llu", t,
+            (unsigned long long)x, (unsigned long long)ceil);
+        return false;
+      }
+      *(t[0] == 'f'   ? &cfg->limits.frame_max
+        : t[0] == 'd' ? &cfg->limits.depth_max
+                      : &cfg->limits.items_max) = (uint32_t)x;
+    } else {
+      BAD(v, "config: unknown setting '%s'", t);
+      return false;
+    }
+  }
+  return true;
+}
+
+static const char *type_name(mgr_type t) {
+  static const char *const names[] = {"nil",   "bool",  "int", "float", "text",
+                                      "bytes", "array", "map", "ref"};
+  return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
+}
+
+#define SBAD(v, i, st, ...)                                                    \
+  do {                                                                         \
+    char what_[640];                                                           \
+    snprintf(what_, sizeof what_, __VA_ARGS__);                                \
+    BAD(v, "step %zu (line %d): %s", (i) + 1, (st)->line, what_);              \
+  } while (0)
+
+/* Runs the steps of an exchange through a store (spec/vectors/README.md):
+ * one connection past HELLO, each request decoded with the server's limits
+ * and dispatched, each reply encoded under its frame_max as the server's
+ * loop does (spec 3.7: one that does not fit is answered LIMIT). Returns the
+ * number of steps run. */
+static size_t run_exchange(const vec *v, mgri_arena *a, mgri_buf *b) {
+  if (v->hex) BAD(v, "an exchange has no hex: of its own (hex: continues a "
+                     "send: or reply:)");
+  if (v->expect[0]) BAD(v, "an exchange's expect: lines follow its send: lines");
+  if (!v->nsteps) {
+    BAD(v, "an exchange needs at least one send:");
+    return 0;
+  }
+  mgri_store_config cfg;
+  if (!exchange_config(v, &cfg)) return 0;
+  mgri_harness h;
+  if (mgri_h_init_cfg(&h, &cfg) != MGR_OK) {
+    BAD(v, "cannot make a store");
+    return 0;
+  }
+  mgri_sconn *c = mgri_h_conn(&h, 0);
+  if (!c) {
+    BAD(v, "HELLO failed");
+    mgri_h_fini(&h);
+    return 0;
+  }
+  const uint32_t frame_max = cfg.limits.frame_max;
+  /* MGR_VECTORS_VERBOSE=1: every step's outcome, with the server's message. */
+  const char *ev = getenv("MGR_VECTORS_VERBOSE");
+  bool verbose = ev && *ev && strcmp(ev, "0");
+  bool open = true;
+  size_t i;
+  for (i = 0; i < v->nsteps; i++) {
+    const step *st = &v->steps[i];
+    int want = 0;
+    bool parked = !strcmp(st->expect, "parked");
+    if (!st->diag) SBAD(v, i, st, "a step needs a diag:");
+    if (!parked && !code_of(st->expect, &want)) {
+      SBAD(v, i, st, "expect: '%s' is not MGR_OK, an error name or parked",
+           st->expect);
+      break;
+    }
+    if ((st->reply || st->type[0]) && want != MGR_OK) {
+      SBAD(v, i, st, "reply: and type: are for MGR_OK steps");
+      break;
+    }
+    if (!open) {
+      SBAD(v, i, st, "a step after the server closed the connection");
+      break;
+    }
+    uint8_t *p, *rp = NULL;
+    size_t n = tu_unhex(st->send, &p), rn = 0;
+    if (n == (size_t)-1) {
+      SBAD(v, i, st, "bad send: hex");
+      break;
+    }
+    if (st->reply && (rn = tu_unhex(st->reply, &rp)) == (size_t)-1) {
+      SBAD(v, i, st, "bad reply: hex");
+      free(p);
+      break;
+    }
+    mgri_arena_reset(a);
+    mgri_buf_clear(b);
+    mgri_request rq;
+    mgri_decode_error e = {0, 0, NULL};
+    /* What the server's loop does with the frame (spec 3.3, 3.5): over
+     * frame_max or not a request: an error reply, then the close. */
+    int rc = n > frame_max ? MGR_ETOOBIG
+                           : mgri_request_decode(p, n, &cfg.limits, a, &rq, &e);
+    const char *got = NULL;
+    const mgri_hreply *r = NULL;
+    if (rc != MGR_OK) {
+      got = mgr_err_name(rc);
+      open = false;
+    } else {
+      size_t before = h.nrep;
+      r = mgri_h_req(&h, c, rq.rid, rq.op, rq.oid, rq.args, rq.nargs);
+      if (h.last_action != MGRI_DISPATCH_OK) open = false;
+      for (size_t k = before; k < h.nrep; k++)
+        if (&h.rep[k] != r)
+          SBAD(v, i, st, "a reply to rid %llu (%s) that the step does not expect",
+               (unsigned long long)h.rep[k].rid, mgr_err_name(h.rep[k].status));
+      if (!r) {
+        got = "parked";
+      } else {
+        mgri_reply out = {r->rid, r->status, r->result, NULL, 0};
+        if (r->status != MGR_OK) {
+          out.msg = r->msg;
+          out.msglen = strlen(r->msg);
+        }
+        int erc = mgri_reply_encode(b, &out, frame_max);
+        if (erc == MGR_ETOOBIG || erc == MGR_EINVAL) {
+          got = mgr_err_name(MGR_ELIMIT); /* spec 3.7 */
+        } else if (erc != MGR_OK) {
+          SBAD(v, i, st, "encoding the reply fails: %s", mgr_err_name(erc));
+        } else {
+          got = mgr_err_name(r->status);
+        }
+      }
+    }
+    if (verbose)
+      printf("# %s step %zu: %s%s%s\n", v->name, i + 1, got ? got : "-",
+             r && r->msg[0] ? ": " : "", r ? r->msg : "");
+    if (got && strcmp(got, st->expect)) {
+      SBAD(v, i, st, "got %s%s%s, want %s", got, r && r->msg[0] ? ": " : "",
+           r ? r->msg : "", st->expect);
+    } else if (got && want == MGR_OK && !parked) {
+      if (st->type[0] && strcmp(type_name(r->result.type), st->type))
+        SBAD(v, i, st, "result is %s, want %s", type_name(r->result.type),
+             st->type);
+      if (rp && (b->len - MGRI_FRAME_HEADER != rn ||
+                 memcmp(b->data + MGRI_FRAME_HEADER, rp, rn))) {
+        SBAD(v, i, st, "reply of %zu bytes differs from the vector's %zu:",
+             b->len - MGRI_FRAME_HEADER, rn);
+        for (size_t k = MGRI_FRAME_HEADER; k < b->len; k++)
+          printf(" %02x", b->data[k]);
+        printf("\n");
+      }
+    }
+    mgri_h_clear(&h);
+    free(p);
+    free(rp);
+  }
+  mgri_h_fini(&h);
+  return i;
+}
+
 static void test_vectors(void **state) {
   (void)state;
   load();
   if (all.n == 0) fail_msg("no vectors in %s", VEC_DIR);
-  size_t counts[4] = {0}, rejects = 0;
+  size_t counts[5] = {0}, rejects = 0, steps = 0;
   failures = 0;
   mgri_arena a;
   mgri_buf b;
@@ -389,13 +650,22 @@ static void test_vectors(void **state) {
       BAD(v, "a vector without a name");
       continue;
     }
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(all.v[j].name, v->name))
+        BAD(v, "name already used at %s:%d", all.v[j].file, all.v[j].line);
+    if (!strcmp(v->kind, "exchange")) {
+      counts[4]++;
+      steps += run_exchange(v, &a, &b);
+      continue;
+    }
+    if (v->nsteps || v->config[0]) {
+      BAD(v, "send: and config: belong to exchanges");
+      continue;
+    }
     if (!v->kind[0] || !v->hex || !v->expect[0]) {
       BAD(v, "kind, hex and expect are required");
       continue;
     }
-    for (size_t j = 0; j < i; j++)
-      if (!strcmp(all.v[j].name, v->name))
-        BAD(v, "name already used at %s:%d", all.v[j].file, all.v[j].line);
     int code;
     uint64_t off;
     if (!parse_expect(v, &code, &off)) continue;
@@ -430,9 +700,10 @@ static void test_vectors(void **state) {
   }
   mgri_buf_fini(&b);
   mgri_arena_fini(&a);
-  printf("# %zu vectors: %zu value, %zu request, %zu reply, %zu frame; %zu "
-         "rejections; %zu failures\n",
-         all.n, counts[0], counts[1], counts[2], counts[3], rejects, failures);
+  printf("# %zu vectors: %zu value, %zu request, %zu reply, %zu frame, %zu "
+         "exchange (%zu steps); %zu rejections; %zu failures\n",
+         all.n, counts[0], counts[1], counts[2], counts[3], counts[4], steps,
+         rejects, failures);
   if (failures) fail_msg("%zu vector failures", failures);
 }
 

@@ -9,22 +9,24 @@ static inline uint64_t rotl(uint64_t x, unsigned b) {
   return (x << b) | (x >> (64 - b));
 }
 
-#define SIPROUND(h)                                                            \
+/* One SipRound on the four words v[0..3], kept in locals by the callers so
+ * that the compiler keeps them in registers. */
+#define SIPROUND(v0, v1, v2, v3)                                               \
   do {                                                                         \
-    (h)->v0 += (h)->v1;                                                        \
-    (h)->v1 = rotl((h)->v1, 13);                                               \
-    (h)->v1 ^= (h)->v0;                                                        \
-    (h)->v0 = rotl((h)->v0, 32);                                               \
-    (h)->v2 += (h)->v3;                                                        \
-    (h)->v3 = rotl((h)->v3, 16);                                               \
-    (h)->v3 ^= (h)->v2;                                                        \
-    (h)->v0 += (h)->v3;                                                        \
-    (h)->v3 = rotl((h)->v3, 21);                                               \
-    (h)->v3 ^= (h)->v0;                                                        \
-    (h)->v2 += (h)->v1;                                                        \
-    (h)->v1 = rotl((h)->v1, 17);                                               \
-    (h)->v1 ^= (h)->v2;                                                        \
-    (h)->v2 = rotl((h)->v2, 32);                                               \
+    v0 += v1;                                                                  \
+    v1 = rotl(v1, 13);                                                         \
+    v1 ^= v0;                                                                  \
+    v0 = rotl(v0, 32);                                                         \
+    v2 += v3;                                                                  \
+    v3 = rotl(v3, 16);                                                         \
+    v3 ^= v2;                                                                  \
+    v0 += v3;                                                                  \
+    v3 = rotl(v3, 21);                                                         \
+    v3 ^= v0;                                                                  \
+    v2 += v1;                                                                  \
+    v1 = rotl(v1, 17);                                                         \
+    v1 ^= v2;                                                                  \
+    v2 = rotl(v2, 32);                                                         \
   } while (0)
 
 void mgri_siphash_init(mgri_siphash *h, const mgri_sipkey *k, unsigned c,
@@ -41,9 +43,12 @@ void mgri_siphash_init(mgri_siphash *h, const mgri_sipkey *k, unsigned c,
 }
 
 static inline void compress(mgri_siphash *h, uint64_t m) {
-  h->v3 ^= m;
-  for (unsigned i = 0; i < h->c; i++) SIPROUND(h);
-  h->v0 ^= m;
+  uint64_t v0 = h->v0, v1 = h->v1, v2 = h->v2, v3 = h->v3 ^ m;
+  for (unsigned i = 0; i < h->c; i++) SIPROUND(v0, v1, v2, v3);
+  h->v0 = v0 ^ m;
+  h->v1 = v1;
+  h->v2 = v2;
+  h->v3 = v3;
 }
 
 static inline uint64_t load_le(const uint8_t *p) {
@@ -85,9 +90,9 @@ void mgri_siphash_u64(mgri_siphash *h, uint64_t x) {
 uint64_t mgri_siphash_final(mgri_siphash *h) {
   uint64_t b = h->tail | (h->len & 0xff) << 56;
   compress(h, b);
-  h->v2 ^= 0xff;
-  for (unsigned i = 0; i < h->d; i++) SIPROUND(h);
-  return h->v0 ^ h->v1 ^ h->v2 ^ h->v3;
+  uint64_t v0 = h->v0, v1 = h->v1, v2 = h->v2 ^ 0xff, v3 = h->v3;
+  for (unsigned i = 0; i < h->d; i++) SIPROUND(v0, v1, v2, v3);
+  return v0 ^ v1 ^ v2 ^ v3;
 }
 
 uint64_t mgri_siphash13(const mgri_sipkey *k, const void *p, size_t n) {

@@ -390,3 +390,124 @@ static inline void rel_write_rec(int fd, int64_t v) {
 }
 
 #endif
+
+/* --- attack helpers */
+/* For the rel_attack_* tests (spec 14.2): the server's own counters (STATS)
+ * read into a struct, raw connections that never say HELLO, a batch built
+ * as a value. */
+#ifndef MGR_REL_ATTACK_HELPERS
+#define MGR_REL_ATTACK_HELPERS
+
+#include <stddef.h>
+
+typedef struct rel_stats {
+  /* memory */
+  int64_t limit, used, peak, mem_refused, objects, conn_in, conn_out, arenas,
+      parked, store;
+  /* connections */
+  int64_t open, conns_max, handshaking, accepted, handshake_timeouts,
+      handshake_evicted, idle_closed, conn_refused, memory_closed;
+  /* objects, requests */
+  int64_t nobjects, requests, slow;
+  /* refused (LIMIT answers by reason) */
+  int64_t r_memory, r_budget, r_reply, r_objects, r_parked, r_connections,
+      r_size;
+  /* hash */
+  int64_t dict_probe_max, name_probe_max, probe_bound;
+} rel_stats;
+
+/* stats[sect][key] as an int, -1 when absent or not an int. */
+static inline int64_t rel_stat_get(const mgr_value *st, const char *sect,
+                                   const char *key) {
+  mgr_value k = mgr_text(sect);
+  const mgr_value *s = mgr_map_get(st, &k);
+  if (!s || s->type != MGR_T_MAP) return -1;
+  k = mgr_text(key);
+  const mgr_value *v = mgr_map_get(s, &k);
+  return v && v->type == MGR_T_INT ? v->u.i : -1;
+}
+
+/* One STATS through m into *o: MGR_OK, the call's error, or MGR_EPROTO when
+ * a key of spec 14.2.8 is missing. */
+static inline int rel_stats_read(mgr_client *m, rel_stats *o) {
+  static const struct {
+    const char *sect, *key;
+    size_t off;
+  } f[] = {
+#define REL_SF_(s, k, field) {s, k, offsetof(rel_stats, field)}
+      REL_SF_("memory", "limit", limit),
+      REL_SF_("memory", "used", used),
+      REL_SF_("memory", "peak", peak),
+      REL_SF_("memory", "refused", mem_refused),
+      REL_SF_("memory", "objects", objects),
+      REL_SF_("memory", "conn_in", conn_in),
+      REL_SF_("memory", "conn_out", conn_out),
+      REL_SF_("memory", "arenas", arenas),
+      REL_SF_("memory", "parked", parked),
+      REL_SF_("memory", "store", store),
+      REL_SF_("connections", "open", open),
+      REL_SF_("connections", "max", conns_max),
+      REL_SF_("connections", "handshaking", handshaking),
+      REL_SF_("connections", "accepted", accepted),
+      REL_SF_("connections", "handshake_timeouts", handshake_timeouts),
+      REL_SF_("connections", "handshake_evicted", handshake_evicted),
+      REL_SF_("connections", "idle_closed", idle_closed),
+      REL_SF_("connections", "refused", conn_refused),
+      REL_SF_("connections", "memory_closed", memory_closed),
+      REL_SF_("objects", "count", nobjects),
+      REL_SF_("requests", "total", requests),
+      REL_SF_("requests", "slow", slow),
+      REL_SF_("refused", "memory", r_memory),
+      REL_SF_("refused", "budget", r_budget),
+      REL_SF_("refused", "reply", r_reply),
+      REL_SF_("refused", "objects", r_objects),
+      REL_SF_("refused", "parked", r_parked),
+      REL_SF_("refused", "connections", r_connections),
+      REL_SF_("refused", "size", r_size),
+      REL_SF_("hash", "dict_probe_max", dict_probe_max),
+      REL_SF_("hash", "name_probe_max", name_probe_max),
+      REL_SF_("hash", "probe_bound", probe_bound),
+#undef REL_SF_
+  };
+  mgr_value st;
+  int rc = mgr_stats(m, &st);
+  if (rc != MGR_OK) return rc;
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+    int64_t v = rel_stat_get(&st, f[i].sect, f[i].key);
+    *(int64_t *)((char *)o + f[i].off) = v;
+    if (v < 0) rc = MGR_EPROTO;
+  }
+  mgr_value_free(&st);
+  return rc;
+}
+
+/* The bytes the per-connection buffers hold (spec 14.2.3's three). */
+static inline int64_t rel_stats_buffers(const rel_stats *s) {
+  return s->conn_in + s->conn_out + s->arenas;
+}
+
+/* A connection that has sent nothing (no HELLO); NULL on failure. */
+static inline rconn *rel_raw(const char *path) {
+  rconn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  mgri_arena_init(&c->arena, 0);
+  c->fd = rel_connect_fd(path, 0);
+  if (c->fd < 0) {
+    c->fd = -1;
+    rel_conn_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Sub-request i of a batch being built in cells (3 values each) and its
+ * args: [op, oid, args]. */
+static inline mgr_value rel_sub(mgr_value *cells, uint64_t op, uint64_t oid,
+                                mgr_value *args, size_t nargs) {
+  cells[0] = mgr_int((int64_t)op);
+  cells[1] = mgr_int((int64_t)oid);
+  cells[2] = mgr_array(args, nargs);
+  return mgr_array(cells, 3);
+}
+
+#endif
