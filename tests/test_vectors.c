@@ -454,7 +454,8 @@ static bool exchange_config(const vec *v, mgri_store_config *cfg) {
   cfg->hash_key[1] = UINT64_C(0x0f0e0d0c0b0a0908);
   char buf[sizeof v->config], *save = NULL;
   strcpy(buf, v->config);
-  for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+  for (char *t = strtok_r(buf, " \t", &save); t;
+       t = strtok_r(NULL, " \t", &save)) {
     char *eq = strchr(t, '=');
     uint64_t x;
     if (!eq) {
@@ -513,9 +514,11 @@ static const char *type_name(mgr_type t) {
  * loop does (spec 3.7: one that does not fit is answered LIMIT). Returns the
  * number of steps run. */
 static size_t run_exchange(const vec *v, mgri_arena *a, mgri_buf *b) {
-  if (v->hex) BAD(v, "an exchange has no hex: of its own (hex: continues a "
-                     "send: or reply:)");
-  if (v->expect[0]) BAD(v, "an exchange's expect: lines follow its send: lines");
+  if (v->hex)
+    BAD(v, "an exchange has no hex: of its own (hex: continues a "
+           "send: or reply:)");
+  if (v->expect[0])
+    BAD(v, "an exchange's expect: lines follow its send: lines");
   if (!v->nsteps) {
     BAD(v, "an exchange needs at least one send:");
     return 0;
@@ -534,6 +537,13 @@ static size_t run_exchange(const vec *v, mgri_arena *a, mgri_buf *b) {
     return 0;
   }
   const uint32_t frame_max = cfg.limits.frame_max;
+  /* HELLO's result announces the frame_max the replies are held to (7.5). */
+  const mgr_value *hr = h.nrep == 1 ? &h.rep[0].result : NULL;
+  if (!hr || hr->type != MGR_T_ARRAY || hr->u.a.len != 5 ||
+      hr->u.a.items[4].type != MGR_T_INT ||
+      hr->u.a.items[4].u.i != (int64_t)frame_max)
+    BAD(v, "HELLO's result does not announce frame_max %u", frame_max);
+  mgri_h_clear(&h);
   /* MGR_VECTORS_VERBOSE=1: every step's outcome, with the server's message. */
   const char *ev = getenv("MGR_VECTORS_VERBOSE");
   bool verbose = ev && *ev && strcmp(ev, "0");
@@ -587,7 +597,8 @@ static size_t run_exchange(const vec *v, mgri_arena *a, mgri_buf *b) {
       if (h.last_action != MGRI_DISPATCH_OK) open = false;
       for (size_t k = before; k < h.nrep; k++)
         if (&h.rep[k] != r)
-          SBAD(v, i, st, "a reply to rid %llu (%s) that the step does not expect",
+          SBAD(v, i, st,
+               "a reply to rid %llu (%s) that the step does not expect",
                (unsigned long long)h.rep[k].rid, mgr_err_name(h.rep[k].status));
       if (!r) {
         got = "parked";

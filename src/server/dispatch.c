@@ -291,17 +291,23 @@ static bool well_formed(const mgr_value *e) {
          e->u.a.items[2].u.a.len <= MGRI_ARGS_MAX;
 }
 
-/* The batch being built: its slots, and the reply bytes they add up to. */
+/* The batch being built: the reply bytes its slots may still take. */
 typedef struct batch {
   size_t room; /* reply bytes left under frame_max */
   bool over;   /* the reply cannot fit: results are no longer copied */
 } batch;
 
+/* The bytes of the CBOR head of a uint. */
+static size_t uint_len(uint64_t v) {
+  mgr_value u = mgr_int(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+  return mgri_cbor_size(&u, SIZE_MAX);
+}
+
 /* Slot i of the batch reply: [0, result] or [code, message], copied into the
  * batch arena (the result may borrow object memory or scratch that the next
  * sub-request frees). Each slot's encoded size is counted against the frame
- * limit as it is built: once the reply cannot fit, nothing more is copied
- * (the sub-requests still run; the batch is answered LIMIT). */
+ * limit as it is built, exactly: once the reply cannot fit, nothing more is
+ * copied (the sub-requests still run; the batch is answered LIMIT). */
 static int slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
                 const mgr_value *res, const char *msg) {
   mgri_arena *a = &x->s->batch;
@@ -314,9 +320,11 @@ static int slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
   }
   if (!msg || !*msg) msg = mgr_strerror(rc);
   size_t len = rc == MGR_OK ? 0 : strlen(msg);
-  /* The slot's bytes: its array head and code (at most 10), then the
-   * result or the message. */
-  size_t size = 10 + (rc == MGR_OK ? mgri_cbor_size(res, b->room) : 9 + len);
+  /* The slot's bytes: its array head, its code, its result or message. */
+  size_t size = 1 + uint_len(rc == MGR_OK ? 0 : mgri_err_to_wire(rc));
+  if (size <= b->room)
+    size += rc == MGR_OK ? mgri_cbor_size(res, b->room - size)
+                         : uint_len(len) + len;
   if (b->over || size > b->room) {
     b->over = true;
     pair[0] = mgr_int(0);
@@ -331,6 +339,9 @@ static int slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
       mgri_value_copy_into(&pair[1], res, mem);
       return MGR_OK;
     }
+    /* No memory for the copy: this slot says so (its op's effect remains,
+     * as for a result nested too deeply); its message fits where the
+     * result did not. */
     rc = MGR_ELIMIT;
     msg = "MemoryError: out of memory";
     len = strlen(msg);
@@ -381,8 +392,9 @@ static int op_batch(mgri_octx *x) {
   mgr_value *slots = mgri_arena_alloc(&s->batch, n * sizeof *slots);
   mgr_value *pairs = mgri_arena_alloc(&s->batch, 2 * n * sizeof *pairs);
   if (!slots || !pairs) return mgri_nomem(x);
-  /* The reply frame's own bytes: [rid, 0, results] with up to 9-byte heads. */
-  batch b = {s->cfg.limits.frame_max > 32 ? s->cfg.limits.frame_max - 32 : 0,
+  /* The reply frame's own bytes: [rid, 0, results]. */
+  size_t head = 1 + uint_len(x->rq->rid) + 1 + uint_len(n);
+  batch b = {s->cfg.limits.frame_max > head ? s->cfg.limits.frame_max - head : 0,
              false};
   int rc = MGR_OK;
   for (size_t i = 0; i < n && !rc; i++) {

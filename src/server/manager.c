@@ -159,7 +159,7 @@ static int op_retain(mgri_octx *x) {
   if (ids->type != MGR_T_ARRAY)
     return mgri_fail(x, MGR_ETYPE, "TypeError: RETAIN takes an array of ids");
   if (ids->u.a.len > MGRI_RETAIN_MAX)
-    return mgri_limit(x, MGRI_WHY_SIZE, "RETAIN of more than %u ids",
+    return mgri_limit(x, MGRI_WHY_SIZE, "MemoryError: RETAIN of more than %u ids",
                       MGRI_RETAIN_MAX);
   for (size_t i = 0; i < ids->u.a.len; i++) {
     const mgr_value *id = &ids->u.a.items[i];
