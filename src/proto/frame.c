@@ -175,3 +175,7 @@ int mgri_reader_next(mgri_reader *r, const uint8_t **body, size_t *len) {
 size_t mgri_reader_pending(const mgri_reader *r) {
   return pending(r);
 }
+
+void mgri_reader_shrink(mgri_reader *r) {
+  if (!r->err) shrink_idle(r);
+}

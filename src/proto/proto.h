@@ -108,5 +108,9 @@ void mgri_reader_commit(mgri_reader *r, size_t n);
 int mgri_reader_next(mgri_reader *r, const uint8_t **body, size_t *len);
 /* Bytes buffered but not yet returned as frames. */
 size_t mgri_reader_pending(const mgri_reader *r);
+/* Gives the buffer back when nothing is pending and it holds more than
+ * MGRI_IDLE_BUF_MAX (feed and prepare do it too, but only when bytes come):
+ * the server calls it once it has taken the frames it read. */
+void mgri_reader_shrink(mgri_reader *r);
 
 #endif

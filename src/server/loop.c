@@ -333,8 +333,11 @@ static void process(loop *L, lconn *c) {
     if (act == MGRI_DISPATCH_CLOSE) c->closing = true;
     else if (act == MGRI_DISPATCH_SHUTDOWN) L->stop = true;
   }
-  /* What the last request decoded into goes back above the idle size. */
+  /* What the last request decoded into, and a reader buffer grown for a
+   * large frame, go back above the idle size (spec 14.2.3): now, not when
+   * the peer next sends. */
   mgri_arena_reset(&c->arena);
+  mgri_reader_shrink(&c->rd);
   mark_dirty(L, c);
 }
 
