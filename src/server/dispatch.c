@@ -294,7 +294,8 @@ static bool well_formed(const mgr_value *e) {
 /* The batch being built: the reply bytes its slots may still take. */
 typedef struct batch {
   size_t room; /* reply bytes left under frame_max */
-  bool over;   /* the reply cannot fit: results are no longer copied */
+  bool over;   /* the reply cannot fit in the frame */
+  bool nomem;  /* the reply cannot be built for lack of memory */
 } batch;
 
 /* The bytes of the CBOR head of a uint. */
@@ -306,11 +307,17 @@ static size_t uint_len(uint64_t v) {
 /* Slot i of the batch reply: [0, result] or [code, message], copied into the
  * batch arena (the result may borrow object memory or scratch that the next
  * sub-request frees). Each slot's encoded size is counted against the frame
- * limit as it is built, exactly: once the reply cannot fit, nothing more is
- * copied (the sub-requests still run; the batch is answered LIMIT). */
-static int slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
-                const mgr_value *res, const char *msg) {
+ * limit as it is built, exactly. Once the reply cannot be sent — too long
+ * for the frame, or no memory to copy a result into it — nothing more is
+ * copied, the remaining sub-requests still run, and the batch is answered
+ * LIMIT as a whole (spec 9.6.5): a slot never says LIMIT for an op that took
+ * effect. */
+static void slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
+                 const mgr_value *res, const char *msg) {
   mgri_arena *a = &x->s->batch;
+  pair[0] = mgr_int(0);
+  pair[1] = mgr_nil();
+  if (b->over || b->nomem) return;
   /* reply(1) > results(2) > [0, result](3) > result(4): the result may nest
    * 3 levels fewer than the decoder's limit. */
   const unsigned room = MGRI_DEPTH_MAX - 3;
@@ -325,33 +332,23 @@ static int slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
   if (size <= b->room)
     size += rc == MGR_OK ? mgri_cbor_size(res, b->room - size)
                          : uint_len(len) + len;
-  if (b->over || size > b->room) {
+  if (size > b->room) {
     b->over = true;
-    pair[0] = mgr_int(0);
-    pair[1] = mgr_nil();
-    return MGR_OK;
+    return;
   }
   b->room -= size;
-  if (rc == MGR_OK) {
-    void *mem = mgri_arena_alloc(a, mgri_value_size(res));
-    if (mem) {
-      pair[0] = mgr_int(0);
-      mgri_value_copy_into(&pair[1], res, mem);
-      return MGR_OK;
-    }
-    /* No memory for the copy: this slot says so (its op's effect remains,
-     * as for a result nested too deeply); its message fits where the
-     * result did not. */
-    rc = MGR_ELIMIT;
-    msg = "MemoryError: out of memory";
-    len = strlen(msg);
+  void *mem = mgri_arena_alloc(a, rc == MGR_OK ? mgri_value_size(res) : len);
+  if (!mem) {
+    b->nomem = true;
+    return;
   }
-  char *text = mgri_arena_alloc(a, len);
-  if (!text) return mgri_nomem(x);
-  memcpy(text, msg, len);
+  if (rc == MGR_OK) {
+    mgri_value_copy_into(&pair[1], res, mem);
+    return;
+  }
+  memcpy(mem, msg, len);
   pair[0] = mgr_int((int64_t)mgri_err_to_wire(rc));
-  pair[1] = mgr_textn(text, len);
-  return MGR_OK;
+  pair[1] = mgr_textn(mem, len);
 }
 
 static int op_batch(mgri_octx *x) {
@@ -395,9 +392,8 @@ static int op_batch(mgri_octx *x) {
   /* The reply frame's own bytes: [rid, 0, results]. */
   size_t head = 1 + uint_len(x->rq->rid) + 1 + uint_len(n);
   batch b = {s->cfg.limits.frame_max > head ? s->cfg.limits.frame_max - head : 0,
-             false};
-  int rc = MGR_OK;
-  for (size_t i = 0; i < n && !rc; i++) {
+             false, false};
+  for (size_t i = 0; i < n; i++) {
     const mgr_value *e = &list->u.a.items[i];
     mgr_value *pair = &pairs[2 * i];
     slots[i] = mgr_array(pair, 2);
@@ -405,7 +401,7 @@ static int op_batch(mgri_octx *x) {
       char msg[96];
       snprintf(msg, sizeof msg,
                "TypeError: batch entry %zu is not [op, oid, [args...]]", i);
-      rc = slot(x, &b, pair, MGR_ETYPE, NULL, msg);
+      slot(x, &b, pair, MGR_ETYPE, NULL, msg);
       continue;
     }
     mgri_request rq = {.rid = sub_rid(x->rq->rid, i),
@@ -414,19 +410,22 @@ static int op_batch(mgri_octx *x) {
                        .args = e->u.a.items[2].u.a.items,
                        .nargs = e->u.a.items[2].u.a.len};
     mgri_octx sx;
-    int src = exec(s, x->c, &rq, x->now, true, &sx);
+    int rc = exec(s, x->c, &rq, x->now, true, &sx);
     /* Never parks: blocking ops are refused above. */
-    rc = slot(x, &b, pair, src, &sx.result, sx.msg);
+    slot(x, &b, pair, rc, &sx.result, sx.msg);
     /* As between two requests: deferred frees, reference drops, scratch. */
     mgri_store_after_reply(s);
   }
   s->cost = total; /* the batch's, not its last sub-request's */
-  if (rc) return rc;
   if (b.over)
     return mgri_limit(x, MGRI_WHY_REPLY,
                       "MemoryError: the batch reply exceeds the frame limit "
                       "(%u bytes); its sub-requests were executed",
                       s->cfg.limits.frame_max);
+  if (b.nomem)
+    return mgri_limit(x, MGRI_WHY_MEMORY,
+                      "MemoryError: no memory to build the batch reply; its "
+                      "sub-requests were executed");
   x->result = mgr_array(slots, n);
   return MGR_OK;
 }

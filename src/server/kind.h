@@ -9,7 +9,8 @@
  * so the bytes an object holds are counted for it (DUMP, STATS) and against
  * the server's limit without the kind computing them. An op that grows an
  * object checks with mgri_need() what it will need before it allocates
- * anything, and leaves the object unchanged when it fails. */
+ * anything, and leaves the object's contents unchanged when it fails (room
+ * it reserved first may stay: spec 14.2.2). */
 #ifndef MGRI_SERVER_KIND_H
 #define MGRI_SERVER_KIND_H
 

@@ -62,6 +62,14 @@ static void heap_remove(mgri_store *s, mgri_waiter *w) {
   if (i == SIZE_MAX) return;
   w->heap_idx = SIZE_MAX;
   mgri_waiter *last = s->heap[--s->nheap];
+  if (s->nheap == 0) {
+    /* No timed waiter left: the array goes (nothing is kept for a crowd
+     * of waiters that has gone). */
+    mgri_mem_free(&s->mem, MGRI_MEM_PARKED, s->heap);
+    s->heap = NULL;
+    s->heap_cap = 0;
+    return;
+  }
   if (i == s->nheap) return;
   heap_set(s, i, last);
   sift_down(s, i);
