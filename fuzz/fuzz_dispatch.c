@@ -13,7 +13,7 @@
  *  - each request is answered exactly once, at once, or (LOCK_ACQUIRE) parked
  *    and answered later, never after its connection closed;
  *  - the bytes each object holds add up to the server's OBJECTS memory, and
- *    DUMP reports the same;
+ *    DUMP reports the same; the items DUMP reports are its contents';
  * and at the end, with every connection closed, only named objects and
  * cycles remain; LeakSanitizer sees the rest freed. */
 #include <stdio.h>
@@ -372,6 +372,24 @@ static void check(world *w, bool final) {
     mgri_reply cr = call(w, &w->obs, op, id, NULL, 0, NULL);
     FUZZ_CHECK(cr.status == MGR_OK);
     mgri_value_refs(&cr.result, count_ref, &stored);
+    /* The items DUMP reports are those of its contents (a dict's keys and
+     * values, a list's elements, nested ones included). */
+    if (kind != MGR_K_VAR) {
+      uint64_t items = 0;
+      for (size_t j = 0; j < cr.result.u.a.len; j++) {
+        const mgr_value *e = &cr.result.u.a.items[j];
+        if (kind == MGR_K_DICT)
+          items += mgri_value_items(&e->u.a.items[0], SIZE_MAX) +
+                   mgri_value_items(&e->u.a.items[1], SIZE_MAX);
+        else
+          items += mgri_value_items(e, SIZE_MAX);
+      }
+      mgri_reply d = call(w, &w->obs, MGRI_OP_DUMP, id, NULL, 0, NULL);
+      FUZZ_CHECK(d.status == MGR_OK);
+      mgr_value key = mgr_text("items");
+      const mgr_value *di = mgr_map_get(&d.result, &key);
+      FUZZ_CHECK(di && di->type == MGR_T_INT && (uint64_t)di->u.i == items);
+    }
     content *m = cont_of(w, id, false);
     if (!m || !m->known) continue;
     if (kind == MGR_K_VAR) {

@@ -23,33 +23,44 @@ static void count(mgri_mem *m, unsigned cat, size_t add, size_t sub) {
   if (m->total > m->peak) m->peak = m->total;
 }
 
-/* Whether this allocation must fail: the limit, or injection. */
+/* Whether this allocation must fail: the limit (checked against the growth
+ * only, so shrinking is never refused), or injection. */
 static bool refuse(mgri_mem *m, size_t grow) {
   if (m->fail_in && --m->fail_in == 0) {
     m->failed++;
     return true;
   }
-  if (!mgri_mem_room(m, grow)) {
+  if (grow && !mgri_mem_room(m, grow)) {
     m->refused++;
     return true;
   }
   return false;
 }
 
+/* A new block p: counted, or given back when what the allocator really holds
+ * for it (rounded up) would pass the limit. */
+static void *admit(mgri_mem *m, unsigned cat, void *p) {
+  if (!p) return NULL;
+  size_t got = mgri_mem_size(p);
+  if (!mgri_mem_room(m, got)) {
+    free(p);
+    m->refused++;
+    return NULL;
+  }
+  count(m, cat, got, 0);
+  return p;
+}
+
 void *mgri_mem_alloc(mgri_mem *m, unsigned cat, size_t n) {
   if (!m) return malloc(n);
   if (cat >= MGRI_MEM_NCAT || refuse(m, n)) return NULL;
-  void *p = malloc(n);
-  if (p) count(m, cat, mgri_mem_size(p), 0);
-  return p;
+  return admit(m, cat, malloc(n));
 }
 
 void *mgri_mem_calloc(mgri_mem *m, unsigned cat, size_t n) {
   if (!m) return calloc(1, n);
   if (cat >= MGRI_MEM_NCAT || refuse(m, n)) return NULL;
-  void *p = calloc(1, n);
-  if (p) count(m, cat, mgri_mem_size(p), 0);
-  return p;
+  return admit(m, cat, calloc(1, n));
 }
 
 void *mgri_mem_realloc(mgri_mem *m, unsigned cat, void *p, size_t n) {

@@ -1,6 +1,6 @@
 /* mgr — SipHash-c-d, written from the paper's specification (section 2);
- * tests/test_common.c checks it against OpenSSL's SipHash where OpenSSL is
- * installed, and against the paper's vectors. */
+ * tests/test_hash.c checks it against OpenSSL's SipHash where OpenSSL is
+ * installed, and against published vectors. */
 #include "common/siphash.h"
 
 #include <string.h>

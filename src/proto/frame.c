@@ -141,6 +141,13 @@ void mgri_reader_commit(mgri_reader *r, size_t n) {
 int mgri_reader_next(mgri_reader *r, const uint8_t **body, size_t *len) {
   if (r->err) return r->err;
   size_t have = pending(r);
+  if (have == 0) {
+    /* Every frame taken: a buffer grown for a large one goes back now, not
+     * when the peer next sends (the body returned before is no longer
+     * valid: this is a next() call). */
+    shrink_idle(r);
+    return 0;
+  }
   if (have < MGRI_FRAME_HEADER) return 0;
   const uint8_t *h = r->in.data + r->pos;
   uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |

@@ -103,8 +103,9 @@ int mgri_reader_feed(mgri_reader *r, const void *p, size_t n);
 uint8_t *mgri_reader_prepare(mgri_reader *r, size_t want, size_t *avail);
 void mgri_reader_commit(mgri_reader *r, size_t n);
 /* 1 and a body (valid until the next feed/prepare/next call) when a whole
- * frame is buffered; 0 when more bytes are needed; a negative error (sticky)
- * for a zero or oversized length. */
+ * frame is buffered; 0 when more bytes are needed (with nothing pending the
+ * reader then keeps at most MGRI_IDLE_BUF_MAX bytes); a negative error
+ * (sticky) for a zero or oversized length. */
 int mgri_reader_next(mgri_reader *r, const uint8_t **body, size_t *len);
 /* Bytes buffered but not yet returned as frames. */
 size_t mgri_reader_pending(const mgri_reader *r);

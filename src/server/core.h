@@ -47,6 +47,9 @@ struct mgri_obj {
                        its reply */
   mgri_obj *dnext;  /* in the store's list of objects with dropped refs */
   size_t bytes;     /* heap bytes the object holds, this block included */
+  uint64_t items;   /* data items stored in it, nested ones included (the
+                       cost estimate's size: spec 14.2.4); kept by
+                       mgri_sv_make/mgri_sv_drop */
   char *name;       /* NUL-terminated, or NULL */
   size_t namelen;
   uint64_t namehash;

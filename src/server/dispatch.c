@@ -55,8 +55,8 @@ static uint64_t cost_of(const mgri_store *s, const mgri_handler *h,
     *adds = items;
     return sat_add(sat_add(1, len), items);
   case MGRI_COST_SORT: {
-    uint64_t lg = 1;
-    while (lg < 64 && (UINT64_C(1) << lg) < len) lg++;
+    uint64_t lg = 0; /* ceil(log2(len)) */
+    while (lg < 63 && (UINT64_C(1) << lg) < len) lg++;
     return sat_add(1, sat_mul(len, lg));
   }
   case MGRI_COST_IMUL: {
@@ -83,8 +83,12 @@ static uint64_t estimate(const mgri_store *s, uint64_t op, uint64_t oid,
   if (!info) return 1;
   const mgri_obj *o = NULL;
   if (info->kind || (info->flags & MGRI_OPF_O)) o = mgri_obj_find(s, oid);
-  const mgri_handler *h = handler(s, info->kind ? (o ? o->kind->id : 0) : 0, op);
-  if (!h || (info->kind && !o)) return 1;
+  /* An object op on an id that is not (yet) live may name an object an
+   * earlier sub-request creates: priced with its op kind's handler, as an
+   * object that holds all the items the batch may have added. */
+  uint32_t kind = info->kind ? (o ? o->kind->id : info->kind) : 0;
+  const mgri_handler *h = handler(s, kind, op);
+  if (!h) return 1;
   return cost_of(s, h, o, args, nargs, grow, adds);
 }
 

@@ -48,8 +48,11 @@ struct lconn {
   bool in_act;    /* in the activity list */
   bool backlog;   /* in the backlog: whole frames wait for its next turn */
   int64_t since;  /* accepted (handshaking) or last request (live), ns */
+  size_t sent;    /* bytes of out already sent (moved out lazily) */
+  uint64_t turn;  /* the loop turn `spent` counts for */
+  uint64_t spent; /* estimated cost served in that turn */
   lconn *dnext;            /* dirty list */
-  lconn *bnext;            /* backlog */
+  lconn *bnext, *bprev;    /* backlog */
   lconn *prev, *next;      /* all connections */
   lconn *lprev, *lnext;    /* handshake list (accept order) or activity
                               list (oldest request first) */
@@ -76,6 +79,7 @@ typedef struct loop {
   int64_t handshake_ns, idle_ns; /* 0: none */
   size_t handshakes_max;
   uint64_t budget; /* a connection's share of one loop turn, items */
+  uint64_t turn;   /* loop turns so far */
   lconn *all;
   lconn *dirty;
   lconn *grave;
@@ -111,6 +115,32 @@ static void list_del(clist *l, lconn *c) {
   else l->tail = c->lprev;
   c->lprev = c->lnext = NULL;
   l->n--;
+}
+
+/* Reply bytes not yet sent. */
+static size_t unsent(const lconn *c) { return c->out.len - c->sent; }
+
+/* Whether whole frames wait in c's reader. */
+static bool frames_wait(const lconn *c) {
+  return mgri_reader_pending(&c->rd) && mgri_reader_want(&c->rd) == 0;
+}
+
+static void backlog_add(loop *L, lconn *c) {
+  if (c->backlog || c->dead) return;
+  c->backlog = true;
+  c->bprev = NULL;
+  c->bnext = L->backlog;
+  if (L->backlog) L->backlog->bprev = c;
+  L->backlog = c;
+}
+
+static void backlog_del(loop *L, lconn *c) {
+  if (!c->backlog) return;
+  c->backlog = false;
+  if (c->bprev) c->bprev->bnext = c->bnext;
+  else L->backlog = c->bnext;
+  if (c->bnext) c->bnext->bprev = c->bprev;
+  c->bnext = c->bprev = NULL;
 }
 
 static void mark_dirty(loop *L, lconn *c) {
@@ -184,8 +214,8 @@ static void send_error(loop *L, lconn *c, uint64_t rid, int code,
 
 static void set_events(loop *L, lconn *c) {
   uint32_t ev = 0;
-  if (!c->closing && !c->eof && c->out.len <= L->outbuf_max) ev |= EPOLLIN;
-  if (c->out.len) ev |= EPOLLOUT;
+  if (!c->closing && !c->eof && unsent(c) <= L->outbuf_max) ev |= EPOLLIN;
+  if (unsent(c)) ev |= EPOLLOUT;
   if (ev == c->events) return;
   struct epoll_event e = {.events = ev, .data.ptr = c};
   if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &e) == 0) c->events = ev;
@@ -194,6 +224,7 @@ static void set_events(loop *L, lconn *c) {
 static void conn_drop(loop *L, lconn *c) {
   if (c->dead) return;
   c->dead = true;
+  backlog_del(L, c);
   if (c->in_hs) {
     list_del(&L->hs, c);
     c->in_hs = false;
@@ -205,6 +236,9 @@ static void conn_drop(loop *L, lconn *c) {
   }
   mgri_sconn *sc = c->sc;
   c->sc = NULL;
+  /* Waiters past their deadline are answered 0 before this connection's
+   * locks are granted to the next in line (spec 13.3). */
+  mgri_store_tick(L->st, now_ns());
   if (sc) mgri_store_conn_close(L->st, sc); /* may reply to others */
   epoll_ctl(L->ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
@@ -227,21 +261,33 @@ static void conn_free(loop *L, lconn *c) {
   mgri_mem_free(L->mem, MGRI_MEM_STORE, c);
 }
 
-/* Sends what can be sent now. -1 when the peer is gone. */
+/* Sends what can be sent now. -1 when the peer is gone. What was sent is
+ * moved out of the buffer only when all of it was, or when it is most of a
+ * large buffer: a slow reader of a long output costs no quadratic copying. */
 static int flush(lconn *c) {
-  while (c->out.len) {
-    ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  int rc = 0;
+  while (unsent(c)) {
+    ssize_t n = send(c->fd, c->out.data + c->sent, unsent(c),
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      mgri_buf_consume(&c->out, (size_t)n);
+      c->sent += (size_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    return -1;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    rc = -1;
+    break;
   }
-  /* Everything sent: a buffer grown for a large reply goes back. */
-  mgri_buf_shrink(&c->out);
-  return 0;
+  if (c->sent == c->out.len) {
+    mgri_buf_clear(&c->out);
+    c->sent = 0;
+    /* Everything sent: a buffer grown for a large reply goes back. */
+    mgri_buf_shrink(&c->out);
+  } else if (c->sent >= MGRI_IDLE_BUF_MAX && c->sent >= c->out.len / 2) {
+    mgri_buf_consume(&c->out, c->sent);
+    c->sent = 0;
+  }
+  return rc;
 }
 
 /* The first successful HELLO: the connection leaves the handshake, gets the
@@ -280,15 +326,13 @@ static void refuse_memory(loop *L, lconn *c, const char *what) {
  * (the rest waits for the peer to read) or this turn's work budget is spent
  * (the rest waits for the connection's next turn: the backlog). */
 static void process(loop *L, lconn *c) {
-  uint64_t spent = 0;
-  while (!c->closing && !L->stop && c->out.len <= L->outbuf_max) {
-    if (spent >= L->budget) {
-      if (mgri_reader_want(&c->rd) == 0 && mgri_reader_pending(&c->rd) &&
-          !c->backlog) {
-        c->backlog = true;
-        c->bnext = L->backlog;
-        L->backlog = c;
-      }
+  if (c->turn != L->turn) {
+    c->turn = L->turn;
+    c->spent = 0;
+  }
+  while (!c->closing && !L->stop && unsent(c) <= L->outbuf_max) {
+    if (c->spent >= L->budget) {
+      if (frames_wait(c)) backlog_add(L, c);
       break;
     }
     const uint8_t *body;
@@ -327,7 +371,7 @@ static void process(loop *L, lconn *c) {
     }
     int64_t now = now_ns();
     int act = mgri_dispatch(L->st, c->sc, &rq, now);
-    spent += mgri_store_last_cost(L->st);
+    c->spent += mgri_store_last_cost(L->st);
     if (!c->hello && mgri_sconn_hello(c->sc)) hello_done(L, c, now);
     else touch(L, c, now);
     if (act == MGRI_DISPATCH_CLOSE) c->closing = true;
@@ -452,7 +496,7 @@ static void on_accept(loop *L) {
 static void on_conn(loop *L, lconn *c, uint32_t ev) {
   if (c->dead) return;
   if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing && !c->eof &&
-      c->out.len <= L->outbuf_max)
+      unsent(c) <= L->outbuf_max)
     on_readable(L, c);
   if (ev & EPOLLOUT) {
     if (flush(c) < 0) {
@@ -460,10 +504,13 @@ static void on_conn(loop *L, lconn *c, uint32_t ev) {
       return;
     }
     /* Drained below the limit: serve the frames that waited. */
-    if (c->out.len <= L->outbuf_max) process(L, c);
+    if (unsent(c) <= L->outbuf_max) process(L, c);
   }
-  if ((ev & (EPOLLHUP | EPOLLERR)) && (c->closing || c->eof || c->events == EPOLLOUT)) {
-    if (flush(c) < 0 || !c->out.len) conn_drop(L, c);
+  /* A peer that hung up is dropped once what it sent has been served and
+   * answered (the frames a turn's budget left wait in the backlog). */
+  if ((ev & (EPOLLHUP | EPOLLERR)) &&
+      (c->closing || c->eof || c->events == EPOLLOUT) && !c->backlog) {
+    if (flush(c) < 0 || !unsent(c)) conn_drop(L, c);
   }
   mark_dirty(L, c);
 }
@@ -472,11 +519,12 @@ static void on_conn(loop *L, lconn *c, uint32_t ev) {
 static void run_backlog(loop *L) {
   lconn *b = L->backlog;
   L->backlog = NULL;
+  for (lconn *c = b; c; c = c->bnext) c->backlog = false;
   while (b && !L->stop) {
     lconn *c = b;
     b = c->bnext;
-    c->backlog = false;
-    if (!c->dead) process(L, c);
+    c->bnext = c->bprev = NULL;
+    process(L, c); /* may put c back, and drop none: drops come later */
   }
 }
 
@@ -526,10 +574,14 @@ static void flush_dirty(loop *L) {
     L->dirty = c->dnext;
     c->dirty = false;
     if (c->dead) continue;
-    if (flush(c) < 0 || (c->closing && !c->out.len)) {
+    if (flush(c) < 0 || (c->closing && !unsent(c) && !c->backlog)) {
       conn_drop(L, c);
       continue;
     }
+    /* The output drained below its limit with whole frames still read: they
+     * are served in the next turn (nothing else would wake them). */
+    if (!c->closing && unsent(c) <= L->outbuf_max && frames_wait(c))
+      backlog_add(L, c);
     set_events(L, c);
   }
 }
@@ -673,6 +725,7 @@ int mgr_server_run(const mgr_server_options *opt) {
 
   struct epoll_event evs[64];
   while (!L.stop) {
+    L.turn++;
     int n = epoll_wait(L.ep, evs, 64, next_timeout(&L));
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -338,7 +338,7 @@ static int op_dump(mgri_octx *x) {
     return mgri_fail(x, MGR_ENOTFOUND, "LookupError: no shared object #%llu",
                      (unsigned long long)x->rq->oid);
   mapb m;
-  if (!mb_init(x, &m, 7)) return MGR_ELIMIT;
+  if (!mb_init(x, &m, 8)) return MGR_ELIMIT;
   mgr_value state = mgr_nil();
   int rc = o->kind->dump ? o->kind->dump(x, o, &state) : MGR_OK;
   if (rc) return rc;
@@ -347,6 +347,7 @@ static int op_dump(mgri_octx *x) {
   mb_put(&m, "name", o->name ? mgr_textn(o->name, o->namelen) : mgr_nil());
   mb_put(&m, "refs", u(o->refs));
   mb_put(&m, "bytes", u(o->bytes));
+  mb_put(&m, "items", u(o->items));
   mb_put(&m, "owner", o->owner ? u(o->owner->id) : mgr_nil());
   mb_put(&m, "state", state);
   x->result = mb_done(&m);

@@ -189,10 +189,12 @@ int mgri_sv_make_checked(mgri_octx *x, mgri_obj *o, const mgr_value *src,
   case MGR_T_INT:
   case MGR_T_FLOAT:
     *dst = *src;
+    o->items++;
     return MGR_OK;
   case MGR_T_REF:
     *dst = *src;
     incref(x->s, src->u.ref.id);
+    o->items++;
     return MGR_OK;
   default:
     break;
@@ -207,7 +209,13 @@ int mgri_sv_make_checked(mgri_octx *x, mgri_obj *o, const mgr_value *src,
   }
   mgri_value_copy_into(dst, src, mem);
   mgri_value_refs(dst, incref, x->s);
+  o->items += mgri_value_items(dst, SIZE_MAX);
   return MGR_OK;
+}
+
+static void uncount_items(mgri_obj *o, const mgr_value *v) {
+  uint64_t n = mgri_value_items(v, SIZE_MAX);
+  o->items = o->items >= n ? o->items - n : 0;
 }
 
 int mgri_sv_make(mgri_octx *x, mgri_obj *o, const mgr_value *src,
@@ -218,12 +226,14 @@ int mgri_sv_make(mgri_octx *x, mgri_obj *o, const mgr_value *src,
 }
 
 void mgri_sv_drop(mgri_store *s, mgri_obj *o, mgr_value *v) {
+  uncount_items(o, v);
   mgri_value_refs(v, drop_ref, s);
   mgri_obj_free(s, o, mgri_value_block(v));
   *v = mgr_nil();
 }
 
 void mgri_sv_drop_later(mgri_store *s, mgri_obj *o, mgr_value *v) {
+  uncount_items(o, v);
   mgri_value_refs(v, drop_ref, s);
   void *block = mgri_value_block(v);
   if (block) {

@@ -8,19 +8,33 @@
 #include "cbor/model.h"
 #include "mgr/error.h"
 
+/* Cuts s (NUL-terminated, valid UTF-8 up to a truncation) back to the end
+ * of its last whole code point: a message cut at a byte count must still be
+ * valid UTF-8, or its reply could not be encoded. */
+static void utf8_tail(char *s) {
+  size_t n = strlen(s), i = n;
+  while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) i--;
+  if (i == 0) return;
+  unsigned char lead = (unsigned char)s[i - 1];
+  size_t need = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+  if (n - (i - 1) < need) s[i - 1] = '\0';
+}
+
 int mgri_fail(mgri_octx *x, int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(x->msg, sizeof x->msg, fmt, ap);
+  int n = vsnprintf(x->msg, sizeof x->msg, fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof x->msg) utf8_tail(x->msg);
   return code;
 }
 
 int mgri_limit(mgri_octx *x, int why, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(x->msg, sizeof x->msg, fmt, ap);
+  int n = vsnprintf(x->msg, sizeof x->msg, fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof x->msg) utf8_tail(x->msg);
   if (why >= 0 && why < MGRI_WHY_N) x->s->st.refused[why]++;
   return MGR_ELIMIT;
 }
@@ -43,7 +57,12 @@ int mgri_nomem(mgri_octx *x) {
 
 const char *mgri_repr(const mgr_value *v, char *buf, size_t cap) {
   size_t n = mgr_value_repr(v, buf, cap);
-  if (n >= cap && cap >= 4) memcpy(buf + cap - 4, "...", 4);
+  if (n >= cap && cap >= 4) {
+    /* Shortened: cut at a code point, then "..." */
+    buf[cap - 4] = '\0';
+    utf8_tail(buf);
+    memcpy(buf + strlen(buf), "...", 4);
+  }
   return buf;
 }
 

@@ -101,7 +101,8 @@ int mgri_arg_timeout(mgri_octx *x, size_t i, int64_t *deadline, int *what) {
                       : MGRI_TIMEOUT_SET;
   if (secs > 0) {
     double ns = secs * 1e9;
-    if (ns < (double)(INT64_MAX - x->now) - 1e6) *deadline = x->now + (int64_t)ns;
+    if (ns < (double)INT64_MAX - (double)x->now - 1e6)
+      *deadline = x->now + (int64_t)ns;
   }
   return MGR_OK;
 }

@@ -2,8 +2,11 @@
  * array plus an open-addressing index, as CPython's dict), with Python's
  * semantics: 1, 1.0 and True are one key and the first key object is kept.
  * Keys are hashed with the server's keyed SipHash (hash.c), so a client
- * cannot build keys that collide; the longest probe sequence is reported in
- * STATS (dict_probe_max). */
+ * cannot build keys that collide. The index is probed quadratically
+ * (triangular steps 1, 2, 3 ... visit every slot of a power-of-two table):
+ * linear probing at 2/3 load let ordinary clusters reach 150 probes at 10M
+ * random keys. The longest probe sequence is reported in STATS
+ * (dict_probe_max). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +115,7 @@ static int pack(mgri_octx *x, mgri_obj *o, const mgr_value *v, uint8_t *type,
     if (v->u.s.len) memcpy(p->inl, v->u.s.ptr, v->u.s.len);
     *type = (uint8_t)v->type;
     *inl = (uint8_t)(v->u.s.len + 1);
+    o->items++; /* as mgri_sv_make counts the others */
     return MGR_OK;
   }
   mgr_value nv;
@@ -127,13 +131,15 @@ static int pack(mgri_octx *x, mgri_obj *o, const mgr_value *v, uint8_t *type,
  * freed after the reply (the result borrows it). */
 static void drop(mgri_store *s, mgri_obj *o, uint8_t type, uint8_t inl,
                  const dpay *p, bool later) {
-  if (inl) return;
-  switch (type) {
+  switch (inl ? MGR_T_NIL : type) {
   case MGR_T_NIL:
   case MGR_T_BOOL:
   case MGR_T_INT:
   case MGR_T_FLOAT:
-    return; /* nothing owned, no refs */
+    /* Nothing owned, no refs: one item less (mgri_sv_drop counts the
+     * others). */
+    if (o->items) o->items--;
+    return;
   default:
     break;
   }
@@ -161,7 +167,7 @@ static long find(mgri_store *s, const dict *d, const mgr_value *k, uint64_t h,
   size_t mask = d->icap - 1;
   uint64_t probes = 0;
   long found = -1;
-  for (size_t i = h32 & mask;; i = (i + 1) & mask) {
+  for (size_t i = h32 & mask, step = 1;; i = (i + step++) & mask) {
     probes++;
     int32_t ix = d->index[i];
     if (ix == EMPTY) break;
@@ -177,8 +183,8 @@ static long find(mgri_store *s, const dict *d, const mgr_value *k, uint64_t h,
 
 static size_t slot_of_entry(const dict *d, size_t ix) {
   size_t mask = d->icap - 1;
-  size_t i = d->e[ix].hash & mask;
-  while (d->index[i] != (int32_t)ix) i = (i + 1) & mask;
+  size_t i = d->e[ix].hash & mask, step = 1;
+  while (d->index[i] != (int32_t)ix) i = (i + step++) & mask;
   return i;
 }
 
@@ -233,8 +239,8 @@ static int rebuild(mgri_store *s, mgri_obj *o, dict *d, size_t need) {
     const dentry *src = d->e ? &d->e[i] : &e[i];
     if (!is_live(src)) continue;
     if (d->e) e[n] = *src;
-    size_t j = e[n].hash & (icap - 1);
-    while (index[j] != EMPTY) j = (j + 1) & (icap - 1);
+    size_t j = e[n].hash & (icap - 1), step = 1;
+    while (index[j] != EMPTY) j = (j + step++) & (icap - 1);
     index[j] = (int32_t)n;
     n++;
   }
@@ -264,8 +270,8 @@ static int reserve(mgri_octx *x, mgri_obj *o, dict *d, size_t more) {
 
 /* Appends the packed entry `ne`, whose key is absent (room reserved). */
 static void append(dict *d, const dentry *ne) {
-  size_t mask = d->icap - 1, i = ne->hash & mask;
-  while (d->index[i] != EMPTY) i = (i + 1) & mask;
+  size_t mask = d->icap - 1, i = ne->hash & mask, step = 1;
+  while (d->index[i] != EMPTY) i = (i + step++) & mask;
   d->index[i] = (int32_t)d->n;
   d->e[d->n++] = *ne;
   d->live++;
@@ -473,7 +479,8 @@ static void dict_refs(const mgri_obj *o, void (*fn)(void *, uint64_t),
   }
 }
 
-static size_t dict_len(const mgri_obj *o) { return D(o)->live; }
+/* Its keys and values, nested items included: what a walk touches. */
+static size_t dict_len(const mgri_obj *o) { return (size_t)o->items; }
 
 /* what: 0 keys, 1 values, 2 items, 3 copy (a map). */
 static int listing(mgri_octx *x, const mgri_obj *o, int what, mgr_value *res) {

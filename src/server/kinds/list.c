@@ -558,7 +558,9 @@ static void list_refs(const mgri_obj *o, void (*fn)(void *, uint64_t),
   for (size_t i = 0; i < l->len; i++) mgri_value_refs(&l->v[i], fn, ctx);
 }
 
-static size_t list_len(const mgri_obj *o) { return L(o)->len; }
+/* Its elements, nested items included: what a walk or a comparison with
+ * each element touches at most. */
+static size_t list_len(const mgri_obj *o) { return (size_t)o->items; }
 
 static int list_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
   const list *l = L(o);
