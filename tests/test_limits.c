@@ -400,8 +400,29 @@ static void test_errors_in_spec(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* The numbers the README and CONTRIBUTING quote are limits.h's. */
+static void test_docs_numbers(void **state) {
+  (void)state;
+  char *readme = tu_read_file(MGR_SOURCE_DIR "/README.md", NULL);
+  char *contrib = tu_read_file(MGR_SOURCE_DIR "/CONTRIBUTING.md", NULL);
+  assert_non_null(readme);
+  assert_non_null(contrib);
+  char want[64];
+  assert_int_equal(MGRI_MEMORY_MAX_DEFAULT % (1u << 30), 0);
+  snprintf(want, sizeof want, "(%u GiB by default", MGRI_MEMORY_MAX_DEFAULT >> 30);
+  if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
+  assert_int_equal(MGRI_IDLE_BUF_MAX % 1024, 0);
+  snprintf(want, sizeof want, "above %u KiB", MGRI_IDLE_BUF_MAX >> 10);
+  if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
+  snprintf(want, sizeof want, "at most %u KiB across requests", MGRI_IDLE_BUF_MAX >> 10);
+  if (!strstr(contrib, want)) fail_msg("CONTRIBUTING.md lacks '%s'", want);
+  free(readme);
+  free(contrib);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_docs_numbers),
       cmocka_unit_test(test_limits_table),
       cmocka_unit_test(test_ops_in_spec),
       cmocka_unit_test(test_errors_in_spec),

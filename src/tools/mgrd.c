@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "mgr/mgr.h"
 
+/* The defaults printed come from limits.h: the help cannot drift from the
+ * code. */
 static void usage(FILE *f) {
   fprintf(f,
           "usage: mgrd --address PATH [--max-frame N] [--max-memory N]\n"
@@ -21,30 +24,33 @@ static void usage(FILE *f) {
           "  --address PATH          socket path (its directory should be "
           "private)\n"
           "  --max-frame N           largest frame accepted or sent, bytes\n"
-          "                          (default 1048576, 64..67108864)\n"
+          "                          (default %u, 64..%u)\n"
           "  --max-memory N          bytes the server may hold: objects, "
           "buffers,\n"
-          "                          parked requests (default 1G; K, M, G "
+          "                          parked requests (default %uM; K, M, G "
           "suffixes;\n"
           "                          'none' for no limit)\n"
           "  --handshake-timeout MS  a connection must send HELLO within MS\n"
-          "                          (default 10000)\n"
+          "                          (default %u)\n"
           "  --max-handshakes N      connections in the handshake at once; "
           "the\n"
           "                          oldest is closed for a new one (default "
-          "64)\n"
+          "%u)\n"
           "  --idle-timeout MS       close connections silent for MS that "
           "wait\n"
           "                          for nothing (default: never)\n"
           "  --slow-us N             log requests slower than N "
           "microseconds\n"
-          "                          (default 10000, 'none' for never; see\n"
+          "                          (default %u, 'none' for never; see\n"
           "                          mgrctl stats)\n"
           "  --allow-any-uid         accept clients of any uid (default: own "
           "uid only)\n"
           "  --ready-fd FD           write one byte to FD, then close it, "
           "once\n"
-          "                          listening\n");
+          "                          listening\n",
+          MGRI_FRAME_MAX_DEFAULT, MGRI_FRAME_MAX_CEIL,
+          (unsigned)(MGRI_MEMORY_MAX_DEFAULT >> 20), MGRI_HANDSHAKE_MS_DEFAULT,
+          MGRI_HANDSHAKES_MAX_DEFAULT, MGRI_SLOW_US_DEFAULT);
 }
 
 /* An unsigned decimal in [lo, hi] with an optional K/M/G (binary) suffix
@@ -92,7 +98,8 @@ enum {
 
 static const flag flags[F_N] = {
     [F_ADDRESS] = {"--address", "a path", 0, 0, false},
-    [F_MAX_FRAME] = {"--max-frame", "64..67108864", 64, 64ull << 20, false},
+    [F_MAX_FRAME] = {"--max-frame", "64..67108864", 64, MGRI_FRAME_MAX_CEIL,
+                     false},
     [F_MAX_MEMORY] = {"--max-memory", "bytes (K/M/G), at least 1M, or 'none'",
                       1ull << 20, ~0ull, true},
     [F_HANDSHAKE] = {"--handshake-timeout", "1..3600000 ms", 1, 3600000, false},
