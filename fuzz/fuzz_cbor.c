@@ -35,6 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mgri_buf_init(&b, 0);
     FUZZ_CHECK(mgri_cbor_value(&b, &v) == MGR_OK);
     FUZZ_CHECK(b.len == size && memcmp(b.data, data, size) == 0);
+    /* The encoded size, computed without encoding, is exact; capped below
+     * it, it says only that it is over the cap. */
+    FUZZ_CHECK(mgri_cbor_size(&v, SIZE_MAX) == size);
+    if (size > 1) FUZZ_CHECK(mgri_cbor_size(&v, size / 2) > size / 2);
     mgr_value w;
     FUZZ_CHECK(mgri_cbor_decode(b.data, b.len, &lim, &a2, &w, NULL) == MGR_OK);
     bool nan = model_has_nan(&v);
