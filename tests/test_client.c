@@ -368,7 +368,7 @@ static void test_lock(void **state) {
   /* Held by us: a try fails, a blocking acquire would deadlock (STATE). */
   assert_ok(M, mgr_lock_acquire(lk, 0, &acq));
   assert_false(acq);
-  assert_ok(M, mgr_lock_acquire(lk, 0.05, &acq));
+  assert_ok(M, mgr_lock_acquire(lk, 50, &acq));
   assert_false(acq);
   assert_rc(M, mgr_lock_acquire(lk, -1, &acq), MGR_ESTATE);
   /* Another client (its own connection) cannot take it either. */
@@ -419,7 +419,7 @@ static void test_rlock(void **state) {
   assert_true(acq);
   assert_ok(m2, mgr_release(rl2));
   mgr_close(m2); /* its connection closes: the rlock is released */
-  assert_rc(M, mgr_lock_acquire(rl, 5, &acq), MGR_EOWNERDEAD);
+  assert_rc(M, mgr_lock_acquire(rl, 5000, &acq), MGR_EOWNERDEAD);
   assert_true(acq);
   assert_ok(M, mgr_lock_release(rl));
   assert_ok(M, mgr_release(rl));

@@ -12,6 +12,7 @@
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/limits.h"
+#include "common/xstruct.h"
 #include "mgr/mgr.h"
 
 static void arena_alignment_and_zero(void **state) {
@@ -201,11 +202,80 @@ static void version(void **state) {
   assert_string_equal(mgr_version_string(), MGR_VERSION_STRING);
 }
 
+/* Options structs may grow at their end (src/common/xstruct.c): an older
+ * caller's smaller struct keeps the newer fields' defaults, a newer caller's
+ * larger one is taken when its unknown fields are zero, and refused when it
+ * sets one, or when it was never initialised. */
+typedef struct opt_v1 {
+  size_t size;
+  int a;
+} opt_v1;
+typedef struct opt_v2 {
+  size_t size;
+  int a;
+  int b;
+} opt_v2;
+
+static void xstruct_versions(void **state) {
+  (void)state;
+  /* The library's defaults: a field added later defaults to 0 (its bytes
+   * may come from the older struct's tail padding, which init zeroes). */
+  opt_v2 out = {sizeof out, 1, 0};
+  opt_v1 older;
+  memset(&older, 0, sizeof older);
+  older.size = sizeof older;
+  older.a = 7;
+  out.b = 5; /* whatever it held, an older caller cannot set it */
+  assert_int_equal(mgri_xstruct_in(&out, sizeof out, &older), MGR_OK);
+  assert_int_equal(out.a, 7);
+  assert_true(out.b == 0 || out.b == 5); /* its default, or untouched */
+  assert_int_equal(out.size, sizeof out);
+  struct {
+    opt_v2 known;
+    int c;
+  } newer;
+  memset(&newer, 0, sizeof newer);
+  newer.known.size = sizeof newer;
+  newer.known.a = 8;
+  newer.known.b = 9;
+  opt_v2 o2 = {sizeof o2, 1, 2};
+  assert_int_equal(mgri_xstruct_in(&o2, sizeof o2, &newer), MGR_OK);
+  assert_int_equal(o2.a, 8);
+  assert_int_equal(o2.b, 9);
+  newer.c = 1; /* a setting this library cannot honour */
+  assert_int_equal(mgri_xstruct_in(&o2, sizeof o2, &newer), MGR_EINVAL);
+  opt_v2 raw;
+  memset(&raw, 0, sizeof raw); /* never initialised: size 0 */
+  assert_int_equal(mgri_xstruct_in(&o2, sizeof o2, &raw), MGR_EINVAL);
+  /* The public init sets the size the caller's compiler saw. */
+  mgr_options mo;
+  memset(&mo, 0xa5, sizeof mo);
+  mgr_options_init(&mo);
+  assert_int_equal(mo.size, sizeof mo);
+  assert_int_equal(mo.timeout_ms, -1);
+  assert_null(mo.address);
+  assert_false(mo.allow_other_uid);
+  mgr_server_options so;
+  mgr_server_options_init(&so);
+  assert_int_equal(so.size, sizeof so);
+  assert_int_equal(so.ready_fd, -1);
+  /* A client or server given an uninitialised struct refuses it. */
+  mgr_options bad;
+  memset(&bad, 0, sizeof bad);
+  mgr_client *m = NULL;
+  assert_int_equal(mgr_connect("/nonexistent", &bad, &m), MGR_EINVAL);
+  mgr_server_options sbad;
+  memset(&sbad, 0, sizeof sbad);
+  sbad.address = "/nonexistent/x";
+  assert_int_equal(mgr_server_run(&sbad), MGR_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(arena_alignment_and_zero),
       cmocka_unit_test(arena_limit),
       cmocka_unit_test(arena_reset_keeps_largest),
+      cmocka_unit_test(xstruct_versions),
       cmocka_unit_test(buf_basics),
       cmocka_unit_test(buf_max_sticky),
       cmocka_unit_test(buf_room_respects_max),

@@ -205,10 +205,10 @@ static void test_owner_death(void **state) {
   }
   assert_child_ok(pid);
   bool acq = false;
-  assert_rc(M, mgr_lock_acquire(lk, 10, &acq), MGR_EOWNERDEAD);
+  assert_rc(M, mgr_lock_acquire(lk, 10000, &acq), MGR_EOWNERDEAD);
   assert_true(acq);
   assert_ok(M, mgr_lock_release(lk));
-  assert_ok(M, mgr_lock_acquire(lk, 10, &acq));
+  assert_ok(M, mgr_lock_acquire(lk, 10000, &acq));
   assert_true(acq);
   assert_ok(M, mgr_lock_release(lk));
   assert_ok(M, mgr_release(lk));

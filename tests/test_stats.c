@@ -73,7 +73,7 @@ static void test_shape(void **state) {
   assert_int_equal(num(s, "memory", "limit"), MGRI_MEMORY_MAX_DEFAULT);
   assert_int_equal(num(s, "hash", "probe_bound"), MGRI_PROBE_BOUND);
   assert_int_equal(num(s, "requests", "work_budget"), MGRI_WORK_BUDGET);
-  assert_int_equal(num(s, "requests", "slow_us"), MGRI_SLOW_US_DEFAULT);
+  assert_int_equal(num(s, "requests", "slow_ms"), MGRI_SLOW_MS_DEFAULT);
   assert_int_equal(num(s, "connections", "open"), 1);
   /* used is the sum of the categories; peak is at least used. */
   const mgr_value *m = get(s, "memory");
@@ -162,7 +162,7 @@ static void test_slowlog(void **state) {
   ok(call(MGRI_OP_VAR_SET, v, A(mgr_int(1))));
   assert_int_equal(num(stats(), "requests", "slow"), 0);
   /* ... slow ones are, newest first, with their op and cost. */
-  H.tick = (int64_t)MGRI_SLOW_US_DEFAULT * 1000;
+  H.tick = (int64_t)MGRI_SLOW_MS_DEFAULT * 1000000;
   ok(call(MGRI_OP_VAR_GET, v, NULL, 0));
   ok(call(MGRI_OP_PING, 0, A(mgr_array((mgr_value[]){mgr_int(1), mgr_int(2)}, 2))));
   H.tick = 0;
@@ -174,12 +174,12 @@ static void test_slowlog(void **state) {
   assert_int_equal(num(&log->u.a.items[0], "cost", NULL), 1 + 3);
   assert_int_equal(num(&log->u.a.items[0], "seq", NULL), 2);
   assert_int_equal(num(&log->u.a.items[0], "duration_us", NULL),
-                   MGRI_SLOW_US_DEFAULT);
+                   MGRI_SLOW_MS_DEFAULT * 1000);
   assert_string_equal(get(&log->u.a.items[1], "op")->u.s.ptr, "VAR_GET");
   assert_int_equal(num(&log->u.a.items[1], "oid", NULL), (int64_t)v);
   assert_int_equal(num(&log->u.a.items[1], "conn", NULL), (int64_t)mgri_sconn_id(C));
   /* The log keeps the last MGRI_SLOWLOG_LEN. */
-  H.tick = (int64_t)MGRI_SLOW_US_DEFAULT * 1000;
+  H.tick = (int64_t)MGRI_SLOW_MS_DEFAULT * 1000000;
   for (unsigned i = 0; i < MGRI_SLOWLOG_LEN + 10; i++)
     ok(call(MGRI_OP_PING, 0, NULL, 0));
   H.tick = 0;

@@ -24,21 +24,33 @@ extern "C" {
 typedef struct mgr_client mgr_client; /* a manager, as this process sees it */
 typedef struct mgr_proxy mgr_proxy;   /* a reference to one shared object */
 
+/* Options of mgr_start() and mgr_connect(). Initialise with
+ * mgr_options_init(), then set fields: the struct may grow in later
+ * versions (new fields at the end), and `size`, which mgr_options_init sets
+ * to the size your compiler saw, lets an older or newer library read it
+ * safely. Durations in this API are milliseconds. */
 typedef struct mgr_options {
+  size_t size; /* set by mgr_options_init; do not change it */
   /* Socket path. mgr_start(): NULL makes a private 0700 directory under
    * $TMPDIR (or /tmp) holding the socket, removed when the server exits. */
   const char *address;
-  /* Per-call timeout in milliseconds; -1 waits forever (the default). */
-  int timeout_ms;
+  /* Per-call timeout in milliseconds; < 0 waits forever (the default). */
+  int64_t timeout_ms;
   /* Largest frame either side may send; 0 for the default (1 MiB). */
   uint32_t max_frame;
   /* mgr_start(): the bytes the server may hold (mgr_server_options'
    * max_memory); 0 for the default (1 GiB). */
   size_t max_memory;
+  /* mgr_connect(): accept a server that runs under another uid than this
+   * process (one started with mgrd --allow-any-uid). Default false: such a
+   * server is refused with MGR_EPERM (spec 2.3). */
+  bool allow_other_uid;
 } mgr_options;
 
-/* Fills *opt with the defaults. */
-MGR_API void mgr_options_init(mgr_options *opt);
+/* Fills *opt with the defaults (and its size). Not thread-safe on the same
+ * opt; otherwise any thread. */
+#define mgr_options_init(opt) mgr_options_init_((opt), sizeof *(opt))
+MGR_API void mgr_options_init_(mgr_options *opt, size_t size);
 
 /* Starts a manager server in a child process, as Python's Manager() does, and
  * connects to it. The child is made with fork() and runs the server from this
@@ -76,10 +88,10 @@ MGR_API int64_t mgr_server_pid(const mgr_client *m);
  * errors name the byte offset. */
 MGR_API const char *mgr_errmsg(const mgr_client *m);
 
-/* Sets the per-call timeout (ms, -1 forever) for all threads. A call that
- * times out returns MGR_ETIMEDOUT; its late reply is discarded, never given to a
- * later call. */
-MGR_API void mgr_set_timeout(mgr_client *m, int timeout_ms);
+/* Sets the per-call timeout (milliseconds, < 0 forever) for all threads. A
+ * call that times out returns MGR_ETIMEDOUT; its late reply is discarded,
+ * never given to a later call. Thread-safe. */
+MGR_API void mgr_set_timeout(mgr_client *m, int64_t timeout_ms);
 
 /* One round trip to the manager. */
 MGR_API int mgr_ping(mgr_client *m);
@@ -244,11 +256,13 @@ MGR_API int mgr_var_cas(mgr_proxy *v, const mgr_value *expected,
                         mgr_value *current);
 
 /* --- lock and rlock ---------------------------------------------------------
- * Owned by the calling thread's connection. timeout < 0 blocks until acquired,
- * 0 tries once, > 0 waits that many seconds. *acquired tells. Returns MGR_OK,
- * or MGR_EOWNERDEAD when acquired but the previous owner died holding it (the
- * caller owns the lock and should repair the state it protects). */
-MGR_API int mgr_lock_acquire(mgr_proxy *lk, double timeout, bool *acquired);
+ * Owned by the calling thread's connection. timeout_ms < 0 blocks until
+ * acquired, 0 tries once, > 0 waits up to that many milliseconds (measured
+ * on the server). *acquired tells. Returns MGR_OK, or MGR_EOWNERDEAD when
+ * acquired but the previous owner died holding it (the caller owns the lock
+ * and should repair the state it protects). */
+MGR_API int mgr_lock_acquire(mgr_proxy *lk, int64_t timeout_ms,
+                             bool *acquired);
 /* MGR_ESTATE when not held (RLock: not held by the caller). */
 MGR_API int mgr_lock_release(mgr_proxy *lk);
 MGR_API int mgr_lock_locked(mgr_proxy *lk, bool *out);

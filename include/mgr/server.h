@@ -11,7 +11,11 @@
 extern "C" {
 #endif
 
+/* Options of mgr_server_run(). Initialise with mgr_server_options_init(),
+ * then set fields: as mgr_options, the struct may grow at its end and `size`
+ * lets libraries of other versions read it safely. */
 typedef struct mgr_server_options {
+  size_t size; /* set by mgr_server_options_init; do not change it */
   /* Socket path (required). Its directory should be private (0700). */
   const char *address;
   /* Largest frame accepted or sent; 0 for the default (1 MiB). */
@@ -34,18 +38,23 @@ typedef struct mgr_server_options {
   /* Milliseconds after which a connection that sent nothing and has no
    * parked request is closed: 0 (the default) for never. */
   uint32_t idle_timeout_ms;
-  /* Requests slower than this many microseconds are logged (STATS): 0 for
-   * the default (10000), UINT32_MAX for never. */
-  uint32_t slow_us;
+  /* Requests slower than this many milliseconds are logged (STATS): 0 for
+   * the default (10), UINT32_MAX for never. */
+  uint32_t slow_ms;
 } mgr_server_options;
 
-MGR_API void mgr_server_options_init(mgr_server_options *opt);
+/* Fills *opt with the defaults (and its size). */
+#define mgr_server_options_init(opt)                                           \
+  mgr_server_options_init_((opt), sizeof *(opt))
+MGR_API void mgr_server_options_init_(mgr_server_options *opt, size_t size);
 
 /* Runs a manager server in the calling thread until a client sends SHUTDOWN
  * or SIGTERM/SIGINT arrive (while it runs, the calling thread blocks both
  * signals and reads them through a signalfd). Removes the socket on return.
  * Returns MGR_OK, or MGR_ESYS (cannot bind, listen, or get random bytes for
- * its hash key ...), MGR_EINVAL, MGR_ENOMEM. */
+ * its hash key ...), MGR_EINVAL (bad options, or options from a newer
+ * header with fields this library does not know set), MGR_ENOMEM. Not
+ * thread-safe: one server per thread. */
 MGR_API int mgr_server_run(const mgr_server_options *opt);
 
 #ifdef __cplusplus

@@ -1,7 +1,9 @@
 /* mgr client: connections (connect, HELLO, sessions, fork) and THE call path,
  * mgri_call(): one send of the encoded request, reads until its reply. */
 #include "../trace/trace.h"
+#include "common/xstruct.h"
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -100,9 +102,34 @@ static void conn_dtor(void *p) {
   conn_free(c);
 }
 
-int mgri_client_new(const char *address, const mgr_options *opt,
+void mgr_options_init_(mgr_options *opt, size_t size) {
+  if (!opt || size < sizeof(size_t)) return;
+  /* The caller's struct may be larger (a newer header): its unknown fields
+   * zeroed, ours set. */
+  memset(opt, 0, size);
+  mgr_options d;
+  memset(&d, 0, sizeof d);
+  d.size = sizeof d;
+  d.timeout_ms = -1;
+  memcpy(opt, &d, size < sizeof d ? size : sizeof d);
+  opt->size = size;
+}
+
+int mgri_options_get(const mgr_options *opt, mgr_options *o) {
+  mgr_options_init(o);
+  return opt ? mgri_xstruct_in(o, sizeof *o, opt) : MGR_OK;
+}
+
+const char *mgr_address(const mgr_client *m) { return m->address; }
+
+int64_t mgr_server_pid(const mgr_client *m) { return m->server_pid; }
+
+int mgri_client_new(const char *address, const mgr_options *given,
                     mgr_client **out) {
   pthread_once(&g_once, once_init);
+  mgr_options o;
+  if (mgri_options_get(given, &o)) return MGR_EINVAL;
+  const mgr_options *opt = &o;
   mgr_client *m = calloc(1, sizeof *m);
   if (!m) return MGR_ENOMEM;
   m->address = strdup(address);
@@ -116,8 +143,9 @@ int mgri_client_new(const char *address, const mgr_options *opt,
     return MGR_ESYS;
   }
   mutex_init_recursive(&m->mu);
-  atomic_init(&m->timeout_ms, opt ? opt->timeout_ms : -1);
-  uint32_t mf = opt && opt->max_frame ? opt->max_frame : MGRI_FRAME_MAX_DEFAULT;
+  atomic_init(&m->timeout_ms, opt->timeout_ms < 0 ? -1 : opt->timeout_ms);
+  m->allow_other_uid = opt->allow_other_uid;
+  uint32_t mf = opt->max_frame ? opt->max_frame : MGRI_FRAME_MAX_DEFAULT;
   if (mf > MGRI_FRAME_MAX_CEIL) mf = MGRI_FRAME_MAX_CEIL;
   m->max_frame = mf;
   pthread_mutex_lock(&g_mu);
@@ -167,8 +195,8 @@ const char *mgr_errmsg(const mgr_client *m) {
   return c ? c->errmsg : tl_errmsg;
 }
 
-void mgr_set_timeout(mgr_client *m, int timeout_ms) {
-  atomic_store(&m->timeout_ms, timeout_ms < 0 ? -1 : timeout_ms);
+void mgr_set_timeout(mgr_client *m, int64_t timeout_ms) {
+  if (m) atomic_store(&m->timeout_ms, timeout_ms < 0 ? -1 : timeout_ms);
 }
 
 /* --- the call path ------------------------------------------------------- */
@@ -339,7 +367,8 @@ int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   }
   mgri_arena_reset(&c->arena);
   c->errmsg[0] = 0;
-  int tmo = atomic_load_explicit(&c->m->timeout_ms, memory_order_relaxed);
+  int64_t tmo64 = atomic_load_explicit(&c->m->timeout_ms, memory_order_relaxed);
+  int tmo = tmo64 > INT_MAX ? INT_MAX : (int)tmo64;
   struct timespec dl = {0, 0};
   if (tmo >= 0) deadline_set(&dl, tmo);
 

@@ -57,7 +57,8 @@ struct mgr_client {
   char *address;
   pthread_key_t key; /* this thread's mgri_conn */
   pthread_mutex_t mu; /* session, conns list, ref table */
-  _Atomic int timeout_ms;
+  _Atomic int64_t timeout_ms;
+  bool allow_other_uid; /* mgr_options.allow_other_uid */
   uint32_t max_frame;
   uint64_t session;     /* 0: none yet in this process (fresh, or after fork) */
   int64_t server_pid;
@@ -80,6 +81,11 @@ struct mgr_proxy {
 
 /* The fork generation: incremented in the child of every fork(). */
 extern _Atomic uint64_t mgri_fork_gen;
+
+/* The options in opt (NULL: the defaults) as this library's struct.
+ * MGR_OK or MGR_EINVAL (opt not initialised, or sets fields this library
+ * does not know). */
+int mgri_options_get(const mgr_options *opt, mgr_options *o);
 
 /* Creates the client struct (not connected) and registers it for the atfork
  * handlers. */

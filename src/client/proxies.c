@@ -279,10 +279,14 @@ int mgr_var_cas(mgr_proxy *v, const mgr_value *expected,
 
 /* --- lock and rlock ---------------------------------------------------------- */
 
-int mgr_lock_acquire(mgr_proxy *lk, double timeout, bool *acquired) {
+int mgr_lock_acquire(mgr_proxy *lk, int64_t timeout_ms, bool *acquired) {
   if (acquired) *acquired = false;
-  mgr_value a[2] = {mgr_bool(timeout != 0), mgr_nil()};
-  if (timeout > 0) a[1] = mgr_float(timeout);
+  /* On the wire the timeout is in seconds (spec 13.2): whole seconds as an
+   * int, others as the nearest double. */
+  mgr_value a[2] = {mgr_bool(timeout_ms != 0), mgr_nil()};
+  if (timeout_ms > 0)
+    a[1] = timeout_ms % 1000 == 0 ? mgr_int(timeout_ms / 1000)
+                                   : mgr_float((double)timeout_ms / 1000.0);
   int64_t r = 0;
   int rc = call_int(lk, MGRI_OP_LOCK_ACQUIRE, a, 2, &r);
   if (rc != MGR_OK) return rc;

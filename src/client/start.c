@@ -18,17 +18,6 @@
 #include "mgr/error.h"
 #include "mgr/server.h"
 
-void mgr_options_init(mgr_options *opt) {
-  memset(opt, 0, sizeof *opt);
-  opt->address = NULL;
-  opt->timeout_ms = -1;
-  opt->max_frame = 0;
-}
-
-const char *mgr_address(const mgr_client *m) { return m->address; }
-
-int64_t mgr_server_pid(const mgr_client *m) { return m->server_pid; }
-
 int mgr_connect(const char *address, const mgr_options *opt, mgr_client **out) {
   if (!address || !out) return MGR_EINVAL;
   mgr_client *m;
@@ -104,10 +93,7 @@ static void serve(const char *path, const char *dir, const mgr_options *o,
 int mgr_start(const mgr_options *opt, mgr_client **out) {
   if (!out) return MGR_EINVAL;
   mgr_options o;
-  if (opt)
-    o = *opt;
-  else
-    mgr_options_init(&o);
+  if (mgri_options_get(opt, &o)) return MGR_EINVAL;
   char *dir = NULL;
   char path[sizeof ((struct sockaddr_un *)0)->sun_path];
   if (!o.address) {

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/xstruct.h"
 #include "mgr/error.h"
 #include "mgr/server.h"
 #include "server/store.h"
@@ -648,14 +649,23 @@ static int make_listener(loop *L, const char *path) {
   return MGR_OK;
 }
 
-void mgr_server_options_init(mgr_server_options *opt) {
-  if (!opt) return;
-  memset(opt, 0, sizeof *opt);
-  opt->ready_fd = -1;
+void mgr_server_options_init_(mgr_server_options *opt, size_t size) {
+  if (!opt || size < sizeof(size_t)) return;
+  memset(opt, 0, size);
+  mgr_server_options d;
+  memset(&d, 0, sizeof d);
+  d.ready_fd = -1;
+  memcpy(opt, &d, size < sizeof d ? size : sizeof d);
+  opt->size = size;
 }
 
-int mgr_server_run(const mgr_server_options *opt) {
-  if (!opt || !opt->address || !*opt->address ||
+int mgr_server_run(const mgr_server_options *given) {
+  if (!given) return MGR_EINVAL;
+  mgr_server_options o;
+  mgr_server_options_init(&o);
+  if (mgri_xstruct_in(&o, sizeof o, given)) return MGR_EINVAL;
+  const mgr_server_options *opt = &o;
+  if (!opt->address || !*opt->address ||
       opt->max_frame > MGRI_FRAME_MAX_CEIL ||
       (opt->max_frame && opt->max_frame < 64))
     return MGR_EINVAL;
@@ -680,8 +690,8 @@ int mgr_server_run(const mgr_server_options *opt) {
   cfg.limits = L.lim;
   cfg.server_pid = (uint64_t)getpid();
   cfg.memory_max = opt->max_memory;
-  cfg.slow_ns = opt->slow_us == UINT32_MAX ? UINT64_MAX
-                : opt->slow_us             ? (uint64_t)opt->slow_us * 1000
+  cfg.slow_ns = opt->slow_ms == UINT32_MAX ? UINT64_MAX
+                : opt->slow_ms             ? (uint64_t)opt->slow_ms * 1000000
                                            : 0;
   cfg.clock = clock_cb;
   cfg.reply = on_reply;

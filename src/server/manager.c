@@ -290,7 +290,7 @@ static int op_stats(mgri_octx *x) {
   mb_put(&req, "total", u(st->requests));
   mb_put(&req, "parked", u(s->nparked));
   mb_put(&req, "slow", u(st->slow));
-  mb_put(&req, "slow_us", u(s->cfg.slow_ns == UINT64_MAX ? 0 : s->cfg.slow_ns / 1000));
+  mb_put(&req, "slow_ms", u(s->cfg.slow_ns == UINT64_MAX ? 0 : s->cfg.slow_ns / 1000000));
   mb_put(&req, "work_budget", u(s->cfg.work_budget));
 
   static const char *const why[] = {

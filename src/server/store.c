@@ -52,7 +52,7 @@ mgri_store *mgri_store_new(const mgri_store_config *cfg) {
   if (lim->frame_max > MGRI_FRAME_MAX_CEIL) lim->frame_max = MGRI_FRAME_MAX_CEIL;
   if (!s->cfg.memory_max) s->cfg.memory_max = MGRI_MEMORY_MAX_DEFAULT;
   if (!s->cfg.work_budget) s->cfg.work_budget = MGRI_WORK_BUDGET;
-  if (!s->cfg.slow_ns) s->cfg.slow_ns = (uint64_t)MGRI_SLOW_US_DEFAULT * 1000;
+  if (!s->cfg.slow_ns) s->cfg.slow_ns = (uint64_t)MGRI_SLOW_MS_DEFAULT * 1000000;
   s->mem.max = s->cfg.memory_max == SIZE_MAX ? 0 : s->cfg.memory_max;
   if (s->cfg.hash_key_set) {
     s->hkey.k0 = s->cfg.hash_key[0];

@@ -37,7 +37,7 @@ typedef struct mgri_store_config {
                             SIZE_MAX = no limit */
   uint64_t work_budget;  /* items a BATCH may touch; 0 = MGRI_WORK_BUDGET */
   uint64_t slow_ns;      /* log requests slower than this; 0 = the default
-                            (MGRI_SLOW_US_DEFAULT), UINT64_MAX = never */
+                            (MGRI_SLOW_MS_DEFAULT), UINT64_MAX = never */
   /* The clock that times requests for the slow-request log, in ns: the
    * clock mgri_dispatch's now_ns is read from (a request's time is one more
    * reading minus now_ns). NULL: requests are not timed. */

@@ -14,7 +14,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: mgrd --address PATH [--max-frame N] [--max-memory N]\n"
           "            [--handshake-timeout MS] [--max-handshakes N]\n"
-          "            [--idle-timeout MS] [--slow-us N] [--allow-any-uid]\n"
+          "            [--idle-timeout MS] [--slow-ms MS] [--allow-any-uid]\n"
           "            [--ready-fd FD]\n"
           "       mgrd --help | --version\n"
           "\n"
@@ -39,8 +39,7 @@ static void usage(FILE *f) {
           "  --idle-timeout MS       close connections silent for MS that "
           "wait\n"
           "                          for nothing (default: never)\n"
-          "  --slow-us N             log requests slower than N "
-          "microseconds\n"
+          "  --slow-ms MS            log requests slower than MS\n"
           "                          (default %u, 'none' for never; see\n"
           "                          mgrctl stats)\n"
           "  --allow-any-uid         accept clients of any uid (default: own "
@@ -50,7 +49,7 @@ static void usage(FILE *f) {
           "                          listening\n",
           MGRI_FRAME_MAX_DEFAULT, MGRI_FRAME_MAX_CEIL,
           (unsigned)(MGRI_MEMORY_MAX_DEFAULT >> 20), MGRI_HANDSHAKE_MS_DEFAULT,
-          MGRI_HANDSHAKES_MAX_DEFAULT, MGRI_SLOW_US_DEFAULT);
+          MGRI_HANDSHAKES_MAX_DEFAULT, MGRI_SLOW_MS_DEFAULT);
 }
 
 /* An unsigned decimal in [lo, hi] with an optional K/M/G (binary) suffix
@@ -106,8 +105,7 @@ static const flag flags[F_N] = {
     [F_HANDSHAKES] = {"--max-handshakes", "1..65536", 1, 65536, false},
     [F_IDLE] = {"--idle-timeout", "0..86400000 ms (0: never)", 0, 86400000,
                 false},
-    [F_SLOW] = {"--slow-us", "1..4294967294, or 'none'", 1, 4294967294ull,
-                false},
+    [F_SLOW] = {"--slow-ms", "1..86400000 ms, or 'none'", 1, 86400000, false},
     [F_READY] = {"--ready-fd", "a descriptor 0..65535", 0, 65535, false},
 };
 
@@ -164,7 +162,7 @@ int main(int argc, char **argv) {
     case F_HANDSHAKE: opt.handshake_timeout_ms = (uint32_t)n; break;
     case F_HANDSHAKES: opt.max_handshakes = (uint32_t)n; break;
     case F_IDLE: opt.idle_timeout_ms = (uint32_t)n; break;
-    case F_SLOW: opt.slow_us = none ? UINT32_MAX : (uint32_t)n; break;
+    case F_SLOW: opt.slow_ms = none ? UINT32_MAX : (uint32_t)n; break;
     default: opt.ready_fd = (int)n; break;
     }
   }

@@ -224,7 +224,7 @@ static void test_sigkill(void **st) {
   mgr_proxy *lk2;
   assert_int_equal(mgr_open(m2, "lk", MGR_K_LOCK, NULL, false, &lk2, NULL), MGR_OK);
   bool got = false;
-  int rc = mgr_lock_acquire(lk2, REL_WAIT_MS / 1000.0, &got);
+  int rc = mgr_lock_acquire(lk2, REL_WAIT_MS, &got);
   if (!((rc == MGR_OK || rc == MGR_EOWNERDEAD) && got))
     fail_msg("lock not acquirable after its owners died: %s acquired=%d", mgr_err_name(rc), got);
   const char *lock_rc = mgr_err_name(rc);
