@@ -53,9 +53,14 @@ static void fork_prepare(void) { hook_before(&fork_sigset); }
 static void fork_parent(void) { hook_parent(&fork_sigset); }
 static void fork_child(void) { hook_child(&fork_sigset); }
 
+/* The environment, except in a process running with more privilege than
+ * its caller (setuid, file capabilities): secure_getenv, so that no caller
+ * can make such a process load code of its choosing (MGR_TRACE_PROVIDER). */
+static const char *env(const char *name) { return secure_getenv(name); }
+
 /* The library never prints, except what the user asked for with lttng-ust's
  * own debug switch. */
-static int debug_on(void) { return getenv("LTTNG_UST_DEBUG") != NULL; }
+static int debug_on(void) { return env("LTTNG_UST_DEBUG") != NULL; }
 
 static void *try_open(const char *path) {
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -66,11 +71,13 @@ static void *try_open(const char *path) {
 }
 
 /* In order: $MGR_TRACE_PROVIDER, next to the object libmgr is in (libdir, or
- * the build tree's top where libmgr.so is built), the install libdir, the
- * build tree, then the dynamic linker's search path. */
+ * the build tree's top where libmgr.so is built), the install libdir, then
+ * the dynamic linker's search path. No build-tree path is compiled in:
+ * programs linked statically in the build tree (the tests) name the
+ * provider with MGR_TRACE_PROVIDER. */
 static void *open_provider(void) {
-  const char *env = getenv("MGR_TRACE_PROVIDER");
-  if (env && *env) return try_open(env);
+  const char *p = env("MGR_TRACE_PROVIDER");
+  if (p && *p) return try_open(p);
 
   void *h = NULL;
   Dl_info info;
@@ -87,16 +94,12 @@ static void *open_provider(void) {
   if (!h && access(MGRI_TP_INSTALL_PATH, R_OK) == 0)
     h = try_open(MGRI_TP_INSTALL_PATH);
 #endif
-#ifdef MGRI_TP_BUILD_PATH
-  if (!h && access(MGRI_TP_BUILD_PATH, R_OK) == 0)
-    h = try_open(MGRI_TP_BUILD_PATH);
-#endif
   if (!h) h = try_open(MGRI_TP_SONAME);
   return h;
 }
 
 static void install_fork_hooks(void *h) {
-  const char *e = getenv("MGR_TRACE_FORK"); /* "0": leave fork alone (tests) */
+  const char *e = env("MGR_TRACE_FORK"); /* "0": leave fork alone (tests) */
   if (e && strcmp(e, "0") == 0) return;
   void *preloaded = dlopen(FORK_SONAME, RTLD_NOW | RTLD_NOLOAD);
   if (preloaded) { /* its fork() wrapper calls the hooks already */
@@ -111,7 +114,7 @@ static void install_fork_hooks(void *h) {
 }
 
 static int env_wants_trace(void) {
-  const char *e = getenv("MGR_TRACE");
+  const char *e = env("MGR_TRACE");
   return e && *e && strcmp(e, "0") != 0;
 }
 
