@@ -196,24 +196,24 @@ static void test_list(void **state) {
   assert_ok(M, mgr_list_contains(l, &nine, &in));
   assert_false(in);
   /* slices: [0, 2, 3, 4] */
-  assert_ok(M, mgr_list_getslice(l, 1, 3, MGR_NONE, &v));
+  assert_ok(M, mgr_list_getslice(l, mgr_at(1), mgr_at(3), MGR_OMIT, &v));
   assert_repr(v, "[2, 3]");
-  assert_ok(M, mgr_list_getslice(l, MGR_NONE, MGR_NONE, -1, &v));
+  assert_ok(M, mgr_list_getslice(l, MGR_OMIT, MGR_OMIT, mgr_at(-1), &v));
   assert_repr(v, "[4, 3, 2, 0]");
-  assert_ok(M, mgr_list_getslice(l, -2, MGR_NONE, MGR_NONE, &v));
+  assert_ok(M, mgr_list_getslice(l, mgr_at(-2), MGR_OMIT, MGR_OMIT, &v));
   assert_repr(v, "[3, 4]");
-  assert_rc(M, mgr_list_getslice(l, MGR_NONE, MGR_NONE, 0, &v), MGR_EVALUE);
+  assert_rc(M, mgr_list_getslice(l, MGR_OMIT, MGR_OMIT, mgr_at(0), &v), MGR_EVALUE);
   mgr_value it[3] = {I(7), I(8), I(9)};
   mgr_value items = mgr_array(it, 3);
-  assert_ok(M, mgr_list_setslice(l, 1, 2, MGR_NONE, &items));
+  assert_ok(M, mgr_list_setslice(l, mgr_at(1), mgr_at(2), MGR_OMIT, &items));
   assert_ok(M, mgr_list_copy(l, &v));
   assert_repr(v, "[0, 7, 8, 9, 3, 4]");
   /* an extended slice takes exactly as many items as it selects */
-  assert_rc(M, mgr_list_setslice(l, MGR_NONE, MGR_NONE, 3, &items), MGR_EVALUE);
-  assert_ok(M, mgr_list_setslice(l, MGR_NONE, MGR_NONE, 2, &items));
+  assert_rc(M, mgr_list_setslice(l, MGR_OMIT, MGR_OMIT, mgr_at(3), &items), MGR_EVALUE);
+  assert_ok(M, mgr_list_setslice(l, MGR_OMIT, MGR_OMIT, mgr_at(2), &items));
   assert_ok(M, mgr_list_copy(l, &v));
   assert_repr(v, "[7, 7, 8, 9, 9, 4]");
-  assert_ok(M, mgr_list_delslice(l, 0, MGR_NONE, 2));
+  assert_ok(M, mgr_list_delslice(l, mgr_at(0), MGR_OMIT, mgr_at(2)));
   assert_ok(M, mgr_list_copy(l, &v));
   assert_repr(v, "[7, 9, 4]");
   /* append, extend, insert (clamped), pop */
@@ -232,12 +232,12 @@ static void test_list(void **state) {
   assert_ok(M, mgr_list_remove(l, &s));
   assert_rc(M, mgr_list_remove(l, &s), MGR_EVALUE);
   int64_t idx = -1;
-  assert_ok(M, mgr_list_index(l, &nine, MGR_NONE, MGR_NONE, &idx));
+  assert_ok(M, mgr_list_index(l, &nine, MGR_OMIT, MGR_OMIT, &idx));
   assert_int_equal(idx, 1);
-  assert_ok(M, mgr_list_index(l, &nine, 2, MGR_NONE, &idx));
+  assert_ok(M, mgr_list_index(l, &nine, mgr_at(2), MGR_OMIT, &idx));
   assert_int_equal(idx, 5);
-  assert_rc(M, mgr_list_index(l, &nine, 2, 5, &idx), MGR_EVALUE);
-  assert_rc(M, mgr_list_index(l, &s, MGR_NONE, MGR_NONE, &idx), MGR_EVALUE);
+  assert_rc(M, mgr_list_index(l, &nine, mgr_at(2), mgr_at(5), &idx), MGR_EVALUE);
+  assert_rc(M, mgr_list_index(l, &s, MGR_OMIT, MGR_OMIT, &idx), MGR_EVALUE);
   mgr_value seven = I(7);
   assert_ok(M, mgr_list_count(l, &seven, &n));
   assert_int_equal(n, 2);
@@ -256,7 +256,7 @@ static void test_list(void **state) {
   assert_ok(M, mgr_list_copy(l, &v));
   assert_repr(v, "[9, 9, 8, 7, 7, 4, 's']");
   /* imul, clear */
-  assert_ok(M, mgr_list_delslice(l, 1, MGR_NONE, MGR_NONE));
+  assert_ok(M, mgr_list_delslice(l, mgr_at(1), MGR_OMIT, MGR_OMIT));
   assert_ok(M, mgr_list_imul(l, 3));
   assert_ok(M, mgr_list_copy(l, &v));
   assert_repr(v, "[9, 9, 9]");
@@ -287,8 +287,8 @@ static void test_list_empty_setslice(void **state) {
   mgr_proxy *empty = NULL;
   assert_ok(m, mgr_list_new(m, NULL, &empty));
   mgr_value none = mgr_array(NULL, 0);
-  assert_ok(m, mgr_list_setslice(empty, 0, 0, MGR_NONE, &none));
-  assert_ok(m, mgr_list_delslice(empty, MGR_NONE, MGR_NONE, MGR_NONE));
+  assert_ok(m, mgr_list_setslice(empty, mgr_at(0), mgr_at(0), MGR_OMIT, &none));
+  assert_ok(m, mgr_list_delslice(empty, MGR_OMIT, MGR_OMIT, MGR_OMIT));
   assert_ok(m, mgr_list_extend(empty, &none));
   size_t n = 9;
   assert_ok(m, mgr_list_len(empty, &n));

@@ -189,7 +189,10 @@ MGR_API int mgr_dict_incr(mgr_proxy *d, const mgr_value *key,
                           const mgr_value *delta, const mgr_value *dflt,
                           mgr_value *out);
 /* The int shortcut of mgr_dict_incr: a missing key starts at 0 when
- * use_default is true. out may be NULL. */
+ * use_default is true. out (may be NULL) gets the new value. MGR_ETYPE when
+ * the new value is not an int (the entry held a float: the increment WAS
+ * applied, the entry is a float; mgr_errmsg says its value, mgr_dict_incr
+ * reads it), or when the entry is not a number (nothing changed). */
 MGR_API int mgr_dict_incr_int(mgr_proxy *d, const mgr_value *key, int64_t delta,
                               bool use_default, int64_t *out);
 /* Atomic: if d[key] == expected, d[key] = desired. *swapped tells; current
@@ -200,21 +203,43 @@ MGR_API int mgr_dict_cas(mgr_proxy *d, const mgr_value *key,
 
 /* --- list (Python list through a ListProxy) -------------------------------
  * Indices may be negative, counted from the end, as in Python. */
-#define MGR_NONE INT64_MIN /* an omitted slice bound or step (Python None) */
+
+/* A slice bound, slice step or index bound that may be omitted (Python's
+ * None): every int64 can be given, so l[0:-2**63] is expressible. */
+typedef struct mgr_bound {
+  int64_t value;
+  bool given;
+} mgr_bound;
+/* The bound i, and the omitted bound. */
+static inline mgr_bound mgr_at(int64_t i) {
+  mgr_bound b;
+  b.value = i;
+  b.given = true;
+  return b;
+}
+static inline mgr_bound mgr_omit(void) {
+  mgr_bound b;
+  b.value = 0;
+  b.given = false;
+  return b;
+}
+#define MGR_OMIT mgr_omit()
 MGR_API int mgr_list_get(mgr_proxy *l, int64_t index, mgr_value *out);
 MGR_API int mgr_list_set(mgr_proxy *l, int64_t index, const mgr_value *val);
 MGR_API int mgr_list_del(mgr_proxy *l, int64_t index);
 MGR_API int mgr_list_len(mgr_proxy *l, size_t *out);
 MGR_API int mgr_list_contains(mgr_proxy *l, const mgr_value *val, bool *out);
-/* l[start:stop:step] as an owned array; MGR_NONE for an omitted part. */
-MGR_API int mgr_list_getslice(mgr_proxy *l, int64_t start, int64_t stop,
-                              int64_t step, mgr_value *out);
+/* l[start:stop:step] as an owned array; MGR_OMIT for an omitted part
+ * (mgr_at(i) for a given one). MGR_EVALUE for step 0. */
+MGR_API int mgr_list_getslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
+                              mgr_bound step, mgr_value *out);
 /* l[start:stop:step] = items (an array). An extended slice (step not 1) needs
  * as many items as it selects (MGR_EVALUE). */
-MGR_API int mgr_list_setslice(mgr_proxy *l, int64_t start, int64_t stop,
-                              int64_t step, const mgr_value *items);
-MGR_API int mgr_list_delslice(mgr_proxy *l, int64_t start, int64_t stop,
-                              int64_t step);
+MGR_API int mgr_list_setslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
+                              mgr_bound step, const mgr_value *items);
+/* del l[start:stop:step]. */
+MGR_API int mgr_list_delslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
+                              mgr_bound step);
 MGR_API int mgr_list_append(mgr_proxy *l, const mgr_value *val);
 /* l.extend(items), also l += items. */
 MGR_API int mgr_list_extend(mgr_proxy *l, const mgr_value *items);
@@ -223,9 +248,10 @@ MGR_API int mgr_list_insert(mgr_proxy *l, int64_t index, const mgr_value *val);
 MGR_API int mgr_list_pop(mgr_proxy *l, int64_t index, mgr_value *out);
 /* MGR_EVALUE when val is absent. */
 MGR_API int mgr_list_remove(mgr_proxy *l, const mgr_value *val);
-/* l.index(val, start, stop); MGR_NONE for omitted bounds. MGR_EVALUE. */
-MGR_API int mgr_list_index(mgr_proxy *l, const mgr_value *val, int64_t start,
-                           int64_t stop, int64_t *out);
+/* l.index(val, start, stop); MGR_OMIT for omitted bounds. MGR_EVALUE when
+ * val is not in l[start:stop]. */
+MGR_API int mgr_list_index(mgr_proxy *l, const mgr_value *val, mgr_bound start,
+                           mgr_bound stop, int64_t *out);
 MGR_API int mgr_list_count(mgr_proxy *l, const mgr_value *val, size_t *out);
 MGR_API int mgr_list_reverse(mgr_proxy *l);
 /* Sorts comparable values (numbers with numbers, text with text ...);
@@ -238,6 +264,7 @@ MGR_API int mgr_list_imul(mgr_proxy *l, int64_t n);
 /* Atomic l[index] += delta. MGR_EINDEX, MGR_EOVERFLOW, MGR_ETYPE. */
 MGR_API int mgr_list_incr(mgr_proxy *l, int64_t index, const mgr_value *delta,
                           mgr_value *out);
+/* The int shortcut of mgr_list_incr: MGR_ETYPE as mgr_dict_incr_int's. */
 MGR_API int mgr_list_incr_int(mgr_proxy *l, int64_t index, int64_t delta,
                               int64_t *out);
 MGR_API int mgr_list_cas(mgr_proxy *l, int64_t index, const mgr_value *expected,
@@ -250,6 +277,8 @@ MGR_API int mgr_var_set(mgr_proxy *v, const mgr_value *val);
 /* Atomic v.value += delta; dflt (may be NULL) is used when v holds None. */
 MGR_API int mgr_var_incr(mgr_proxy *v, const mgr_value *delta,
                          const mgr_value *dflt, mgr_value *out);
+/* The int shortcut of mgr_var_incr (no default: a var holding None is
+ * MGR_ETYPE): MGR_ETYPE as mgr_dict_incr_int's. */
 MGR_API int mgr_var_incr_int(mgr_proxy *v, int64_t delta, int64_t *out);
 MGR_API int mgr_var_cas(mgr_proxy *v, const mgr_value *expected,
                         const mgr_value *desired, bool *swapped,

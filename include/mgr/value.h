@@ -123,9 +123,12 @@ static inline mgr_value mgr_map(mgr_value *pairs, size_t npairs) {
 MGR_API void mgr_value_free(mgr_value *v);
 
 /* Deep-copies src into *dst as an owned value (one allocation).
- * Returns MGR_OK, MGR_ENOMEM, or MGR_EINVAL (invalid UTF-8 in text, nesting
- * deeper than the protocol's limit, a NULL pointer with a non-zero length).
- * On error *dst is nil. Thread-safe. */
+ * Returns MGR_OK, MGR_ENOMEM, or MGR_EINVAL when src is not a value the
+ * manager accepts — the same check every call and batch adder makes: NULL,
+ * a NULL pointer with a non-zero length, invalid UTF-8 in text, nesting
+ * deeper than the protocol's limit, a ref with an unknown kind or id 0, a
+ * map key that is unhashable, NaN or repeated. On error *dst is nil (when dst
+ * is not NULL). Thread-safe. */
 MGR_API int mgr_value_copy(mgr_value *dst, const mgr_value *src);
 
 /* Python ==: True == 1 == 1.0; NaN != NaN; maps compare as dicts (order

@@ -220,7 +220,7 @@ size_t mgri_cbor_size(const mgr_value *v, size_t cap) {
 
 int mgri_cbor_value_at(mgri_buf *b, const mgr_value *v, unsigned depth) {
   if (b->err) return b->err;
-  int rc = mgri_value_check(v, depth ? depth : 1, true);
+  int rc = mgri_value_valid(v, depth ? depth : 1);
   if (rc != MGR_OK) return rc;
   enc(b, v);
   return b->err;

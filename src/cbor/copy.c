@@ -131,8 +131,7 @@ size_t mgri_value_refs(const mgr_value *v, void (*fn)(void *ctx, uint64_t id),
   }
 }
 
-/* Structural checks shared by mgr_value_copy and the encoder. */
-int mgri_value_check(const mgr_value *v, unsigned depth, bool wire) {
+static int check(const mgr_value *v, unsigned depth) {
   if (depth > MGRI_DEPTH_MAX) return MGR_EINVAL;
   switch (v->type) {
   case MGR_T_NIL:
@@ -148,7 +147,7 @@ int mgri_value_check(const mgr_value *v, unsigned depth, bool wire) {
   case MGR_T_BYTES:
     return !v->u.s.ptr && v->u.s.len ? MGR_EINVAL : MGR_OK;
   case MGR_T_REF:
-    if (wire && (v->u.ref.kind < 1 || v->u.ref.kind > MGRI_KIND_MAX ||
+    if ((v->u.ref.kind < 1 || v->u.ref.kind > MGRI_KIND_MAX ||
                  v->u.ref.id == 0 || v->u.ref.id > INT64_MAX))
       return MGR_EINVAL;
     return MGR_OK;
@@ -161,10 +160,10 @@ int mgri_value_check(const mgr_value *v, unsigned depth, bool wire) {
     }
     if (!v->u.a.items && n) return MGR_EINVAL;
     for (size_t i = 0; i < n; i++) {
-      int rc = mgri_value_check(&v->u.a.items[i], depth + 1, wire);
+      int rc = check(&v->u.a.items[i], depth + 1);
       if (rc != MGR_OK) return rc;
     }
-    if (wire && v->type == MGR_T_MAP) {
+    if (v->type == MGR_T_MAP) {
       for (size_t i = 0; i < v->u.a.len; i++)
         if (mgri_value_hashable(&v->u.a.items[2 * i]) != MGR_OK)
           return MGR_EINVAL;
@@ -178,4 +177,8 @@ int mgri_value_check(const mgr_value *v, unsigned depth, bool wire) {
   default:
     return MGR_EINVAL;
   }
+}
+
+int mgri_value_valid(const mgr_value *v, unsigned depth) {
+  return v ? check(v, depth ? depth : 1) : MGR_EINVAL;
 }

@@ -54,9 +54,14 @@ size_t mgri_value_refs(const mgr_value *v, void (*fn)(void *ctx, uint64_t id),
 /* The data items of v (a scalar is 1, an array 1 + its items' ...), counting
  * no further than cap. */
 size_t mgri_value_items(const mgr_value *v, size_t cap);
-/* Validates v at nesting depth `depth`: UTF-8, NULL pointers, depth; with
- * wire also what the decoder rejects (ref kind/id, unhashable, NaN or
- * duplicate map keys). MGR_OK, MGR_EINVAL or MGR_ENOMEM. */
-int mgri_value_check(const mgr_value *v, unsigned depth, bool wire);
+/* THE validation of a value the library is given (every proxy through the
+ * encoder, every batch adder, mgr_value_copy): v, placed at nesting depth
+ * `depth` of a message (a request's argument is at 3, a batch
+ * sub-request's at 6, a lone value at 1), is one the peer would accept:
+ * not NULL, no NULL pointer with a length, valid UTF-8 text, refs with a
+ * known kind and an id in 1..2^63-1, map keys hashable, not NaN and not
+ * repeated, no deeper than MGRI_DEPTH_MAX. MGR_OK, MGR_EINVAL or
+ * MGR_ENOMEM. */
+int mgri_value_valid(const mgr_value *v, unsigned depth);
 
 #endif

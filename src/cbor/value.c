@@ -25,9 +25,9 @@ void mgr_value_free(mgr_value *v) {
 }
 
 int mgr_value_copy(mgr_value *dst, const mgr_value *src) {
+  if (!dst) return MGR_EINVAL;
   *dst = mgr_nil();
-  if (!src) return MGR_EINVAL;
-  int rc = mgri_value_check(src, 1, false);
+  int rc = mgri_value_valid(src, 1);
   if (rc != MGR_OK) return rc;
   size_t size = mgri_value_size(src);
   if (size == SIZE_MAX) return MGR_ENOMEM;

@@ -25,19 +25,7 @@ struct mgr_batch {
 
 /* An argument sits at depth 6 of the request: request > args > batch list >
  * entry > sub-args > argument. */
-#define ARG_NEST_MAX (MGRI_DEPTH_MAX - 5)
-
-static unsigned nesting(const mgr_value *v, unsigned cap) {
-  if (cap == 0) return 1;
-  if (v->type != MGR_T_ARRAY && v->type != MGR_T_MAP) return 1;
-  size_t n = v->type == MGR_T_MAP ? 2 * v->u.a.len : v->u.a.len;
-  unsigned deepest = 0;
-  for (size_t i = 0; i < n && deepest < cap - 1; i++) {
-    unsigned d = nesting(&v->u.a.items[i], cap - 1);
-    if (d > deepest) deepest = d;
-  }
-  return 1 + deepest;
-}
+#define ARG_DEPTH 6
 
 int mgr_batch_new(mgr_client *m, mgr_batch **out) {
   if (!m || !out) return MGR_EINVAL;
@@ -128,12 +116,19 @@ static int add(mgr_batch *b, mgr_proxy *p, uint64_t op, const mgr_value *args,
   if (b->n == MGRI_BATCH_MAX)
     return fail(b, MGR_ELIMIT, "more than %u operations in one batch",
                 MGRI_BATCH_MAX);
-  for (size_t i = 0; i < nargs; i++)
-    if (nesting(&args[i], ARG_NEST_MAX + 1) > ARG_NEST_MAX)
+  /* The one validation every entry makes (mgri_value_valid): a value the
+   * server would refuse fails here, not the whole batch later. */
+  for (size_t i = 0; i < nargs; i++) {
+    int rc = mgri_value_valid(&args[i], ARG_DEPTH);
+    if (rc == MGR_ENOMEM) return fail(b, rc, "out of memory");
+    if (rc)
       return fail(b, MGR_EINVAL,
-                  "argument %zu is nested deeper than %u levels (the limit "
-                  "inside a batch)",
-                  i, ARG_NEST_MAX);
+                  "argument %zu is not a value the manager accepts (NULL "
+                  "pointer, invalid UTF-8, bad ref, map key unhashable, NaN "
+                  "or repeated, or nested deeper than %u levels inside a "
+                  "batch)",
+                  i, MGRI_DEPTH_MAX - ARG_DEPTH + 1);
+  }
   if (b->n == b->cap && grow(b) != MGR_OK)
     return fail(b, MGR_ENOMEM, "out of memory");
   mgr_value *copy = mgri_arena_alloc(&b->args, nargs * sizeof *copy);

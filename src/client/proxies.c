@@ -32,10 +32,25 @@ static int call_int(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
   mgr_value res;
   int rc = call(p, op, args, n, &res);
   if (rc != MGR_OK) return rc;
+  if (res.type != MGR_T_INT) return bad_result(p, "an int");
+  if (out) *out = res.u.i;
+  return MGR_OK;
+}
+
+/* The *_incr_int calls: the new value must be an int. A float entry plus an
+ * int delta is a float (spec 11.1): no int can say it, so MGR_ETYPE — after
+ * the server applied the increment, which the message says. */
+static int call_incr_int(mgr_proxy *p, uint64_t op, const mgr_value *args,
+                         size_t n, int64_t *out) {
+  mgr_value res;
+  int rc = call(p, op, args, n, &res);
+  if (rc != MGR_OK) return rc;
   if (res.type == MGR_T_FLOAT) {
-    /* An int shortcut over a float entry: the entry stays a float. */
-    if (out) *out = (int64_t)res.u.f;
-    return MGR_OK;
+    mgri_seterr(p->m,
+                "the new value is a float (%.17g), not an int: the increment "
+                "was applied; read it with the mgr_*_incr call",
+                res.u.f);
+    return MGR_ETYPE;
   }
   if (res.type != MGR_T_INT) return bad_result(p, "an int");
   if (out) *out = res.u.i;
@@ -76,27 +91,32 @@ static int call_cas(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
   return current ? mgri_result_out(&res.u.a.items[1], current) : MGR_OK;
 }
 
-/* MGR_NONE -> nil (Python None) for slice bounds. */
-static mgr_value bound(int64_t v) { return v == MGR_NONE ? mgr_nil() : mgr_int(v); }
+/* An omitted bound is nil (Python None) on the wire; every int64 is an int. */
+static mgr_value bound(mgr_bound b) { return b.given ? mgr_int(b.value) : mgr_nil(); }
 
 /* --- dict ------------------------------------------------------------------ */
 
 int mgr_dict_get(mgr_proxy *d, const mgr_value *key, mgr_value *out) {
+  if (!key) return MGR_EINVAL;
   return call_out(d, MGRI_OP_DICT_GET, key, 1, out);
 }
 int mgr_dict_get_default(mgr_proxy *d, const mgr_value *key,
                          const mgr_value *dflt, mgr_value *out) {
+  if (!key) return MGR_EINVAL;
   mgr_value a[2] = {*key, dflt ? *dflt : mgr_nil()};
   return call_out(d, MGRI_OP_DICT_GET, a, 2, out);
 }
 int mgr_dict_set(mgr_proxy *d, const mgr_value *key, const mgr_value *val) {
+  if (!key || !val) return MGR_EINVAL;
   mgr_value a[2] = {*key, *val};
   return call(d, MGRI_OP_DICT_SET, a, 2, NULL);
 }
 int mgr_dict_del(mgr_proxy *d, const mgr_value *key) {
+  if (!key) return MGR_EINVAL;
   return call(d, MGRI_OP_DICT_DEL, key, 1, NULL);
 }
 int mgr_dict_contains(mgr_proxy *d, const mgr_value *key, bool *out) {
+  if (!key) return MGR_EINVAL;
   return call_bool(d, MGRI_OP_DICT_CONTAINS, key, 1, out);
 }
 int mgr_dict_len(mgr_proxy *d, size_t *out) {
@@ -113,6 +133,7 @@ int mgr_dict_items(mgr_proxy *d, mgr_value *out) {
 }
 int mgr_dict_pop(mgr_proxy *d, const mgr_value *key, const mgr_value *dflt,
                  mgr_value *out) {
+  if (!key) return MGR_EINVAL;
   mgr_value a[2] = {*key, dflt ? *dflt : mgr_nil()};
   return call_out(d, MGRI_OP_DICT_POP, a, dflt ? 2 : 1, out);
 }
@@ -132,10 +153,12 @@ int mgr_dict_popitem(mgr_proxy *d, mgr_value *key, mgr_value *val) {
 }
 int mgr_dict_setdefault(mgr_proxy *d, const mgr_value *key,
                         const mgr_value *dflt, mgr_value *out) {
+  if (!key) return MGR_EINVAL;
   mgr_value a[2] = {*key, dflt ? *dflt : mgr_nil()};
   return call_out(d, MGRI_OP_DICT_SETDEFAULT, a, dflt ? 2 : 1, out);
 }
 int mgr_dict_update(mgr_proxy *d, const mgr_value *other) {
+  if (!other) return MGR_EINVAL;
   return call(d, MGRI_OP_DICT_UPDATE, other, 1, NULL);
 }
 int mgr_dict_clear(mgr_proxy *d) {
@@ -146,16 +169,19 @@ int mgr_dict_copy(mgr_proxy *d, mgr_value *out) {
 }
 int mgr_dict_incr(mgr_proxy *d, const mgr_value *key, const mgr_value *delta,
                   const mgr_value *dflt, mgr_value *out) {
+  if (!key || !delta) return MGR_EINVAL;
   mgr_value a[3] = {*key, *delta, dflt ? *dflt : mgr_nil()};
   return call_out(d, MGRI_OP_DICT_INCR, a, dflt ? 3 : 2, out);
 }
 int mgr_dict_incr_int(mgr_proxy *d, const mgr_value *key, int64_t delta,
                       bool use_default, int64_t *out) {
+  if (!key) return MGR_EINVAL;
   mgr_value a[3] = {*key, mgr_int(delta), mgr_int(0)};
-  return call_int(d, MGRI_OP_DICT_INCR, a, use_default ? 3 : 2, out);
+  return call_incr_int(d, MGRI_OP_DICT_INCR, a, use_default ? 3 : 2, out);
 }
 int mgr_dict_cas(mgr_proxy *d, const mgr_value *key, const mgr_value *expected,
                  const mgr_value *desired, bool *swapped, mgr_value *current) {
+  if (!key || !expected || !desired) return MGR_EINVAL;
   mgr_value a[3] = {*key, *expected, *desired};
   return call_cas(d, MGRI_OP_DICT_CAS, a, 3, swapped, current);
 }
@@ -167,6 +193,7 @@ int mgr_list_get(mgr_proxy *l, int64_t index, mgr_value *out) {
   return call_out(l, MGRI_OP_LIST_GET, a, 1, out);
 }
 int mgr_list_set(mgr_proxy *l, int64_t index, const mgr_value *val) {
+  if (!val) return MGR_EINVAL;
   mgr_value a[2] = {mgr_int(index), *val};
   return call(l, MGRI_OP_LIST_SET, a, 2, NULL);
 }
@@ -178,29 +205,35 @@ int mgr_list_len(mgr_proxy *l, size_t *out) {
   return call_size(l, MGRI_OP_LIST_LEN, NULL, 0, out);
 }
 int mgr_list_contains(mgr_proxy *l, const mgr_value *val, bool *out) {
+  if (!val) return MGR_EINVAL;
   return call_bool(l, MGRI_OP_LIST_CONTAINS, val, 1, out);
 }
-int mgr_list_getslice(mgr_proxy *l, int64_t start, int64_t stop, int64_t step,
-                      mgr_value *out) {
+int mgr_list_getslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
+                      mgr_bound step, mgr_value *out) {
   mgr_value a[3] = {bound(start), bound(stop), bound(step)};
   return call_out(l, MGRI_OP_LIST_GETSLICE, a, 3, out);
 }
-int mgr_list_setslice(mgr_proxy *l, int64_t start, int64_t stop, int64_t step,
-                      const mgr_value *items) {
+int mgr_list_setslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
+                      mgr_bound step, const mgr_value *items) {
+  if (!items) return MGR_EINVAL;
   mgr_value a[4] = {bound(start), bound(stop), bound(step), *items};
   return call(l, MGRI_OP_LIST_SETSLICE, a, 4, NULL);
 }
-int mgr_list_delslice(mgr_proxy *l, int64_t start, int64_t stop, int64_t step) {
+int mgr_list_delslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
+                      mgr_bound step) {
   mgr_value a[3] = {bound(start), bound(stop), bound(step)};
   return call(l, MGRI_OP_LIST_DELSLICE, a, 3, NULL);
 }
 int mgr_list_append(mgr_proxy *l, const mgr_value *val) {
+  if (!val) return MGR_EINVAL;
   return call(l, MGRI_OP_LIST_APPEND, val, 1, NULL);
 }
 int mgr_list_extend(mgr_proxy *l, const mgr_value *items) {
+  if (!items) return MGR_EINVAL;
   return call(l, MGRI_OP_LIST_EXTEND, items, 1, NULL);
 }
 int mgr_list_insert(mgr_proxy *l, int64_t index, const mgr_value *val) {
+  if (!val) return MGR_EINVAL;
   mgr_value a[2] = {mgr_int(index), *val};
   return call(l, MGRI_OP_LIST_INSERT, a, 2, NULL);
 }
@@ -209,16 +242,21 @@ int mgr_list_pop(mgr_proxy *l, int64_t index, mgr_value *out) {
   return call_out(l, MGRI_OP_LIST_POP, a, 1, out);
 }
 int mgr_list_remove(mgr_proxy *l, const mgr_value *val) {
+  if (!val) return MGR_EINVAL;
   return call(l, MGRI_OP_LIST_REMOVE, val, 1, NULL);
 }
-int mgr_list_index(mgr_proxy *l, const mgr_value *val, int64_t start,
-                   int64_t stop, int64_t *out) {
-  /* Python's list.index takes no None bounds: an omitted start is 0. */
-  mgr_value a[3] = {*val, mgr_int(start == MGR_NONE ? 0 : start), mgr_int(stop)};
-  size_t n = stop != MGR_NONE ? 3 : start != MGR_NONE ? 2 : 1;
+int mgr_list_index(mgr_proxy *l, const mgr_value *val, mgr_bound start,
+                   mgr_bound stop, int64_t *out) {
+  if (!val) return MGR_EINVAL;
+  /* Python's list.index takes no None bounds: an omitted start is 0, an
+   * omitted stop is omitted on the wire. */
+  mgr_value a[3] = {*val, mgr_int(start.given ? start.value : 0),
+                    mgr_int(stop.value)};
+  size_t n = stop.given ? 3 : start.given ? 2 : 1;
   return call_int(l, MGRI_OP_LIST_INDEX, a, n, out);
 }
 int mgr_list_count(mgr_proxy *l, const mgr_value *val, size_t *out) {
+  if (!val) return MGR_EINVAL;
   return call_size(l, MGRI_OP_LIST_COUNT, val, 1, out);
 }
 int mgr_list_reverse(mgr_proxy *l) {
@@ -240,16 +278,18 @@ int mgr_list_imul(mgr_proxy *l, int64_t n) {
 }
 int mgr_list_incr(mgr_proxy *l, int64_t index, const mgr_value *delta,
                   mgr_value *out) {
+  if (!delta) return MGR_EINVAL;
   mgr_value a[2] = {mgr_int(index), *delta};
   return call_out(l, MGRI_OP_LIST_INCR, a, 2, out);
 }
 int mgr_list_incr_int(mgr_proxy *l, int64_t index, int64_t delta,
                       int64_t *out) {
   mgr_value a[2] = {mgr_int(index), mgr_int(delta)};
-  return call_int(l, MGRI_OP_LIST_INCR, a, 2, out);
+  return call_incr_int(l, MGRI_OP_LIST_INCR, a, 2, out);
 }
 int mgr_list_cas(mgr_proxy *l, int64_t index, const mgr_value *expected,
                  const mgr_value *desired, bool *swapped, mgr_value *current) {
+  if (!expected || !desired) return MGR_EINVAL;
   mgr_value a[3] = {mgr_int(index), *expected, *desired};
   return call_cas(l, MGRI_OP_LIST_CAS, a, 3, swapped, current);
 }
@@ -260,19 +300,22 @@ int mgr_var_get(mgr_proxy *v, mgr_value *out) {
   return call_out(v, MGRI_OP_VAR_GET, NULL, 0, out);
 }
 int mgr_var_set(mgr_proxy *v, const mgr_value *val) {
+  if (!val) return MGR_EINVAL;
   return call(v, MGRI_OP_VAR_SET, val, 1, NULL);
 }
 int mgr_var_incr(mgr_proxy *v, const mgr_value *delta, const mgr_value *dflt,
                  mgr_value *out) {
+  if (!delta) return MGR_EINVAL;
   mgr_value a[2] = {*delta, dflt ? *dflt : mgr_nil()};
   return call_out(v, MGRI_OP_VAR_INCR, a, dflt ? 2 : 1, out);
 }
 int mgr_var_incr_int(mgr_proxy *v, int64_t delta, int64_t *out) {
   mgr_value a[1] = {mgr_int(delta)};
-  return call_int(v, MGRI_OP_VAR_INCR, a, 1, out);
+  return call_incr_int(v, MGRI_OP_VAR_INCR, a, 1, out);
 }
 int mgr_var_cas(mgr_proxy *v, const mgr_value *expected,
                 const mgr_value *desired, bool *swapped, mgr_value *current) {
+  if (!expected || !desired) return MGR_EINVAL;
   mgr_value a[2] = {*expected, *desired};
   return call_cas(v, MGRI_OP_VAR_CAS, a, 2, swapped, current);
 }

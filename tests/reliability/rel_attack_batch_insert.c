@@ -57,7 +57,7 @@ static void test_attack_batch_insert(void **st) {
   size_t len1 = 0, ones = 0;
   assert_int_equal(mgr_list_len(l, &len1), MGR_OK);
   mgr_value front;
-  assert_int_equal(mgr_list_getslice(l, 0, NSUB, MGR_NONE, &front), MGR_OK);
+  assert_int_equal(mgr_list_getslice(l, mgr_at(0), mgr_at(NSUB), MGR_OMIT, &front), MGR_OK);
   assert_int_equal(front.u.a.len, NSUB);
   for (int j = 0; j < NSUB; j++) ones += front.u.a.items[j].u.i != 0;
   mgr_value head = front.u.a.items[0];

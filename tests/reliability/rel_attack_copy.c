@@ -42,13 +42,13 @@ static void test_attack_copy(void **st) {
   mgr_value out = mgr_nil();
   int rc1 = mgr_list_copy(l, &out);
   assert_int_equal(rel_stats_read(m, &s1), MGR_OK);
-  int rc2 = mgr_list_getslice(l, MGR_NONE, MGR_NONE, MGR_NONE, &out);
+  int rc2 = mgr_list_getslice(l, MGR_OMIT, MGR_OMIT, MGR_OMIT, &out);
   assert_int_equal(rel_stats_read(m, &s2), MGR_OK);
   assert_int_equal(mgr_ping(m), MGR_OK);
 
   /* A large read that is allowed: it is built, sent, and given back. */
   mgr_value sl = mgr_nil();
-  int rc3 = mgr_list_getslice(l, 0, SLICE, MGR_NONE, &sl);
+  int rc3 = mgr_list_getslice(l, mgr_at(0), mgr_at(SLICE), MGR_OMIT, &sl);
   size_t got = sl.type == MGR_T_ARRAY ? sl.u.a.len : 0;
   mgr_value_free(&sl);
   assert_int_equal(rel_stats_read(m, &s3), MGR_OK);
