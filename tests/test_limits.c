@@ -416,6 +416,17 @@ static void test_docs_numbers(void **state) {
   if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
   snprintf(want, sizeof want, "at most %u KiB across requests", MGRI_IDLE_BUF_MAX >> 10);
   if (!strstr(contrib, want)) fail_msg("CONTRIBUTING.md lacks '%s'", want);
+  char *man = tu_read_file(MGR_SOURCE_DIR "/man/mgrd.1", NULL);
+  assert_non_null(man);
+  snprintf(want, sizeof want, "above %u KiB", MGRI_IDLE_BUF_MAX >> 10);
+  if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
+  snprintf(want, sizeof want, "(default %u)", MGRI_HANDSHAKES_MAX_DEFAULT);
+  if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
+  snprintf(want, sizeof want, "(default %u)", MGRI_HANDSHAKE_MS_DEFAULT);
+  if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
+  snprintf(want, sizeof want, "(default %u;", MGRI_SLOW_MS_DEFAULT);
+  if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
+  free(man);
   free(readme);
   free(contrib);
 }
