@@ -429,6 +429,132 @@ static void test_docs_numbers(void **state) {
   free(man);
   free(readme);
   free(contrib);
+
+  /* The public headers. Each limit or default they quote is written here
+   * from limits.h and must appear in its header, read with line breaks and
+   * comment leaders (" * ") folded into single spaces. Conversely every
+   * number a header writes before a unit of size or count (KiB, MiB, GiB,
+   * levels, arguments, operations, ids, connections, milliseconds) or as
+   * "default (N" must lie inside one of these phrases: a number added to a
+   * header without a check here fails. */
+  assert_int_equal(MGRI_FRAME_MAX_DEFAULT % (1u << 20), 0);
+  assert_int_equal(MGRI_FRAME_MAX_CEIL % (1u << 20), 0);
+  struct {
+    const char *header;
+    char want[64];
+  } ph[24];
+  size_t nph = 0;
+#define DOC_PHRASE(h, ...)                                                     \
+  do {                                                                         \
+    assert_true(nph < sizeof ph / sizeof ph[0]);                               \
+    ph[nph].header = (h);                                                      \
+    snprintf(ph[nph].want, sizeof ph[nph].want, __VA_ARGS__);                  \
+    nph++;                                                                     \
+  } while (0)
+  DOC_PHRASE("client.h", "0 for the default (%u MiB)",
+             MGRI_FRAME_MAX_DEFAULT >> 20);
+  DOC_PHRASE("client.h", "above %u MiB", MGRI_FRAME_MAX_CEIL >> 20);
+  DOC_PHRASE("client.h", "0 for the default (%u GiB)",
+             MGRI_MEMORY_MAX_DEFAULT >> 30);
+  /* A request's argument sits at depth 3 (request > args > argument), a
+   * batched one at depth 6 (spec 9.6.4); the top-level item is depth 1. */
+  DOC_PHRASE("client.h", "may nest at most %u levels", MGRI_DEPTH_MAX - 3 + 1);
+  DOC_PHRASE("client.h", "nested deeper than %u levels",
+             MGRI_DEPTH_MAX - 6 + 1);
+  DOC_PHRASE("client.h", "more than %u arguments", MGRI_ARGS_MAX);
+  DOC_PHRASE("client.h", "more than %u operations", MGRI_BATCH_MAX);
+  DOC_PHRASE("client.h", "longer than %u bytes", MGRI_NAME_MAX);
+  DOC_PHRASE("server.h", "0 for the default (%u MiB)",
+             MGRI_FRAME_MAX_DEFAULT >> 20);
+  DOC_PHRASE("server.h", "At most %u MiB", MGRI_FRAME_MAX_CEIL >> 20);
+  DOC_PHRASE("server.h", "0 for the default (%u GiB)",
+             MGRI_MEMORY_MAX_DEFAULT >> 30);
+  DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_HANDSHAKE_MS_DEFAULT);
+  DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_HANDSHAKES_MAX_DEFAULT);
+  DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_SLOW_MS_DEFAULT);
+#undef DOC_PHRASE
+  static const char *const headers[] = {"client.h", "error.h", "mgr.h",
+                                        "server.h", "value.h", "version.h"};
+  static const char *const units[] = {"KiB",    "MiB",         "GiB",
+                                      "levels", "arguments",   "operations",
+                                      "ids",    "connections", "milliseconds"};
+  for (size_t h = 0; h < sizeof headers / sizeof headers[0]; h++) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/include/mgr/%s", MGR_SOURCE_DIR,
+             headers[h]);
+    char *raw = tu_read_file(path, NULL);
+    assert_non_null(raw);
+    /* Fold: each line break with the next line's indentation and comment
+     * leader, and every run of blanks, becomes one space. */
+    size_t rn = strlen(raw), n = 0;
+    char *t = malloc(rn + 1);
+    assert_non_null(t);
+    for (size_t i = 0; i < rn; i++) {
+      char c = raw[i];
+      if (c == '\n') {
+        while (i + 1 < rn && (raw[i + 1] == ' ' || raw[i + 1] == '\t'))
+          i++;
+        if (i + 1 < rn && raw[i + 1] == '*' &&
+            !(i + 2 < rn && raw[i + 2] == '/'))
+          i++;
+        c = ' ';
+      }
+      if (isspace((unsigned char)c)) {
+        if (n && t[n - 1] == ' ') continue;
+        c = ' ';
+      }
+      t[n++] = c;
+    }
+    t[n] = '\0';
+    /* The covered spans: every occurrence of this header's phrases. */
+    size_t span[64][2], nspan = 0;
+    for (size_t k = 0; k < nph; k++) {
+      if (strcmp(ph[k].header, headers[h])) continue;
+      size_t len = strlen(ph[k].want);
+      bool found = false;
+      for (const char *q = strstr(t, ph[k].want); q;
+           q = strstr(q + 1, ph[k].want)) {
+        found = true;
+        assert_true(nspan < sizeof span / sizeof span[0]);
+        span[nspan][0] = (size_t)(q - t);
+        span[nspan][1] = (size_t)(q - t) + len;
+        nspan++;
+      }
+      if (!found)
+        fail_msg("include/mgr/%s lacks '%s' (from limits.h)", headers[h],
+                 ph[k].want);
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (!isdigit((unsigned char)t[i])) continue;
+      if (i > 0 && (ident_char(t[i - 1]) || t[i - 1] == '.')) continue;
+      size_t e = i;
+      while (e < n && isdigit((unsigned char)t[e]))
+        e++;
+      if (e < n && (ident_char(t[e]) || (t[e] == '.' && e + 1 < n &&
+                                         isdigit((unsigned char)t[e + 1])))) {
+        i = e;
+        continue;
+      }
+      bool quoted = i >= 9 && !strncmp(t + i - 9, "default (", 9);
+      size_t w = e < n && t[e] == ' ' ? e + 1 : e;
+      for (size_t u = 0; !quoted && u < sizeof units / sizeof units[0]; u++) {
+        size_t ul = strlen(units[u]);
+        quoted = !strncmp(t + w, units[u], ul) && !ident_char(t[w + ul]);
+      }
+      bool covered = false;
+      for (size_t s = 0; s < nspan && !covered; s++)
+        covered = span[s][0] <= i && i < span[s][1];
+      if (quoted && !covered) {
+        size_t from = i > 16 ? i - 16 : 0, len = n - from < 40 ? n - from : 40;
+        fail_msg("include/mgr/%s quotes a number, '...%.*s...', that "
+                 "test_docs_numbers does not check against limits.h",
+                 headers[h], (int)len, t + from);
+      }
+      i = e;
+    }
+    free(t);
+    free(raw);
+  }
 }
 
 int main(void) {

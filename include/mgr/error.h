@@ -48,13 +48,13 @@ typedef enum mgr_err {
 } mgr_err;
 
 /* A static English message for an error code ("unknown error" for others).
- * Thread-safe. */
+ * Never fails. Thread-safe. */
 MGR_API const char *mgr_strerror(int err);
 /* The code's name as a static string, "MGR_EKEY"; "MGR_E?" for unknown codes.
- * Thread-safe. */
+ * Never fails. Thread-safe. */
 MGR_API const char *mgr_err_name(int err);
 /* The name of the Python exception the code corresponds to ("KeyError"), or
- * "-" when none does. Thread-safe. */
+ * "-" when none does. Never fails. Thread-safe. */
 MGR_API const char *mgr_err_python(int err);
 
 #ifdef __cplusplus

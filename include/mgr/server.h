@@ -16,9 +16,12 @@ extern "C" {
  * lets libraries of other versions read it safely. */
 typedef struct mgr_server_options {
   size_t size; /* set by mgr_server_options_init; do not change it */
-  /* Socket path (required). Its directory should be private (0700). */
+  /* Socket path (required). Unless allow_any_uid, its directory must be
+   * private: owned by this uid, no group or other access (mgr_server_run()
+   * fails with MGR_ESYS otherwise). */
   const char *address;
-  /* Largest frame accepted or sent; 0 for the default (1 MiB). */
+  /* Largest frame accepted or sent; 0 for the default (1 MiB). At most
+   * 64 MiB, the protocol's ceiling. */
   uint32_t max_frame;
   /* Accept peers of any uid (default: only the server's own uid). */
   int allow_any_uid;
@@ -43,18 +46,25 @@ typedef struct mgr_server_options {
   uint32_t slow_ms;
 } mgr_server_options;
 
-/* Fills *opt with the defaults (and its size). */
+/* Fills *opt with the defaults (and its size). Not thread-safe on the same
+ * opt; otherwise any thread. */
 #define mgr_server_options_init(opt)                                           \
   mgr_server_options_init_((opt), sizeof *(opt))
+/* What mgr_server_options_init() expands to: call the macro, which passes the
+ * size your compiler saw. opt NULL, or a size too small for the size field,
+ * is a no-op. Never fails. */
 MGR_API void mgr_server_options_init_(mgr_server_options *opt, size_t size);
 
 /* Runs a manager server in the calling thread until a client sends SHUTDOWN
  * or SIGTERM/SIGINT arrive (while it runs, the calling thread blocks both
  * signals and reads them through a signalfd). Removes the socket on return.
  * Returns MGR_OK, or MGR_ESYS (cannot bind, listen, or get random bytes for
- * its hash key ...), MGR_EINVAL (bad options, or options from a newer
- * header with fields this library does not know set), MGR_ENOMEM. Not
- * thread-safe: one server per thread. */
+ * its hash key; the socket's directory is not private; a live server already
+ * listens at address ...), MGR_EINVAL (opt NULL, no address or one too long
+ * for a socket, max_frame above the ceiling or too small for any message,
+ * options not initialised, or options from a newer header with fields this
+ * library does not know set), MGR_ENOMEM. Not thread-safe: one server per
+ * thread. */
 MGR_API int mgr_server_run(const mgr_server_options *opt);
 
 #ifdef __cplusplus

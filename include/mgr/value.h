@@ -119,7 +119,7 @@ static inline mgr_value mgr_map(mgr_value *pairs, size_t npairs) {
 }
 
 /* Releases a value the library gave you (one free) and sets *v to nil.
- * NULL and nil are no-ops. Thread-safe for distinct values. */
+ * NULL and nil are no-ops. Never fails. Thread-safe for distinct values. */
 MGR_API void mgr_value_free(mgr_value *v);
 
 /* Deep-copies src into *dst as an owned value (one allocation).
@@ -132,16 +132,19 @@ MGR_API void mgr_value_free(mgr_value *v);
 MGR_API int mgr_value_copy(mgr_value *dst, const mgr_value *src);
 
 /* Python ==: True == 1 == 1.0; NaN != NaN; maps compare as dicts (order
- * ignored); text never equals bytes. Thread-safe. */
+ * ignored); text never equals bytes. A NULL pointer equals only NULL. Never
+ * fails. Thread-safe. */
 MGR_API bool mgr_value_equal(const mgr_value *a, const mgr_value *b);
 
 /* Writes Python's repr() of v ("{'a': 1, 'b': [1, 2.5, None]}") into buf
  * (always NUL-terminated when cap > 0) and returns the length the full text
- * needs, excluding the NUL, as snprintf does. Refs print as <dict #3>. */
+ * needs, excluding the NUL, as snprintf does. Refs print as <dict #3>; v NULL
+ * as NULL. Never fails. Thread-safe. */
 MGR_API size_t mgr_value_repr(const mgr_value *v, char *buf, size_t cap);
 
-/* In a map value, the value stored under key (by Python key equality), or
- * NULL. Thread-safe. */
+/* In a map value, the value stored under key (by Python key equality),
+ * borrowed from map; NULL when absent, or when map is NULL or not a map.
+ * Never fails. Thread-safe. */
 MGR_API const mgr_value *mgr_map_get(const mgr_value *map, const mgr_value *key);
 
 #ifdef __cplusplus

@@ -29,9 +29,10 @@ extern "C" {
 #endif
 
 /* The runtime version, MGR_VERSION_HEX of the library actually linked.
- * Thread-safe. */
+ * Never fails. Thread-safe. */
 MGR_API unsigned mgr_version(void);
-/* The runtime version as a static string ("0.1.0"). Thread-safe. */
+/* The runtime version as a static string ("0.1.0"). Never fails.
+ * Thread-safe. */
 MGR_API const char *mgr_version_string(void);
 
 #ifdef __cplusplus
