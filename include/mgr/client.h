@@ -478,14 +478,15 @@ MGR_API size_t mgr_batch_len(const mgr_batch *b);
 MGR_API int mgr_batch_add(mgr_batch *b, mgr_proxy *p, const char *op,
                           const mgr_value *args, size_t nargs);
 
-/* Typed adders: the same arguments as the direct calls above (except where
- * said); the result arrives in the operation's slot of mgr_batch_run()'s
- * results (nil for operations that return nothing). */
+/* Typed adders: the same arguments as the direct calls above; the result
+ * arrives in the operation's slot of mgr_batch_run()'s results (nil for
+ * operations that return nothing). Every add error, a NULL argument pointer
+ * included, is sticky. */
 
 /* d[key] (mgr_dict_get()). Only the common errors. */
 MGR_API int mgr_batch_dict_get(mgr_batch *b, mgr_proxy *d, const mgr_value *key);
-/* d.get(key, dflt) (mgr_dict_get_default()); dflt may not be NULL here
- * (MGR_EINVAL). */
+/* d.get(key, dflt) (mgr_dict_get_default()); dflt NULL is None, as there.
+ * Only the common errors. */
 MGR_API int mgr_batch_dict_get_default(mgr_batch *b, mgr_proxy *d,
                                        const mgr_value *key,
                                        const mgr_value *dflt);

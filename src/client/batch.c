@@ -144,6 +144,7 @@ static int add(mgr_batch *b, mgr_proxy *p, uint64_t op, const mgr_value *args,
   t[2] = mgr_array(copy, nargs);
   b->n++;
   b->nrun = 0;
+  b->run_err = MGR_OK; /* the last run's status is no longer this batch's */
   return MGR_OK;
 }
 
@@ -169,28 +170,35 @@ int mgr_batch_add(mgr_batch *b, mgr_proxy *p, const char *op,
 
 /* --- typed adders ------------------------------------------------------------ */
 
+/* A NULL argument pointer: a sticky error like any other add error. */
+static int null_arg(mgr_batch *b) {
+  if (!b) return MGR_EINVAL;
+  if (b->err) return b->err;
+  return fail(b, MGR_EINVAL, "a NULL argument pointer");
+}
+
 int mgr_batch_dict_get(mgr_batch *b, mgr_proxy *d, const mgr_value *key) {
-  if (!key) return MGR_EINVAL;
+  if (!key) return null_arg(b);
   return add(b, d, MGRI_OP_DICT_GET, key, 1);
 }
 int mgr_batch_dict_get_default(mgr_batch *b, mgr_proxy *d, const mgr_value *key,
                                const mgr_value *dflt) {
-  if (!key || !dflt) return MGR_EINVAL;
-  mgr_value a[2] = {*key, *dflt};
+  if (!key) return null_arg(b);
+  mgr_value a[2] = {*key, dflt ? *dflt : mgr_nil()}; /* NULL: None */
   return add(b, d, MGRI_OP_DICT_GET, a, 2);
 }
 int mgr_batch_dict_set(mgr_batch *b, mgr_proxy *d, const mgr_value *key,
                        const mgr_value *val) {
-  if (!key || !val) return MGR_EINVAL;
+  if (!key || !val) return null_arg(b);
   mgr_value a[2] = {*key, *val};
   return add(b, d, MGRI_OP_DICT_SET, a, 2);
 }
 int mgr_batch_dict_del(mgr_batch *b, mgr_proxy *d, const mgr_value *key) {
-  if (!key) return MGR_EINVAL;
+  if (!key) return null_arg(b);
   return add(b, d, MGRI_OP_DICT_DEL, key, 1);
 }
 int mgr_batch_dict_contains(mgr_batch *b, mgr_proxy *d, const mgr_value *key) {
-  if (!key) return MGR_EINVAL;
+  if (!key) return null_arg(b);
   return add(b, d, MGRI_OP_DICT_CONTAINS, key, 1);
 }
 int mgr_batch_dict_len(mgr_batch *b, mgr_proxy *d) {
@@ -198,7 +206,7 @@ int mgr_batch_dict_len(mgr_batch *b, mgr_proxy *d) {
 }
 int mgr_batch_dict_incr_int(mgr_batch *b, mgr_proxy *d, const mgr_value *key,
                             int64_t delta, bool use_default) {
-  if (!key) return MGR_EINVAL;
+  if (!key) return null_arg(b);
   mgr_value a[3] = {*key, mgr_int(delta), mgr_int(0)};
   return add(b, d, MGRI_OP_DICT_INCR, a, use_default ? 3 : 2);
 }
@@ -208,12 +216,12 @@ int mgr_batch_list_get(mgr_batch *b, mgr_proxy *l, int64_t index) {
 }
 int mgr_batch_list_set(mgr_batch *b, mgr_proxy *l, int64_t index,
                        const mgr_value *val) {
-  if (!val) return MGR_EINVAL;
+  if (!val) return null_arg(b);
   mgr_value a[2] = {mgr_int(index), *val};
   return add(b, l, MGRI_OP_LIST_SET, a, 2);
 }
 int mgr_batch_list_append(mgr_batch *b, mgr_proxy *l, const mgr_value *val) {
-  if (!val) return MGR_EINVAL;
+  if (!val) return null_arg(b);
   return add(b, l, MGRI_OP_LIST_APPEND, val, 1);
 }
 int mgr_batch_list_len(mgr_batch *b, mgr_proxy *l) {
@@ -228,7 +236,7 @@ int mgr_batch_var_get(mgr_batch *b, mgr_proxy *v) {
   return add(b, v, MGRI_OP_VAR_GET, NULL, 0);
 }
 int mgr_batch_var_set(mgr_batch *b, mgr_proxy *v, const mgr_value *val) {
-  if (!val) return MGR_EINVAL;
+  if (!val) return null_arg(b);
   return add(b, v, MGRI_OP_VAR_SET, val, 1);
 }
 int mgr_batch_var_incr_int(mgr_batch *b, mgr_proxy *v, int64_t delta) {

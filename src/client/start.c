@@ -195,10 +195,13 @@ int mgr_shutdown(mgr_client *m) {
 void mgr_close(mgr_client *m) { mgri_client_free(m); }
 
 int mgr_ping(mgr_client *m) {
+  if (!m) return MGR_EINVAL;
   return mgri_callm(m, MGRI_OP_PING, 0, NULL, 0, NULL);
 }
 
 int mgr_objects(mgr_client *m, mgr_value *out) {
+  if (!m || !out) return MGR_EINVAL;
+  *out = mgr_nil();
   mgr_value res;
   int rc = mgri_callm(m, MGRI_OP_LIST, 0, NULL, 0, &res);
   if (rc != MGR_OK) return rc;
@@ -206,6 +209,8 @@ int mgr_objects(mgr_client *m, mgr_value *out) {
 }
 
 int mgr_stats(mgr_client *m, mgr_value *out) {
+  if (!m || !out) return MGR_EINVAL;
+  *out = mgr_nil();
   mgr_value res;
   int rc = mgri_callm(m, MGRI_OP_STATS, 0, NULL, 0, &res);
   if (rc != MGR_OK) return rc;
@@ -213,6 +218,8 @@ int mgr_stats(mgr_client *m, mgr_value *out) {
 }
 
 int mgr_dump(mgr_client *m, uint64_t id, mgr_value *out) {
+  if (!m || !out) return MGR_EINVAL;
+  *out = mgr_nil();
   if (id == 0 || id > INT64_MAX) return MGR_EINVAL;
   mgr_value res;
   int rc = mgri_callm(m, MGRI_OP_DUMP, id, NULL, 0, &res);
