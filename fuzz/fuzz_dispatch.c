@@ -97,7 +97,7 @@ static world W;
 
 /* --- replies ---------------------------------------------------------------- */
 
-static void sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
+static bool sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
   world *w = ctx;
   /* Never a reply to a connection that is gone. */
   bool known = c == w->obs.c;
@@ -122,6 +122,7 @@ static void sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
     memcpy(o->frame, b.data + MGRI_FRAME_HEADER, o->len);
   }
   mgri_buf_fini(&b);
+  return rc == MGR_OK; /* a reply too big for a frame hands nothing over */
 }
 
 static void drop_reps(world *w) {

@@ -172,7 +172,7 @@ static inline bool model_valid(const mgr_value *v, unsigned depth) {
   case MGR_T_TEXT:
     return model_utf8((const uint8_t *)v->u.s.ptr, v->u.s.len);
   case MGR_T_REF:
-    return v->u.ref.kind >= 1 && v->u.ref.kind <= 5 && v->u.ref.id >= 1 &&
+    return v->u.ref.kind >= 1 && v->u.ref.kind <= 14 && v->u.ref.id >= 1 &&
            v->u.ref.id <= (uint64_t)INT64_MAX;
   case MGR_T_ARRAY:
     for (size_t i = 0; i < v->u.a.len; i++)

@@ -259,7 +259,7 @@ static bool item(rd *d, unsigned depth, bool counted, mgr_value *out) {
     prof_result scratch = {0};
     e.r = &scratch; /* the head problems were already listed above */
     bool good = head(&e, &m1, &a1, &n2) && m1 == 4 && a1 != 31 && n2 == 2 &&
-                head(&e, &m2, &a2, &kind) && m2 == 0 && kind >= 1 && kind <= 5 &&
+                head(&e, &m2, &a2, &kind) && m2 == 0 && kind >= 1 && kind <= 14 &&
                 head(&e, &m3, &a3, &id) && m3 == 0 && id >= 1 &&
                 id <= (uint64_t)INT64_MAX;
     if (!good) {

@@ -33,11 +33,24 @@ typedef struct mgri_harness {
   int64_t now;
   int last_action;
   int64_t tick; /* how far each reading of mgri_h_clock moves now */
+  mgri_sconn *deaf[4]; /* connections whose replies cannot be delivered */
 } mgri_harness;
 
-static inline void mgri_h_sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
+/* From now on c's replies are undeliverable, as a closing connection's
+ * (the sink refuses them: they are not captured). */
+static inline void mgri_h_deafen(mgri_harness *h, mgri_sconn *c) {
+  for (size_t i = 0; i < sizeof h->deaf / sizeof h->deaf[0]; i++)
+    if (!h->deaf[i]) {
+      h->deaf[i] = c;
+      return;
+    }
+}
+
+static inline bool mgri_h_sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
   mgri_harness *h = ctx;
-  if (h->nrep == MGRI_H_REPLIES) return;
+  for (size_t i = 0; i < sizeof h->deaf / sizeof h->deaf[0]; i++)
+    if (h->deaf[i] && h->deaf[i] == c) return false;
+  if (h->nrep == MGRI_H_REPLIES) return true;
   mgri_hreply *o = &h->rep[h->nrep++];
   o->conn = c;
   o->rid = r->rid;
@@ -51,6 +64,7 @@ static inline void mgri_h_sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
     memcpy(o->msg, r->msg, n);
     o->msg[n] = '\0';
   }
+  return true;
 }
 
 static inline void mgri_h_clear(mgri_harness *h) {
@@ -132,6 +146,8 @@ static inline void mgri_h_close(mgri_harness *h, mgri_sconn *c) {
   for (size_t i = 0; i < h->nconns; i++) {
     if (h->conns[i] != c) continue;
     h->conns[i] = h->conns[--h->nconns];
+    for (size_t j = 0; j < sizeof h->deaf / sizeof h->deaf[0]; j++)
+      if (h->deaf[j] == c) h->deaf[j] = NULL;
     mgri_store_conn_close(h->s, c);
     return;
   }

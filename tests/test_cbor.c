@@ -277,7 +277,7 @@ static void rejects(void **state) {
       {"d96d678101", MGR_EDECODE, 0},
       {"d96d6783010101", MGR_EDECODE, 0},
       {"d96d67820001", MGR_EDECODE, 0},
-      {"d96d67820601", MGR_EDECODE, 0},
+      {"d96d67820f01", MGR_EDECODE, 0},
       {"d96d67822001", MGR_EDECODE, 0},
       {"d96d67820100", MGR_EDECODE, 0},
       {"d96d678201f6", MGR_EDECODE, 0},
@@ -599,7 +599,7 @@ static void encoder_rejects(void **state) {
       M(A(M()), mgr_nil()),
       M(mgr_float(NAN), mgr_nil()),
       ref(0, 1),
-      ref(6, 1),
+      ref(15, 1),
       ref(1, 0),
       chain[32], /* depth 33 */
   };

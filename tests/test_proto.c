@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mgr/error.h"
+#include "common/kinds.h"
 #include "proto/proto.h"
 #include "util.h"
 
@@ -34,7 +35,7 @@ static void visit(void *ctx, const mgri_opinfo *op) {
   assert_string_equal(mgri_op_name(op->code), op->name);
   assert_true(op->min_args <= op->max_args);
   assert_true(op->max_args <= MGRI_ARGS_MAX);
-  assert_true(op->kind <= 4);
+  assert_true(op->kind <= MGRI_KIND_MAX);
   assert_non_null(op->python);
 }
 
@@ -66,8 +67,14 @@ static void test_ops_table(void **state) {
 #define K_ MGRI_OPF_K
   MGRI_OPS(CHECK_)
 #undef CHECK_
-  assert_int_equal(mgri_op_info(MGRI_OP_LOCK_ACQUIRE)->flags, W_ | B_);
+  assert_int_equal(mgri_op_info(MGRI_OP_LOCK_ACQUIRE)->flags,
+                   W_ | B_ | MGRI_OPF_BARG(0));
   assert_int_equal(mgri_op_info(MGRI_OP_DICT_GET)->flags, R_ | K_);
+  /* The blocking argument (spec 9.7) is that of the Python call. */
+  assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_QUEUE_PUT)->flags), 1);
+  assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_QUEUE_GET)->flags), 0);
+  assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_EVENT_WAIT)->flags), -1);
+  assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_DICT_GET)->flags), -1);
 #undef R_
 #undef W_
 #undef B_

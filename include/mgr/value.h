@@ -28,11 +28,20 @@ typedef enum mgr_type {
 
 /* Kinds of shared object (the "type" of a ref). */
 typedef enum mgr_kind {
-  MGR_K_DICT = 1,  /* manager.dict() */
-  MGR_K_LIST = 2,  /* manager.list() */
-  MGR_K_VAR = 3,   /* manager.Value() */
-  MGR_K_LOCK = 4,  /* manager.Lock() */
-  MGR_K_RLOCK = 5  /* manager.RLock() */
+  MGR_K_DICT = 1,        /* manager.dict() */
+  MGR_K_LIST = 2,        /* manager.list() */
+  MGR_K_VAR = 3,         /* manager.Value() */
+  MGR_K_LOCK = 4,        /* manager.Lock() */
+  MGR_K_RLOCK = 5,       /* manager.RLock() */
+  MGR_K_QUEUE = 6,       /* manager.Queue() */
+  MGR_K_JQUEUE = 7,      /* manager.JoinableQueue() */
+  MGR_K_NAMESPACE = 8,   /* manager.Namespace() */
+  MGR_K_EVENT = 9,       /* manager.Event() */
+  MGR_K_CONDITION = 10,  /* manager.Condition() */
+  MGR_K_SEMAPHORE = 11,  /* manager.Semaphore() */
+  MGR_K_BSEMAPHORE = 12, /* manager.BoundedSemaphore() */
+  MGR_K_BARRIER = 13,    /* manager.Barrier() */
+  MGR_K_ARRAY = 14       /* manager.Array() */
 } mgr_kind;
 
 /* A value. Small (24 bytes), passed by pointer.
@@ -146,6 +155,11 @@ MGR_API size_t mgr_value_repr(const mgr_value *v, char *buf, size_t cap);
  * borrowed from map; NULL when absent, or when map is NULL or not a map.
  * Never fails. Thread-safe. */
 MGR_API const mgr_value *mgr_map_get(const mgr_value *map, const mgr_value *key);
+
+/* The kind's short name as refs print it and the tools show it ("dict",
+ * "queue", "bsemaphore" ...), or NULL for a number that is no mgr_kind.
+ * Never fails. Thread-safe. */
+MGR_API const char *mgr_kind_name(int kind);
 
 #ifdef __cplusplus
 }

@@ -86,7 +86,7 @@ static int proxy_make(mgr_client *m, const mgr_value *ref, mgr_proxy *p,
 
 static bool is_ref(const mgr_value *v) {
   return v && v->type == MGR_T_REF && v->u.ref.id >= 1 && v->u.ref.kind >= 1 &&
-         v->u.ref.kind <= 5;
+         mgr_kind_name((int)v->u.ref.kind) != NULL;
 }
 
 static int create(mgr_client *m, mgr_kind kind, const mgr_value *init,

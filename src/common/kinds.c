@@ -1,6 +1,8 @@
 /* mgr — the kinds' names, from THE list (kinds.h). */
 #include "common/kinds.h"
 
+#include "mgr/value.h"
+
 #define ROW_(NAME, id, s, py, proxy) [id] = {s, py, proxy},
 static const struct {
   const char *s, *py, *proxy;
@@ -14,6 +16,10 @@ _Static_assert(0 MGRI_KINDS(COUNT_) == MGRI_KIND_MAX,
 
 const char *mgri_kind_short(uint32_t kind) {
   return kind && kind <= MGRI_KIND_MAX && rows[kind].s ? rows[kind].s : "ref";
+}
+
+MGR_API const char *mgr_kind_name(int kind) {
+  return kind > 0 && (unsigned)kind <= MGRI_KIND_MAX ? rows[kind].s : NULL;
 }
 
 const char *mgri_kind_python(uint32_t kind) {

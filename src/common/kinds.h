@@ -16,10 +16,19 @@
   X(LIST, 2, "list", "list", "ListProxy")                                      \
   X(VAR, 3, "value", "Value", "ValueProxy")                                    \
   X(LOCK, 4, "lock", "Lock", "AcquirerProxy")                                  \
-  X(RLOCK, 5, "rlock", "RLock", "AcquirerProxy")
+  X(RLOCK, 5, "rlock", "RLock", "AcquirerProxy")                               \
+  X(QUEUE, 6, "queue", "Queue", "AutoProxy[Queue]")                            \
+  X(JQUEUE, 7, "jqueue", "JoinableQueue", "AutoProxy[JoinableQueue]")          \
+  X(NAMESPACE, 8, "namespace", "Namespace", "NamespaceProxy")                  \
+  X(EVENT, 9, "event", "Event", "EventProxy")                                  \
+  X(CONDITION, 10, "condition", "Condition", "ConditionProxy")                 \
+  X(SEMAPHORE, 11, "semaphore", "Semaphore", "AcquirerProxy")                  \
+  X(BSEMAPHORE, 12, "bsemaphore", "BoundedSemaphore", "AcquirerProxy")         \
+  X(BARRIER, 13, "barrier", "Barrier", "BarrierProxy")                         \
+  X(ARRAY, 14, "array", "Array", "ArrayProxy")
 
 /* The highest kind id: refs carry kinds 1..MGRI_KIND_MAX. */
-#define MGRI_KIND_MAX 5u
+#define MGRI_KIND_MAX 14u
 
 /* The kind's names, or "object"/"ref" for an id not in the list. */
 const char *mgri_kind_short(uint32_t kind);

@@ -11,6 +11,8 @@
 #define B_ MGRI_OPF_B
 #define K_ MGRI_OPF_K
 #define O_ MGRI_OPF_O
+#define BA0_ MGRI_OPF_BARG(0)
+#define BA1_ MGRI_OPF_BARG(1)
 
 /* Position of each op in the table (for the code index). */
 enum {

@@ -6,7 +6,10 @@
  *   kind: 0 = the manager itself (oid 0), else an mgr_kind.
  *   flags: R reads object state, W writes it, B may block (parked),
  *          K first argument is a key or index (traced as a digest),
- *          O a manager op whose oid names an object (RELEASE, DUMP).
+ *          O a manager op whose oid names an object (RELEASE, DUMP),
+ *          BA0/BA1 a B op whose argument 0/1 (true when omitted) says
+ *          whether it may wait: false makes it non-blocking (a BATCH may
+ *          hold it then, spec 9.6.3). A B op without BAn always may wait.
  * The arguments and results of each op are specified in spec/protocol.md. */
 #ifndef MGRI_OPS_H
 #define MGRI_OPS_H
@@ -18,11 +21,16 @@
 #define MGRI_OPF_B 4u
 #define MGRI_OPF_K 8u
 #define MGRI_OPF_O 16u
+/* The blocking argument of a B op: its index + 1 in bits 8..11, 0 none. */
+#define MGRI_OPF_BARG(i) ((uint32_t)((i) + 1) << 8)
+#define MGRI_OPF_BARG_OF(flags) ((int)(((flags) >> 8) & 0xfu) - 1)
 #define R_ MGRI_OPF_R
 #define W_ MGRI_OPF_W
 #define B_ MGRI_OPF_B
 #define K_ MGRI_OPF_K
 #define O_ MGRI_OPF_O
+#define BA0_ MGRI_OPF_BARG(0)
+#define BA1_ MGRI_OPF_BARG(1)
 
 #define MGRI_OPS(X)                                                            \
   /* manager, oid 0 */                                                         \
@@ -84,9 +92,57 @@
   X(VAR_INCR, 74, 3, 1, 2, R_ | W_, "v.value += delta (atomic)")               \
   X(VAR_CAS, 75, 3, 2, 2, R_ | W_, "-")                                        \
   /* lock and rlock (kinds 4 and 5 share these ops) */                         \
-  X(LOCK_ACQUIRE, 80, 4, 2, 2, W_ | B_, "lock.acquire(blocking, timeout)")     \
+  X(LOCK_ACQUIRE, 80, 4, 2, 2, W_ | B_ | BA0_,                                 \
+    "lock.acquire(blocking, timeout)")                                         \
   X(LOCK_RELEASE, 81, 4, 0, 0, W_, "lock.release()")                           \
-  X(LOCK_LOCKED, 82, 4, 0, 0, R_, "lock.locked()")
+  X(LOCK_LOCKED, 82, 4, 0, 0, R_, "lock.locked()")                             \
+  /* queue and joinable queue (kind 7 runs kind 6's ops too) */                \
+  X(QUEUE_PUT, 96, 6, 1, 3, W_ | B_ | BA1_,                                    \
+    "q.put(item, block=True, timeout=None)")                                   \
+  X(QUEUE_GET, 97, 6, 0, 2, R_ | W_ | B_ | BA0_,                               \
+    "q.get(block=True, timeout=None)")                                         \
+  X(QUEUE_QSIZE, 98, 6, 0, 0, R_, "q.qsize()")                                 \
+  X(QUEUE_EMPTY, 99, 6, 0, 0, R_, "q.empty()")                                 \
+  X(QUEUE_FULL, 100, 6, 0, 0, R_, "q.full()")                                  \
+  X(QUEUE_TASK_DONE, 101, 7, 0, 0, W_, "q.task_done()")                        \
+  X(QUEUE_JOIN, 102, 7, 0, 0, R_ | B_, "q.join()")                             \
+  /* namespace */                                                              \
+  X(NS_GET, 112, 8, 1, 1, R_ | K_, "ns.name")                                  \
+  X(NS_SET, 113, 8, 2, 2, W_ | K_, "ns.name = value")                          \
+  X(NS_DEL, 114, 8, 1, 1, W_ | K_, "del ns.name")                              \
+  X(NS_ITEMS, 115, 8, 0, 0, R_, "vars(ns)")                                    \
+  /* event */                                                                  \
+  X(EVENT_SET, 128, 9, 0, 0, W_, "e.set()")                                    \
+  X(EVENT_CLEAR, 129, 9, 0, 0, W_, "e.clear()")                                \
+  X(EVENT_IS_SET, 130, 9, 0, 0, R_, "e.is_set()")                              \
+  X(EVENT_WAIT, 131, 9, 0, 1, R_ | B_, "e.wait(timeout=None)")                 \
+  /* condition */                                                              \
+  X(COND_ACQUIRE, 144, 10, 2, 2, W_ | B_ | BA0_, "c.acquire(blocking, timeout)") \
+  X(COND_RELEASE, 145, 10, 0, 0, W_, "c.release()")                            \
+  X(COND_WAIT, 146, 10, 0, 1, W_ | B_, "c.wait(timeout=None)")                 \
+  X(COND_NOTIFY, 147, 10, 0, 1, W_, "c.notify(n=1)")                           \
+  X(COND_NOTIFY_ALL, 148, 10, 0, 0, W_, "c.notify_all()")                      \
+  /* semaphore and bounded semaphore (kind 12 runs kind 11's ops) */           \
+  X(SEM_ACQUIRE, 160, 11, 0, 2, W_ | B_ | BA0_,                                \
+    "s.acquire(blocking=True, timeout=None)")                                  \
+  X(SEM_RELEASE, 161, 11, 0, 1, W_, "s.release(n=1)")                          \
+  X(SEM_VALUE, 162, 11, 0, 0, R_, "- (the counter)")                           \
+  /* barrier */                                                                \
+  X(BARRIER_WAIT, 176, 13, 0, 1, W_ | B_, "b.wait(timeout=None)")              \
+  X(BARRIER_RESET, 177, 13, 0, 0, W_, "b.reset()")                             \
+  X(BARRIER_ABORT, 178, 13, 0, 0, W_, "b.abort()")                             \
+  X(BARRIER_PARTIES, 179, 13, 0, 0, R_, "b.parties")                           \
+  X(BARRIER_N_WAITING, 180, 13, 0, 0, R_, "b.n_waiting")                       \
+  X(BARRIER_BROKEN, 181, 13, 0, 0, R_, "b.broken")                             \
+  /* array */                                                                  \
+  X(ARRAY_GET, 192, 14, 1, 1, R_ | K_, "a[i]")                                 \
+  X(ARRAY_SET, 193, 14, 2, 2, W_ | K_, "a[i] = v")                             \
+  X(ARRAY_LEN, 194, 14, 0, 0, R_, "len(a)")                                    \
+  X(ARRAY_GETSLICE, 195, 14, 3, 3, R_, "a[i:j:k]")                             \
+  X(ARRAY_SETSLICE, 196, 14, 4, 4, W_, "a[i:j:k] = items")                     \
+  X(ARRAY_INCR, 197, 14, 2, 2, R_ | W_ | K_, "a[i] += delta (atomic)")         \
+  X(ARRAY_CAS, 198, 14, 3, 3, R_ | W_ | K_, "-")                               \
+  X(ARRAY_TYPECODE, 199, 14, 0, 0, R_, "a.typecode")
 
 enum {
 #define MGRI_OP_ENUM_(name, code, kind, mn, mx, fl, py) MGRI_OP_##name = code,
@@ -115,5 +171,7 @@ void mgri_op_foreach(void (*fn)(void *ctx, const mgri_opinfo *op), void *ctx);
 #undef B_
 #undef K_
 #undef O_
+#undef BA0_
+#undef BA1_
 
 #endif

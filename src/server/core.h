@@ -6,7 +6,8 @@
  *   1 objects.c    objects, names, sessions, references, stored values,
  *                  memory
  *   2 wait.c       parked requests: FIFO queues, deadlines, answers
- *   3 kinds/slot.c value-slot rules the kinds share
+ *   3 kinds/slot.c value-slot rules the kinds share; kinds/lockcore.c,
+ *                  the lock Lock, RLock and Condition share
  *   4 kinds/(kind).c one file per kind; kinds never call each other
  *   5 kinds/kinds.c THE kind table; manager.c, the manager ops (HELLO ...
  *                  SHUTDOWN, STATS, DUMP): neither uses the other
@@ -37,7 +38,7 @@ typedef struct mgri_octx mgri_octx;
 typedef struct mgri_handler mgri_handler;
 
 /* The largest op code (ops.h codes are below it; checked in store.c). */
-#define MGRI_OP_CODE_MAX 127u
+#define MGRI_OP_CODE_MAX 255u
 
 struct mgri_obj {
   uint64_t id;

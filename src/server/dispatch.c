@@ -109,11 +109,17 @@ static int arity(mgri_octx *x, const mgri_opinfo *op) {
  * server rather than an object, or could park: a blocking op (flag B) whose
  * first argument, its "blocking" flag, is true. */
 static bool batch_forbidden(const mgri_request *rq) {
+  if (rq->op == MGRI_OP_HELLO || rq->op == MGRI_OP_BATCH ||
+      rq->op == MGRI_OP_SHUTDOWN)
+    return true;
   const mgri_opinfo *op = mgri_op_info(rq->op);
-  return rq->op == MGRI_OP_HELLO || rq->op == MGRI_OP_BATCH ||
-         rq->op == MGRI_OP_SHUTDOWN ||
-         (op && (op->flags & MGRI_OPF_B) && rq->nargs >= 1 &&
-          rq->args[0].type == MGR_T_BOOL && rq->args[0].u.b);
+  if (!op || !(op->flags & MGRI_OPF_B)) return false;
+  /* Spec 9.7: a waiting op only with its blocking argument present and
+   * false. Not a bool: not forbidden here, the op answers TYPE. */
+  int i = MGRI_OPF_BARG_OF(op->flags);
+  if (i < 0) return true;
+  if ((size_t)i >= rq->nargs) return true; /* omitted: blocking */
+  return rq->args[i].type == MGR_T_BOOL && rq->args[i].u.b;
 }
 
 /* The checks of spec 8.3, in its order, then the op. sub: rq is a BATCH's
@@ -124,7 +130,10 @@ static int run(mgri_octx *x, bool sub) {
   mgri_store *s = x->s;
   if (sub && batch_forbidden(rq))
     return mgri_fail(x, MGR_EVALUE, "ValueError: %s%s cannot be batched",
-                     rq->op == MGRI_OP_LOCK_ACQUIRE ? "a blocking " : "",
+                     mgri_op_info(rq->op) &&
+                             MGRI_OPF_BARG_OF(mgri_op_info(rq->op)->flags) >= 0
+                         ? "a blocking "
+                         : "",
                      mgri_op_name(rq->op));
   if (rq->op == MGRI_OP_HELLO) {
     /* Every HELLO failure closes the connection (spec 7.6). */

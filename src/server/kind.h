@@ -37,12 +37,17 @@ struct mgri_kind {
   /* o's owner (mgri_obj_own) closed its connection: locks are released and
    * marked (spec 13.4). NULL when the kind has no owners. */
   void (*owner_closed)(mgri_store *s, mgri_obj *o);
-  /* A parked request of o reached its deadline: answer it (mgri_wait_answer).
-   * NULL when the kind never parks. */
+  /* A parked request of o reached its deadline: answer it (mgri_wait_answer)
+   * or take its deadline away (mgri_wait_move: a Condition's waiter goes on
+   * to wait for the lock). NULL when the kind never parks. */
   void (*expired)(mgri_store *s, mgri_waiter *w);
   /* A parked request of o is dropped without a reply (its connection
    * closed), before it is freed. May be NULL. */
   void (*gone)(mgri_store *s, mgri_waiter *w);
+  /* The kind whose ops this one runs too (its handlers come first): an RLock
+   * runs the Lock's, a JoinableQueue the Queue's, a BoundedSemaphore the
+   * Semaphore's (spec 5.2 "extends"); 0 for none. */
+  uint32_t extends;
   /* The kind-specific part of DUMP (mgrctl dump): a value in scratch
    * memory or borrowed from o. */
   int (*dump)(mgri_octx *x, mgri_obj *o, mgr_value *out);

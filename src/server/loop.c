@@ -163,12 +163,20 @@ static int encode_error(loop *L, lconn *c, uint64_t rid, int code,
   return mgri_reply_encode(&c->out, &r, L->lim.frame_max);
 }
 
-/* The store's reply callback: encode into the connection's output buffer. */
-static void on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
+/* The store's reply callback: encode into the connection's output buffer.
+ * Undeliverable (false) when the peer will never read it: the server is
+ * quitting, the connection is gone or closing, or the peer closed its side
+ * (our clients never half-close: end of stream means the process is gone or
+ * going). */
+static bool on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
   loop *L = ctx;
   lconn *c = mgri_sconn_user(sc);
-  if (L->quitting || !c || c->dead) return;
+  if (L->quitting || !c || c->dead) return false;
+  bool live = !c->closing && !c->eof;
   int rc = mgri_reply_encode(&c->out, r, L->lim.frame_max);
+  /* Whatever the reply hands over reaches the peer only when it is sent as
+   * it is: a LIMIT answered instead does not carry it. */
+  live = live && rc == MGR_OK;
   if (rc == MGR_ETOOBIG || rc == MGR_EINVAL || rc == MGR_ENOMEM) {
     /* Spec 3.7 and 14.2: a reply that does not fit (the frame limit, the
      * depth, or the server's memory) is answered LIMIT; the connection
@@ -186,6 +194,7 @@ static void on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
   }
   if (rc) c->closing = true; /* out of memory: give up on this peer */
   mark_dirty(L, c);
+  return live;
 }
 
 /* An error reply written before (or without) any dispatch, then close. */
@@ -210,7 +219,7 @@ static void send_error(loop *L, lconn *c, uint64_t rid, int code,
   r.status = code;
   r.msg = msg;
   r.msglen = strlen(msg);
-  if (c->sc) on_reply(L, c->sc, &r);
+  if (c->sc) (void)on_reply(L, c->sc, &r);
 }
 
 static void set_events(loop *L, lconn *c) {

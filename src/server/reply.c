@@ -116,9 +116,9 @@ int mgri_arg_int(mgri_octx *x, size_t i, const char *what, int64_t *out) {
   return MGR_OK;
 }
 
-void mgri_emit(mgri_store *s, mgri_sconn *c, uint64_t rid, int status,
+bool mgri_emit(mgri_store *s, mgri_sconn *c, uint64_t rid, int status,
                const mgr_value *result, const char *msg) {
-  if (!s->cfg.reply) return;
+  if (!s->cfg.reply) return false;
   mgri_reply r;
   memset(&r, 0, sizeof r);
   r.rid = rid;
@@ -130,5 +130,5 @@ void mgri_emit(mgri_store *s, mgri_sconn *c, uint64_t rid, int status,
     r.msg = m;
     r.msglen = strlen(m);
   }
-  s->cfg.reply(s->cfg.reply_ctx, c, &r);
+  return s->cfg.reply(s->cfg.reply_ctx, c, &r);
 }

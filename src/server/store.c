@@ -14,7 +14,7 @@
 #include "server/objects.h"
 #include "server/wait.h"
 
-_Static_assert(MGRI_OP_DUMP <= MGRI_OP_CODE_MAX && MGRI_OP_LOCK_LOCKED <= MGRI_OP_CODE_MAX,
+_Static_assert(MGRI_OP_ARRAY_TYPECODE <= MGRI_OP_CODE_MAX,
                "op codes fit the store's op table");
 
 void mgri_store_config_init(mgri_store_config *cfg) {
@@ -64,8 +64,14 @@ mgri_store *mgri_store_new(const mgri_store_config *cfg) {
   s->kinds = s->cfg.kinds ? s->cfg.kinds : mgri_kinds;
   add_ops(s, 0, mgri_manager_ops, mgri_manager_nops);
   add_ops(s, 0, &mgri_batch_op, 1);
-  for (uint32_t k = 1; k <= MGRI_KIND_MAX; k++)
-    if (s->kinds[k]) add_ops(s, k, s->kinds[k]->ops, s->kinds[k]->nops);
+  for (uint32_t k = 1; k <= MGRI_KIND_MAX; k++) {
+    const mgri_kind *kd = s->kinds[k];
+    if (!kd) continue;
+    /* The ops of the kind it extends first, then its own (spec 5.2). */
+    const mgri_kind *base = kd->extends <= MGRI_KIND_MAX ? s->kinds[kd->extends] : NULL;
+    if (kd->extends && base) add_ops(s, k, base->ops, base->nops);
+    add_ops(s, k, kd->ops, kd->nops);
+  }
   s->next_id = 1;
   s->next_session = 1;
   s->next_conn = 1;

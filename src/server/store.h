@@ -24,8 +24,11 @@ typedef struct mgri_kind mgri_kind;
  * returns), later for parked requests (from mgri_dispatch of another
  * connection's request, from mgri_store_tick at a deadline, or from
  * mgri_store_conn_close of the owner). The reply and everything it points to
- * are valid only during the call: encode it there. */
-typedef void (*mgri_reply_fn)(void *ctx, mgri_sconn *conn,
+ * are valid only during the call: encode it there. Returns whether the reply
+ * will be sent: false when the connection is closing or gone (its peer will
+ * never read it), so a kind that hands something over in a reply (a queue's
+ * item, spec 9.8) can take it back. */
+typedef bool (*mgri_reply_fn)(void *ctx, mgri_sconn *conn,
                               const mgri_reply *reply);
 
 typedef struct mgri_store_config {

@@ -8,6 +8,7 @@
 
 #include "mgr/error.h"
 #include "server/kind.h"
+#include "server/objects.h"
 #include "server/reply.h"
 
 /* --- the deadline heap ------------------------------------------------------*/
@@ -107,6 +108,26 @@ int mgri_arg_timeout(mgri_octx *x, size_t i, int64_t *deadline, int *what) {
   return MGR_OK;
 }
 
+static void q_unlink(mgri_waiter *w) {
+  mgri_waitq *q = w->q;
+  if (w->qprev) w->qprev->qnext = w->qnext;
+  else q->head = w->qnext;
+  if (w->qnext) w->qnext->qprev = w->qprev;
+  else q->tail = w->qprev;
+  w->qnext = w->qprev = NULL;
+  q->n--;
+}
+
+static void q_append(mgri_waitq *q, mgri_waiter *w) {
+  w->q = q;
+  w->qnext = NULL;
+  w->qprev = q->tail;
+  if (q->tail) q->tail->qnext = w;
+  else q->head = w;
+  q->tail = w;
+  q->n++;
+}
+
 int mgri_wait_park(mgri_octx *x, mgri_waitq *q, int64_t deadline,
                    uint64_t data) {
   mgri_store *s = x->s;
@@ -128,11 +149,7 @@ int mgri_wait_park(mgri_octx *x, mgri_waitq *q, int64_t deadline,
   w->heap_idx = SIZE_MAX;
   w->data = data;
   if (deadline != INT64_MAX) heap_push(s, w);
-  w->qprev = q->tail;
-  if (q->tail) q->tail->qnext = w;
-  else q->head = w;
-  q->tail = w;
-  q->n++;
+  q_append(q, w);
   w->cnext = c->waiters;
   if (c->waiters) c->waiters->cprev = w;
   c->waiters = w;
@@ -144,14 +161,19 @@ int mgri_wait_park(mgri_octx *x, mgri_waitq *q, int64_t deadline,
   return MGRI_PARKED;
 }
 
+void mgri_wait_move(mgri_store *s, mgri_waiter *w, mgri_obj *obj,
+                    mgri_waitq *q, uint64_t data) {
+  q_unlink(w);
+  heap_remove(s, w);
+  w->deadline = INT64_MAX;
+  w->obj = obj;
+  w->data = data;
+  q_append(q, w);
+}
+
 /* Unlinks w from everything and frees it. */
 static void waiter_free(mgri_store *s, mgri_waiter *w) {
-  mgri_waitq *q = w->q;
-  if (w->qprev) w->qprev->qnext = w->qnext;
-  else q->head = w->qnext;
-  if (w->qnext) w->qnext->qprev = w->qprev;
-  else q->tail = w->qprev;
-  q->n--;
+  q_unlink(w);
   mgri_sconn *c = w->conn;
   if (w->cprev) w->cprev->cnext = w->cnext;
   else c->waiters = w->cnext;
@@ -165,16 +187,16 @@ static void waiter_free(mgri_store *s, mgri_waiter *w) {
   mgri_mem_free(&s->mem, MGRI_MEM_PARKED, w);
 }
 
-void mgri_wait_answer(mgri_store *s, mgri_waiter *w, int status,
+bool mgri_wait_answer(mgri_store *s, mgri_waiter *w, int status,
                       const mgr_value *result, const char *msg, int outcome) {
   mgri_sconn *c = w->conn;
   uint64_t rid = w->rid, op = w->op, oid = w->obj->id;
   MGRI_TRACE(wait_end, (int64_t)c->pid, c->id, rid, oid, outcome);
   MGRI_TRACE(reply, (int64_t)c->pid, c->id, rid, op, status, (uint64_t)0);
   waiter_free(s, w);
-  mgri_emit(s, c, rid, status, result, msg);
   (void)op;
   (void)oid;
+  return mgri_emit(s, c, rid, status, result, msg);
 }
 
 void mgri_wait_cancel_all(mgri_store *s, mgri_waitq *q, int status,
@@ -195,6 +217,7 @@ void mgri_wait_conn_closed(mgri_store *s, mgri_sconn *c) {
 
 void mgri_store_tick(mgri_store *s, int64_t now_ns) {
   if (now_ns > s->now) s->now = now_ns;
+  if (!s->nheap || s->heap[0]->deadline > now_ns) return;
   while (s->nheap && s->heap[0]->deadline <= now_ns) {
     mgri_waiter *w = s->heap[0];
     /* The kind answers it (and so frees it); a kind that never parks has
@@ -206,6 +229,9 @@ void mgri_store_tick(mgri_store *s, int64_t now_ns) {
       mgri_wait_answer(s, w, MGR_OK, &nil, NULL, MGRI_TRACE_WAIT_TIMEOUT);
     }
   }
+  /* What the kinds dropped while answering (a timed-out put's item) goes
+   * now, as after any reply. */
+  mgri_store_after_reply(s);
 }
 
 void mgri_store_shutdown(mgri_store *s) {

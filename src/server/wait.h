@@ -47,9 +47,16 @@ int mgri_arg_timeout(mgri_octx *x, size_t i, int64_t *deadline, int *what);
 int mgri_wait_park(mgri_octx *x, mgri_waitq *q, int64_t deadline,
                    uint64_t data);
 /* Answers w (status, result or message), traces wait_end with outcome
- * (MGRI_TRACE_WAIT_*), and frees it. */
-void mgri_wait_answer(mgri_store *s, mgri_waiter *w, int status,
+ * (MGRI_TRACE_WAIT_*), and frees it. Returns whether the reply will be
+ * delivered (mgri_emit): a kind that handed something over in result takes
+ * it back when not. */
+bool mgri_wait_answer(mgri_store *s, mgri_waiter *w, int status,
                       const mgr_value *result, const char *msg, int outcome);
+/* Moves w to the tail of q, the FIFO of object obj (another object's, or
+ * another FIFO of its own), without a deadline, with new kind data: a
+ * Condition's waiter becomes a waiter of its lock (spec 9.11). Never fails. */
+void mgri_wait_move(mgri_store *s, mgri_waiter *w, mgri_obj *obj,
+                    mgri_waitq *q, uint64_t data);
 /* Answers every waiter of q with status and message (a destroyed object:
  * NOTFOUND). */
 void mgri_wait_cancel_all(mgri_store *s, mgri_waitq *q, int status,

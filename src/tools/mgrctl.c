@@ -16,10 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kinds[] = {"?", "dict", "list", "var", "lock", "rlock"};
-
 static const char *kind_name(int64_t k) {
-  return k >= 1 && k <= 5 ? kinds[k] : "?";
+  const char *n = k >= INT32_MIN && k <= INT32_MAX ? mgr_kind_name((int)k) : NULL;
+  return n ? n : "?";
 }
 
 static int usage(void) {

@@ -4,7 +4,7 @@
 #ifndef MGRI_TRACE_LISTS_H
 #define MGRI_TRACE_LISTS_H
 
-/* X(NAME, value): the kind of the object an op addresses. 1..5 are
+/* X(NAME, value): the kind of the object an op addresses. 1..14 are
  * mgr_kind's values (trace.c checks it); 0 is the manager (oid 0). */
 #define MGRI_TRACE_KINDS(X)                                                    \
   X(MANAGER, 0)                                                                \
@@ -12,14 +12,26 @@
   X(LIST, 2)                                                                   \
   X(VAR, 3)                                                                    \
   X(LOCK, 4)                                                                   \
-  X(RLOCK, 5)
+  X(RLOCK, 5)                                                                  \
+  X(QUEUE, 6)                                                                  \
+  X(JQUEUE, 7)                                                                 \
+  X(NAMESPACE, 8)                                                              \
+  X(EVENT, 9)                                                                  \
+  X(CONDITION, 10)                                                             \
+  X(SEMAPHORE, 11)                                                             \
+  X(BSEMAPHORE, 12)                                                            \
+  X(BARRIER, 13)                                                               \
+  X(ARRAY, 14)
 
 /* X(NAME, value): how a parked request ended (wait_end's outcome). */
 #define MGRI_TRACE_WAITS(X)                                                    \
-  X(GRANTED, 0)     /* granted (a lock released to this waiter) */                \
-  X(OWNER_DEAD, 1)  /* granted; the previous owner died holding it */         \
-  X(TIMEOUT, 2)     /* its deadline passed: answered 0 (not acquired) */      \
-  X(CANCELLED, 3)   /* its connection closed while it waited: no reply */
+  X(GRANTED, 0)     /* what it waited for came: a lock, a permit, an item,    \
+                       room, a set flag, a notify, the last party */          \
+  X(OWNER_DEAD, 1)  /* a lock granted; its previous owner died holding it */  \
+  X(TIMEOUT, 2)     /* its deadline passed (not acquired, EMPTY, FULL ...) */ \
+  X(CANCELLED, 3)   /* its connection closed (no reply), its object was       \
+                       destroyed or the manager shut down */                  \
+  X(BROKEN, 4)      /* a Barrier broke while it waited (EBROKEN) */
 
 enum {
 #define MGRI_TRACE_KIND_ENUM_(name, value) MGRI_TRACE_KIND_##name = value,

@@ -139,7 +139,7 @@ def _prep(v, depth, as_key=False):
     if isinstance(v, (bytes, bytearray, memoryview)):
         return bytes(v)
     if isinstance(v, Ref):
-        if not (1 <= v.kind <= 5 and 1 <= v.id <= INT_MAX):
+        if not (1 <= v.kind <= 14 and 1 <= v.id <= INT_MAX):
             raise EncodeError("bad ref")
         return v                        # depth of a ref is the tag's (§4.6)
     if isinstance(v, (list, tuple)):
@@ -184,7 +184,7 @@ def _tag_hook(decoder, tag):
     c = tag.value
     if (not isinstance(c, list) or len(c) != 2
             or type(c[0]) is not int or type(c[1]) is not int
-            or not 1 <= c[0] <= 5 or not 1 <= c[1] <= INT_MAX):
+            or not 1 <= c[0] <= 14 or not 1 <= c[1] <= INT_MAX):
         raise DecodeError("bad ref content")
     return Ref(c[0], c[1])
 
@@ -552,7 +552,7 @@ def t_create(c):
     ids = [d.id, l.id, v.id, k.id, rk.id]
     check("object ids distinct", len(set(ids)) == 5, repr(ids))
     expect_err("CREATE kind 0 -> VALUE", c, "CREATE", 0, [0], VALUE)
-    expect_err("CREATE kind 6 -> VALUE", c, "CREATE", 0, [6], VALUE)
+    expect_err("CREATE kind 15 -> VALUE", c, "CREATE", 0, [15], VALUE)
     expect_err("CREATE kind true -> TYPE", c, "CREATE", 0, [True], TYPE)
     expect_err("CREATE kind 1.0 -> TYPE", c, "CREATE", 0, [1.0], TYPE)
     expect_err("CREATE dict init 5 -> TYPE", c, "CREATE", 0, [KIND_DICT, 5], TYPE)
