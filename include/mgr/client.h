@@ -414,10 +414,11 @@ MGR_API int mgr_var_cas(mgr_proxy *v, const mgr_value *expected,
 
 /* lock.acquire(). acquired may be NULL. Errors: MGR_EOWNERDEAD (acquired, see
  * above); MGR_ESTATE for a Lock this thread already holds with timeout_ms < 0
- * (a certain deadlock); MGR_ETIMEDOUT when the wait outlasts the per-call
- * timeout (a later grant is given back by this thread's next call);
- * MGR_ELIMIT when this thread has too many acquires waiting on the manager
- * (those that ended in MGR_ETIMEDOUT wait there until their own timeout). */
+ * (a certain deadlock); MGR_ETIMEDOUT when the manager does not answer
+ * within timeout_ms plus the per-call timeout (mgr_set_timeout; a wait
+ * without limit is not cut short by it), a later grant being given back by
+ * this thread's next call (mgr/sync.h, "Waiting"); MGR_ELIMIT when this
+ * thread has too many requests waiting on the manager. */
 MGR_API int mgr_lock_acquire(mgr_proxy *lk, int64_t timeout_ms,
                              bool *acquired);
 /* lock.release(); a Lock may be released by any thread, as threading.Lock.

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "value.h"
 #include "client.h"
+#include "sync.h"
 #include "server.h"
 
 #endif

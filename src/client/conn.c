@@ -122,7 +122,11 @@ int mgri_options_get(const mgr_options *opt, mgr_options *o) {
 
 const char *mgr_address(const mgr_client *m) { return m->address; }
 
-int64_t mgr_server_pid(const mgr_client *m) { return m->server_pid; }
+int64_t mgr_server_pid(const mgr_client *m) {
+  return m ? atomic_load_explicit(&((mgr_client *)m)->server_pid,
+                                  memory_order_relaxed)
+           : 0;
+}
 
 int mgri_client_new(const char *address, const mgr_options *given,
                     mgr_client **out) {
@@ -273,20 +277,49 @@ static int send_all(mgri_conn *c, const uint8_t *p, size_t len, int tmo,
   return MGR_OK;
 }
 
-/* A late reply to a call that timed out: if it granted a lock nobody waits
- * for any more, give the lock back (the release's own reply is stale too). */
+/* Whether a late reply to op, after the call timed out locally, may hand
+ * this connection something nobody waits for any more (mgr/sync.h). */
+static bool orphan_op(uint64_t op) {
+  return op == MGRI_OP_LOCK_ACQUIRE || op == MGRI_OP_COND_ACQUIRE ||
+         op == MGRI_OP_SEM_ACQUIRE || op == MGRI_OP_QUEUE_GET;
+}
+
+/* A late reply to a call that timed out: what it granted is given back — a
+ * lock released, a semaphore's unit released, a queue's item put back (at
+ * the tail, without waiting: a queue that filled up meanwhile refuses it,
+ * and it is lost). The give-back's own reply is stale too. */
 static void orphan_reply(mgri_conn *c, const mgri_reply *rep, int tmo,
                          const struct timespec *dl) {
   for (int i = 0; i < MGRI_ORPHANS_MAX; i++) {
     mgri_orphan *o = &c->orphans[i];
     if (!o->oid || o->rid != rep->rid) continue;
-    uint64_t oid = o->oid;
+    uint64_t oid = o->oid, op = o->op;
     o->oid = 0;
-    if (rep->status != MGR_OK || rep->result.type != MGR_T_INT ||
-        rep->result.u.i == 0)
+    if (rep->status != MGR_OK) return;
+    const mgr_value *r = &rep->result;
+    mgr_value args[2];
+    mgri_request rq = {.rid = c->next_rid, .oid = oid, .args = args, .nargs = 0};
+    switch (op) {
+    case MGRI_OP_LOCK_ACQUIRE:
+    case MGRI_OP_COND_ACQUIRE:
+      if (r->type != MGR_T_INT || r->u.i == 0) return;
+      rq.op = op == MGRI_OP_LOCK_ACQUIRE ? MGRI_OP_LOCK_RELEASE
+                                         : MGRI_OP_COND_RELEASE;
+      break;
+    case MGRI_OP_SEM_ACQUIRE:
+      if (r->type != MGR_T_BOOL || !r->u.b) return;
+      rq.op = MGRI_OP_SEM_RELEASE;
+      break;
+    case MGRI_OP_QUEUE_GET:
+      rq.op = MGRI_OP_QUEUE_PUT;
+      args[0] = *r;
+      args[1] = mgr_bool(false);
+      rq.nargs = 2;
+      break;
+    default:
       return;
-    mgri_request rq = {.rid = c->next_rid++, .op = MGRI_OP_LOCK_RELEASE,
-                       .oid = oid, .args = NULL, .nargs = 0};
+    }
+    c->next_rid++;
     mgri_buf_clear(&c->out);
     if (mgri_request_encode(&c->out, &rq, c->send_max) == MGR_OK)
       send_all(c, c->out.data, c->out.len, tmo, dl);
@@ -294,17 +327,18 @@ static void orphan_reply(mgri_conn *c, const mgri_reply *rep, int tmo,
   }
 }
 
-static void orphan_add(mgri_conn *c, uint64_t rid, uint64_t oid) {
+static void orphan_add(mgri_conn *c, uint64_t rid, uint64_t oid, uint64_t op) {
+  mgri_orphan *slot = &c->orphans[rid % MGRI_ORPHANS_MAX];
   for (int i = 0; i < MGRI_ORPHANS_MAX; i++) {
     if (!c->orphans[i].oid) {
-      c->orphans[i].rid = rid;
-      c->orphans[i].oid = oid;
-      return;
+      slot = &c->orphans[i];
+      break;
     }
   }
-  /* Full: forget the oldest-looking slot; its grant stays held. */
-  c->orphans[rid % MGRI_ORPHANS_MAX].rid = rid;
-  c->orphans[rid % MGRI_ORPHANS_MAX].oid = oid;
+  /* Full: one slot is reused; its grant stays with this connection. */
+  slot->rid = rid;
+  slot->oid = oid;
+  slot->op = op;
 }
 
 /* Codes after which the server closes the connection (spec 10.3). */
@@ -358,8 +392,12 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
   }
 }
 
-int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
-              size_t nargs, mgr_value *result) {
+/* wait_ms: how long the op may wait in the manager (< 0 without limit), or
+ * MGRI_NO_WAIT for an op that answers at once. */
+#define MGRI_NO_WAIT INT64_MIN
+
+static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
+                size_t nargs, mgr_value *result, int64_t wait_ms) {
   if (c->broken) {
     snprintf(c->errmsg, sizeof c->errmsg,
              "connection to the manager lost earlier");
@@ -368,6 +406,12 @@ int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   mgri_arena_reset(&c->arena);
   c->errmsg[0] = 0;
   int64_t tmo64 = atomic_load_explicit(&c->m->timeout_ms, memory_order_relaxed);
+  /* The per-call timeout counts from the end of the op's own wait; a wait
+   * without limit is not cut short (mgr/sync.h). */
+  if (tmo64 >= 0 && wait_ms != MGRI_NO_WAIT)
+    tmo64 = wait_ms < 0 ? -1
+            : wait_ms > INT_MAX - tmo64 ? INT_MAX
+                                        : tmo64 + wait_ms;
   int tmo = tmo64 > INT_MAX ? INT_MAX : (int)tmo64;
   struct timespec dl = {0, 0};
   if (tmo >= 0) deadline_set(&dl, tmo);
@@ -392,8 +436,7 @@ int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   if (rc == MGR_OK) {
     mgri_reply rep;
     rc = recv_reply(c, rq.rid, tmo, &dl, &rep);
-    if (rc == MGR_ETIMEDOUT && op == MGRI_OP_LOCK_ACQUIRE)
-      orphan_add(c, rq.rid, oid);
+    if (rc == MGR_ETIMEDOUT && orphan_op(op)) orphan_add(c, rq.rid, oid, op);
     if (rc == MGR_OK && rep.status != MGR_OK) {
       if (rep.msg && rep.msglen)
         snprintf(c->errmsg, sizeof c->errmsg, "%.*s", (int)rep.msglen, rep.msg);
@@ -408,6 +451,11 @@ int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
     MGRI_TRACE(call_end, mgri_trace_pid(), c->conn_id, rq.rid, op, rc,
                (uint64_t)c->reply_len);
   return rc;
+}
+
+int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
+              size_t nargs, mgr_value *result) {
+  return call(c, op, oid, args, nargs, result, MGRI_NO_WAIT);
 }
 
 /* --- opening connections ------------------------------------------------- */
@@ -437,9 +485,104 @@ static int conn_connect(mgri_conn *c, const char *path) {
   }
 }
 
+/* Spec 2.3: a manager under another uid reads, and can forge, everything
+ * shared through it; talk to one only when the application said it expects
+ * that (mgr_options.allow_other_uid). Checked before HELLO: nothing is sent to
+ * a peer we refuse. */
+static int peer_check(mgri_conn *c) {
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
+    snprintf(c->errmsg, sizeof c->errmsg, "SO_PEERCRED: %s", strerror(errno));
+    return MGR_ESYS;
+  }
+  uid_t me = geteuid();
+  if (cr.uid == me || c->m->allow_other_uid) return MGR_OK;
+  snprintf(c->errmsg, sizeof c->errmsg,
+           "permission denied: the manager at %s runs as uid %lu, not as this "
+           "process's uid %lu (set mgr_options.allow_other_uid to accept it)",
+           c->m->address, (unsigned long)cr.uid, (unsigned long)me);
+  return MGR_EPERM;
+}
+
 static int as_u64(const mgr_value *v, uint64_t *out) {
   if (v->type != MGR_T_INT || v->u.i < 0) return MGR_EPROTO;
   *out = (uint64_t)v->u.i;
+  return MGR_OK;
+}
+
+/* The HELLO result's fields (spec 7.5); a later version may append more, which
+ * we ignore (15.1). */
+enum { H_VERSION, H_PID, H_CONN, H_SESSION, H_FRAME, H_FIELDS };
+
+/* Checks the HELLO result res (asked to join session, 0: a new one) into v.
+ * A version outside the range we offered is MGR_EVERSION (spec 7.3); any other
+ * misshapen result MGR_EPROTO: a stream whose peer breaks the handshake cannot
+ * be trusted further (3.5). The caller closes the connection. */
+static int hello_check(mgri_conn *c, const mgr_value *res, uint64_t session,
+                       uint64_t v[H_FIELDS]) {
+  static const char *const name[H_FIELDS] = {"version", "server_pid", "conn_id",
+                                             "session", "max_frame"};
+  if (res->type != MGR_T_ARRAY || res->u.a.len < H_FIELDS)
+    return broken(c, MGR_EPROTO, "bad HELLO reply: not an array of %d uints",
+                  H_FIELDS);
+  for (int i = 0; i < H_FIELDS; i++)
+    if (as_u64(&res->u.a.items[i], &v[i]) != MGR_OK)
+      return broken(c, MGR_EPROTO, "bad HELLO reply: %s is not a uint",
+                    name[i]);
+  if (v[H_VERSION] < MGR_PROTOCOL_MIN || v[H_VERSION] > MGR_PROTOCOL_MAX)
+    return broken(c, MGR_EVERSION,
+                  "the manager chose protocol version %llu, outside the %d..%d "
+                  "offered",
+                  (unsigned long long)v[H_VERSION], MGR_PROTOCOL_MIN,
+                  MGR_PROTOCOL_MAX);
+  if (v[H_CONN] == 0)
+    return broken(c, MGR_EPROTO, "bad HELLO reply: conn_id 0");
+  /* 0 would read as "no session yet" and make the next thread start another;
+   * another id than the one joined would split the process's references. */
+  if (v[H_SESSION] == 0 || (session && v[H_SESSION] != session))
+    return broken(c, MGR_EPROTO, "bad HELLO reply: session %llu (asked %llu)",
+                  (unsigned long long)v[H_SESSION],
+                  (unsigned long long)session);
+  if (v[H_FRAME] == 0 || v[H_FRAME] > MGRI_FRAME_MAX_CEIL)
+    return broken(c, MGR_EPROTO, "bad HELLO reply: max_frame %llu not in 1..%u",
+                  (unsigned long long)v[H_FRAME], MGRI_FRAME_MAX_CEIL);
+  return MGR_OK;
+}
+
+/* Spec 3.6: the server may send bodies up to the frame_max it announced, so
+ * we accept that much (our own max_frame stays the floor: we MAY accept
+ * more); we send no more than it accepts, nor than our max_frame allows. */
+static void frames_set(mgri_conn *c, uint32_t server_max) {
+  uint32_t ours = c->m->max_frame;
+  if (server_max > c->rd.frame_max) {
+    mgri_reader_set_max(&c->rd, server_max);
+    c->lim.frame_max = server_max;
+  }
+  /* Every item takes a byte at least, so a body within the frame limit holds
+   * no more items than that: the items limit (4.6, the receiver's to set)
+   * must not refuse what the frame limit lets through, a list of 2M small
+   * ints in a 4 MiB reply. */
+  if (server_max > c->lim.items_max) c->lim.items_max = server_max;
+  c->send_max = server_max < ours ? server_max : ours;
+}
+
+/* Says HELLO on c's fresh connection, joining session (0: a new one). */
+static int hello(mgri_conn *c, uint64_t session, uint64_t *session_out) {
+  mgr_value args[4] = {mgr_int(MGR_PROTOCOL_MIN), mgr_int(MGR_PROTOCOL_MAX),
+                       mgr_int((int64_t)getpid()), mgr_int((int64_t)session)};
+  mgr_value res;
+  int rc = mgri_call(c, MGRI_OP_HELLO, 0, args, 4, &res);
+  if (rc == MGR_ECLOSED) return MGR_ECONNECT;
+  if (rc != MGR_OK) return rc;
+  uint64_t v[H_FIELDS];
+  rc = hello_check(c, &res, session, v);
+  if (rc != MGR_OK) return rc;
+  atomic_store_explicit(&c->m->server_pid, (int64_t)v[H_PID],
+                        memory_order_relaxed);
+  c->conn_id = v[H_CONN];
+  *session_out = v[H_SESSION];
+  frames_set(c, (uint32_t)v[H_FRAME]);
   return MGR_OK;
 }
 
@@ -455,31 +598,16 @@ static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
   c->fd = -1;
   mgri_limits_default(&c->lim);
   c->lim.frame_max = m->max_frame;
-  c->send_max = m->max_frame;
+  /* Until the HELLO reply, the server's frame_max is assumed the default
+   * (spec 3.6); m->max_frame is ours, which may be less. */
+  c->send_max = m->max_frame < MGRI_FRAME_MAX_DEFAULT ? m->max_frame
+                                                      : MGRI_FRAME_MAX_DEFAULT;
   mgri_buf_init(&c->out, 0);
   mgri_reader_init(&c->rd, m->max_frame);
   mgri_arena_init(&c->arena, 0);
   int rc = conn_connect(c, m->address);
-  if (rc == MGR_OK) {
-    mgr_value args[4] = {mgr_int(MGR_PROTOCOL_MIN), mgr_int(MGR_PROTOCOL_MAX),
-                         mgr_int((int64_t)getpid()), mgr_int((int64_t)session)};
-    mgr_value res;
-    rc = mgri_call(c, MGRI_OP_HELLO, 0, args, 4, &res);
-    if (rc == MGR_ECLOSED) rc = MGR_ECONNECT;
-    if (rc == MGR_OK) {
-      uint64_t v[5];
-      if (res.type != MGR_T_ARRAY || res.u.a.len < 5) rc = MGR_EPROTO;
-      for (int i = 0; rc == MGR_OK && i < 5; i++) rc = as_u64(&res.u.a.items[i], &v[i]);
-      if (rc != MGR_OK) {
-        snprintf(c->errmsg, sizeof c->errmsg, "bad HELLO reply");
-      } else {
-        m->server_pid = (int64_t)v[1];
-        c->conn_id = v[2];
-        *session_out = v[3];
-        if (v[4] && v[4] < c->send_max) c->send_max = (uint32_t)v[4];
-      }
-    }
-  }
+  if (rc == MGR_OK) rc = peer_check(c);
+  if (rc == MGR_OK) rc = hello(c, session, session_out);
   if (rc != MGR_OK) {
     snprintf(tl_errmsg, sizeof tl_errmsg, "%s", c->errmsg);
     conn_free(c);
@@ -548,6 +676,15 @@ int mgri_callm(mgr_client *m, uint64_t op, uint64_t oid, const mgr_value *args,
   mgri_conn *c = mgri_conn_get(m, &err);
   if (!c) return err;
   return mgri_call(c, op, oid, args, nargs, result);
+}
+
+int mgri_callm_wait(mgr_client *m, uint64_t op, uint64_t oid,
+                    const mgr_value *args, size_t nargs, mgr_value *result,
+                    int64_t wait_ms) {
+  int err = MGR_OK;
+  mgri_conn *c = mgri_conn_get(m, &err);
+  if (!c) return err;
+  return call(c, op, oid, args, nargs, result, wait_ms < 0 ? -1 : wait_ms);
 }
 
 int mgri_result_out(const mgr_value *res, mgr_value *out) {

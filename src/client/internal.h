@@ -16,14 +16,18 @@
 #include "../proto/proto.h"
 #include "mgr/client.h"
 
-/* Stale replies of calls that timed out are discarded; for a LOCK_ACQUIRE that
- * timed out locally we remember (rid, oid) so that a late grant is released at
- * once instead of leaving the lock held by nobody who knows. */
+/* Stale replies of calls that timed out are discarded; for an op whose late
+ * reply may grant something (a lock, a semaphore's unit, a queue's item)
+ * we remember (rid, oid, op) so that it is given back at once instead of
+ * being held by nobody who knows. The last 8 such calls of a connection:
+ * more would take a thread that keeps timing out against a stalled manager,
+ * and the oldest slot is reused then. */
 #define MGRI_ORPHANS_MAX 8
 
 typedef struct mgri_orphan {
   uint64_t rid;
   uint64_t oid; /* 0: free slot */
+  uint64_t op;
 } mgri_orphan;
 
 /* One connection: used by exactly one thread (or by nobody, for the primary
@@ -38,9 +42,11 @@ typedef struct mgri_conn {
   uint64_t next_rid;   /* HELLO is rid 0 */
   uint64_t conn_id;    /* from HELLO */
   size_t reply_len;    /* body length of the last reply read (tracing) */
-  uint32_t send_max;   /* min(our max_frame, the server's) */
+  uint32_t send_max;   /* min(our max_frame, the server's; before HELLO's
+                          reply the default, spec 3.6) */
   mgri_buf out;        /* encoded request, reused */
-  mgri_reader rd;      /* reply frames */
+  mgri_reader rd;      /* reply frames, up to max(our max_frame, the
+                          server's) */
   mgri_arena arena;    /* decoded reply, reset per call */
   mgri_limits lim;
   mgri_orphan orphans[MGRI_ORPHANS_MAX];
@@ -61,7 +67,7 @@ struct mgr_client {
   bool allow_other_uid; /* mgr_options.allow_other_uid */
   uint32_t max_frame;
   uint64_t session;     /* 0: none yet in this process (fresh, or after fork) */
-  int64_t server_pid;
+  _Atomic int64_t server_pid; /* every HELLO stores it; read by any thread */
   mgri_conn *conns;     /* every connection of this process */
   mgri_conn *primary;   /* the one that created the session */
   /* oid -> local proxy count, open addressing, linear probing. */
@@ -108,6 +114,12 @@ int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
 /* mgri_conn_get + mgri_call. */
 int mgri_callm(mgr_client *m, uint64_t op, uint64_t oid, const mgr_value *args,
                size_t nargs, mgr_value *result);
+
+/* mgri_callm for an op that may wait in the manager up to wait_ms (< 0:
+ * without limit): the per-call timeout counts from the end of that wait. */
+int mgri_callm_wait(mgr_client *m, uint64_t op, uint64_t oid,
+                    const mgr_value *args, size_t nargs, mgr_value *result,
+                    int64_t wait_ms);
 
 /* Sets the calling thread's error message for m (printf-style). */
 void mgri_seterr(mgr_client *m, const char *fmt, ...)

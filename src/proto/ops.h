@@ -105,7 +105,7 @@
   X(QUEUE_EMPTY, 99, 6, 0, 0, R_, "q.empty()")                                 \
   X(QUEUE_FULL, 100, 6, 0, 0, R_, "q.full()")                                  \
   X(QUEUE_TASK_DONE, 101, 7, 0, 0, W_, "q.task_done()")                        \
-  X(QUEUE_JOIN, 102, 7, 0, 0, R_ | B_, "q.join()")                             \
+  X(QUEUE_JOIN, 102, 7, 0, 1, R_ | B_, "q.join()")                             \
   /* namespace */                                                              \
   X(NS_GET, 112, 8, 1, 1, R_ | K_, "ns.name")                                  \
   X(NS_SET, 113, 8, 2, 2, W_ | K_, "ns.name = value")                          \

@@ -1,0 +1,854 @@
+/* mgr tests — the client's side of the protocol against a scripted fake
+ * server: a listening socket in the test whose thread (or, for the uid check,
+ * forked child) accepts, checks the client's HELLO and answers what each test
+ * scripts. The HELLO result's version, shape and frame_max (spec 7.3, 7.5,
+ * 15.1, 3.6), the server's uid (2.3), replies with stale rids (8.2) and fatal
+ * codes whatever their rid (10.3). The two sides synchronise through the
+ * socket alone: every step of a script waits for the client's request or end
+ * of stream. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mgr/mgr.h"
+#include "proto/proto.h"
+
+/* A safety net, not a synchronisation: a script step that waits longer than
+ * this for the client fails instead of hanging the test. */
+#define IO_MS 30000
+
+#define MIB (1u << 20)
+
+/* The fake server's HELLO result fields. */
+#define FAKE_PID 4242
+#define FAKE_CONN 7
+#define FAKE_SESSION 99
+
+typedef struct fake fake;
+typedef void (*script_fn)(fake *f);
+
+struct fake {
+  char dir[64];
+  char path[sizeof((struct sockaddr_un *)0)->sun_path];
+  int lfd; /* listening */
+  int fd;  /* the connection being served, -1 none */
+  pthread_t th;
+  script_fn script;
+  const void *arg;  /* the script's parameter */
+  pid_t client_pid; /* the pid HELLO must carry */
+  int64_t session;  /* and the session (0: a new one) */
+  mgri_reader rd;   /* requests */
+  mgri_arena arena; /* the last request's values */
+  mgri_limits lim;
+  mgri_buf out;     /* the reply being sent */
+  const char *step; /* what the script is doing, for its failure */
+  char err[512];    /* the script's first failure, "" if none */
+};
+
+/* The test's own failures, reported once the fake has finished (a failing
+ * assertion would leave the fake's thread behind, using the test's stack). */
+static char g_fail[2048];
+
+static void srv_fail(fake *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void srv_fail(fake *f, const char *fmt, ...) {
+  if (f->err[0]) return;
+  if (f->step) snprintf(f->err, sizeof f->err, "%s: ", f->step);
+  size_t n = strlen(f->err);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(f->err + n, sizeof f->err - n, fmt, ap);
+  va_end(ap);
+}
+
+static void check(bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Every failed check is kept (as far as room allows), "; "-separated. */
+static void check(bool ok, const char *fmt, ...) {
+  if (ok) return;
+  size_t n = strlen(g_fail);
+  if (n && n + 2 < sizeof g_fail) {
+    memcpy(g_fail + n, "; ", 3);
+    n += 2;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_fail + n, sizeof g_fail - n, fmt, ap);
+  va_end(ap);
+}
+
+/* m may be NULL (a failed connect keeps its message there). */
+#define check_rc(m, what, got, want)                                           \
+  do {                                                                         \
+    int got_ = (got), want_ = (want);                                          \
+    check(got_ == want_, "%s: got %s, want %s (%s)", what, mgr_err_name(got_), \
+          mgr_err_name(want_), mgr_errmsg(m));                                 \
+  } while (0)
+
+/* --- the fake server's side --------------------------------------------- */
+
+/* Waits until fd is readable; false (and a failure) after IO_MS. */
+static bool srv_wait(fake *f, int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  for (;;) {
+    int n = poll(&p, 1, IO_MS);
+    if (n > 0) return true;
+    if (n < 0 && errno == EINTR) continue;
+    srv_fail(f, "no word from the client within %d ms", IO_MS);
+    return false;
+  }
+}
+
+static void srv_drop(fake *f) {
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
+}
+
+static bool srv_accept(fake *f) {
+  srv_drop(f);
+  mgri_reader_fini(&f->rd);
+  mgri_reader_init(&f->rd, MGRI_FRAME_MAX_CEIL);
+  if (!srv_wait(f, f->lfd)) return false;
+  f->fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (f->fd < 0) srv_fail(f, "accept: %s", strerror(errno));
+  return f->fd >= 0;
+}
+
+/* The next request into *rq (its values valid until the next read): 1, 0 at
+ * the end of the stream (the client closed), -1 on any error. */
+static int srv_read(fake *f, mgri_request *rq) {
+  for (;;) {
+    const uint8_t *body;
+    size_t len;
+    int r = mgri_reader_next(&f->rd, &body, &len);
+    if (r < 0) {
+      srv_fail(f, "bad request frame: %s", f->rd.errmsg);
+      return -1;
+    }
+    if (r == 1) {
+      mgri_arena_reset(&f->arena);
+      mgri_decode_error de = {0, 0, NULL};
+      int d = mgri_request_decode(body, len, &f->lim, &f->arena, rq, &de);
+      if (d != MGR_OK) {
+        srv_fail(f, "bad request at offset %zu: %s", de.offset,
+                 de.what ? de.what : mgr_strerror(d));
+        return -1;
+      }
+      return 1;
+    }
+    if (!srv_wait(f, f->fd)) return -1;
+    size_t avail;
+    uint8_t *p = mgri_reader_prepare(&f->rd, 65536, &avail);
+    if (!p) {
+      srv_fail(f, "reader: %s", mgr_strerror(f->rd.err));
+      return -1;
+    }
+    ssize_t n = read(f->fd, p, avail);
+    if (n > 0) {
+      mgri_reader_commit(&f->rd, (size_t)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    /* A client that closes with our reply unread makes a reset, not an end:
+     * either way it has closed. */
+    if (n == 0 || errno == ECONNRESET) return 0;
+    srv_fail(f, "read: %s", strerror(errno));
+    return -1;
+  }
+}
+
+/* The next request, which must be op. */
+static bool srv_expect(fake *f, uint64_t op, mgri_request *rq) {
+  int r = srv_read(f, rq);
+  if (r == 1 && rq->op == op) return true;
+  if (r == 1)
+    srv_fail(f, "expected op %llu, got op %llu", (unsigned long long)op,
+             (unsigned long long)rq->op);
+  else if (r == 0)
+    srv_fail(f, "expected op %llu, the client closed", (unsigned long long)op);
+  return false;
+}
+
+/* The client closes without sending anything more (it refused us, or its
+ * connection is broken, or the test closed it). */
+static bool srv_eof(fake *f) {
+  mgri_request rq;
+  int r = srv_read(f, &rq);
+  if (r == 1)
+    srv_fail(f, "expected the client to close, got op %llu",
+             (unsigned long long)rq.op);
+  else if (r == 0 && mgri_reader_pending(&f->rd))
+    srv_fail(f, "the client closed after %zu bytes of a frame",
+             mgri_reader_pending(&f->rd));
+  return r == 0 && !f->err[0];
+}
+
+/* Accepts and takes the client's HELLO, which must be [0, 1, 0, [1, 1, pid,
+ * session]] (spec 7.1, 7.2). */
+static bool srv_hello(fake *f) {
+  mgri_request rq;
+  if (!srv_accept(f) || !srv_expect(f, MGRI_OP_HELLO, &rq)) return false;
+  int64_t want[4] = {MGR_PROTOCOL_MIN, MGR_PROTOCOL_MAX, f->client_pid,
+                     f->session};
+  bool ok = rq.rid == 0 && rq.oid == 0 && rq.nargs == 4;
+  for (size_t i = 0; ok && i < 4; i++)
+    ok = rq.args[i].type == MGR_T_INT && rq.args[i].u.i == want[i];
+  if (!ok) srv_fail(f, "malformed HELLO");
+  return ok;
+}
+
+/* Sends one reply; may_fail when the client is expected to drop the
+ * connection while it is being written. */
+static bool srv_send(fake *f, const mgri_reply *r, bool may_fail) {
+  mgri_buf_clear(&f->out);
+  int rc = mgri_reply_encode(&f->out, r, MGRI_FRAME_MAX_CEIL);
+  if (rc != MGR_OK) {
+    srv_fail(f, "encoding a reply: %s", mgr_strerror(rc));
+    return false;
+  }
+  for (size_t off = 0; off < f->out.len;) {
+    ssize_t n = send(f->fd, f->out.data + off, f->out.len - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (!may_fail) srv_fail(f, "send: %s", n < 0 ? strerror(errno) : "0");
+    return may_fail;
+  }
+  return true;
+}
+
+static bool srv_ok(fake *f, uint64_t rid, mgr_value result) {
+  mgri_reply r = {.rid = rid, .status = MGR_OK, .result = result};
+  return srv_send(f, &r, false);
+}
+
+/* An error reply with wire code `code`. */
+static bool srv_err(fake *f, uint64_t rid, uint64_t code, const char *msg) {
+  mgri_reply r = {.rid = rid,
+                  .status = mgri_err_from_wire(code),
+                  .result = mgr_nil(),
+                  .msg = msg,
+                  .msglen = strlen(msg)};
+  return srv_send(f, &r, false);
+}
+
+/* The HELLO result [1, FAKE_PID, FAKE_CONN, FAKE_SESSION, max_frame]. */
+static bool srv_hello_ok(fake *f, uint32_t max_frame) {
+  mgr_value v[5] = {mgr_int(1), mgr_int(FAKE_PID), mgr_int(FAKE_CONN),
+                    mgr_int(FAKE_SESSION), mgr_int(max_frame)};
+  return srv_ok(f, 0, mgr_array(v, 5));
+}
+
+/* Answers the client's CREATE (mgr_var_new) with a var ref. */
+static bool srv_create(fake *f, uint64_t id) {
+  mgri_request rq;
+  if (!srv_expect(f, MGRI_OP_CREATE, &rq)) return false;
+  mgr_value ref = mgr_nil();
+  ref.type = MGR_T_REF;
+  ref.u.ref.id = id;
+  ref.u.ref.kind = MGR_K_VAR;
+  return srv_ok(f, rq.rid, ref);
+}
+
+/* The byte at i of the payloads the fake sends. */
+static uint8_t pat(size_t i) {
+  return (uint8_t)(i * 7 + 3);
+}
+
+/* A reply to rid whose frame body is exactly n bytes (n >= 65544): a byte
+ * string of n - 8 bytes (array head, rid < 24, code 0, 5-byte string head). */
+static bool srv_reply_sized(fake *f, uint64_t rid, size_t n, bool may_fail) {
+  size_t k = n - 8;
+  uint8_t *p = malloc(k);
+  if (!p) {
+    srv_fail(f, "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < k; i++)
+    p[i] = pat(i);
+  mgri_reply r = {.rid = rid, .status = MGR_OK, .result = mgr_bytes(p, k)};
+  bool ok = srv_send(f, &r, may_fail);
+  free(p);
+  if (ok && f->out.len != MGRI_FRAME_HEADER + n)
+    srv_fail(f, "the reply's body is %zu bytes, not %zu",
+             f->out.len - MGRI_FRAME_HEADER, n);
+  return ok;
+}
+
+/* Items in the reply of srv_reply_items: over MGRI_ITEMS_MAX_DEFAULT. */
+#define MANY_ITEMS (MGRI_ITEMS_MAX_DEFAULT + 1000)
+
+/* A reply to rid: an array of MANY_ITEMS small ints (one byte each). */
+static bool srv_reply_items(fake *f, uint64_t rid) {
+  mgr_value *v = malloc(MANY_ITEMS * sizeof *v);
+  if (!v) {
+    srv_fail(f, "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < MANY_ITEMS; i++)
+    v[i] = mgr_int((int64_t)(i % 24));
+  mgri_reply r = {
+      .rid = rid, .status = MGR_OK, .result = mgr_array(v, MANY_ITEMS)};
+  bool ok = srv_send(f, &r, false);
+  free(v);
+  return ok;
+}
+
+static void *srv_main(void *p) {
+  fake *f = p;
+  f->script(f);
+  /* A script that stopped early must not leave the client waiting: neither
+   * on this connection nor on a next one, which is refused at once. */
+  srv_drop(f);
+  close(f->lfd);
+  f->lfd = -1;
+  return NULL;
+}
+
+/* --- the test's side ----------------------------------------------------- */
+
+/* A fake listening on a fresh private socket; arg is the script's. */
+static void fake_init(fake *f, script_fn script, const void *arg) {
+  memset(f, 0, sizeof *f);
+  g_fail[0] = 0;
+  f->fd = -1;
+  f->script = script;
+  f->arg = arg;
+  f->client_pid = getpid();
+  mgri_reader_init(&f->rd, MGRI_FRAME_MAX_CEIL);
+  mgri_arena_init(&f->arena, 0);
+  mgri_limits_default(&f->lim);
+  mgri_buf_init(&f->out, 0);
+  snprintf(f->dir, sizeof f->dir, "/tmp/mgr-fake-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->path, sizeof f->path, "%s/s", f->dir);
+  f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(f->lfd >= 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  memcpy(sa.sun_path, f->path, strlen(f->path) + 1);
+  assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+}
+
+static void fake_start(fake *f, script_fn script, const void *arg) {
+  fake_init(f, script, arg);
+  assert_int_equal(listen(f->lfd, 8), 0);
+  assert_int_equal(pthread_create(&f->th, NULL, srv_main, f), 0);
+}
+
+static void fake_fini(fake *f) {
+  srv_drop(f);
+  if (f->lfd >= 0) close(f->lfd);
+  unlink(f->path);
+  rmdir(f->dir);
+  mgri_reader_fini(&f->rd);
+  mgri_arena_fini(&f->arena);
+  mgri_buf_fini(&f->out);
+}
+
+/* Waits for the script to end, then fails the test if either side did. */
+static void fake_finish(fake *f) {
+  pthread_join(f->th, NULL);
+  char err[sizeof f->err];
+  memcpy(err, f->err, sizeof err);
+  fake_fini(f);
+  check(!err[0], "fake server: %s", err);
+  if (g_fail[0]) fail_msg("%s", g_fail);
+}
+
+static int connect_to(const fake *f, bool allow_other_uid, mgr_client **m) {
+  mgr_options o;
+  mgr_options_init(&o);
+  o.allow_other_uid = allow_other_uid;
+  *m = NULL;
+  return mgr_connect(f->path, &o, m);
+}
+
+/* --- HELLO: well-formed ------------------------------------------------- */
+
+static void script_plain(fake *f) {
+  mgri_request rq;
+  if (!srv_hello(f) || !srv_hello_ok(f, MIB)) return;
+  if (!srv_expect(f, MGRI_OP_PING, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  srv_eof(f);
+}
+
+/* The fake itself: a HELLO as the spec has it, a round trip, the close. */
+static void test_hello_plain(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_plain, NULL);
+  mgr_client *m;
+  int rc = connect_to(&f, false, &m);
+  check_rc(m, "connect", rc, MGR_OK);
+  if (m) {
+    check(mgr_server_pid(m) == FAKE_PID, "server pid %lld",
+          (long long)mgr_server_pid(m));
+    check_rc(m, "ping", mgr_ping(m), MGR_OK);
+    mgr_close(m);
+  }
+  fake_finish(&f);
+}
+
+/* --- HELLO: the version must be one we offered (spec 7.3) ----------------- */
+
+static void script_version(fake *f) {
+  const int64_t *versions = f->arg;
+  for (size_t i = 0; versions[i] >= 0; i++) {
+    mgr_value v[5] = {mgr_int(versions[i]), mgr_int(FAKE_PID),
+                      mgr_int(FAKE_CONN), mgr_int(FAKE_SESSION), mgr_int(MIB)};
+    if (!srv_hello(f) || !srv_ok(f, 0, mgr_array(v, 5)) || !srv_eof(f)) return;
+  }
+}
+
+static void test_hello_version_outside(void **state) {
+  (void)state;
+  static const int64_t versions[] = {MGR_PROTOCOL_MAX + 1, 0, 1000, -1};
+  fake f;
+  fake_start(&f, script_version, versions);
+  for (size_t i = 0; versions[i] >= 0; i++) {
+    mgr_client *m;
+    int rc = connect_to(&f, false, &m);
+    char what[64];
+    snprintf(what, sizeof what, "version %lld", (long long)versions[i]);
+    check_rc(m, what, rc, MGR_EVERSION);
+    if (rc == MGR_EVERSION)
+      check(strstr(mgr_errmsg(NULL), "version") != NULL, "errmsg \"%s\"",
+            mgr_errmsg(NULL));
+    mgr_close(m); /* a client that accepted it: let the fake see the end */
+  }
+  fake_finish(&f);
+}
+
+/* --- HELLO: the result's shape (spec 7.5, 15.1) -------------------------- */
+
+/* Each case sends the first n elements of [1, FAKE_PID, FAKE_CONN,
+ * FAKE_SESSION, 1 MiB, "future", -5] with element `field` replaced by val
+ * (-1: none); n ALONE sends val instead of an array. */
+typedef struct hello_case {
+  const char *name;
+  int want;
+  size_t n;
+  int field;
+  mgr_value val;
+} hello_case;
+
+#define ALONE SIZE_MAX
+/* Constant initialisers (the mgr_value constructors are functions). */
+/* clang-format off */
+#define U(x) {MGR_T_INT, {.i = (x)}}
+#define TX(str) {MGR_T_TEXT, {.s = {str, sizeof str - 1}}}
+/* clang-format on */
+
+static const hello_case hello_cases[] = {
+    {"an int", MGR_EPROTO, ALONE, -1, U(1)},
+    {"a map", MGR_EPROTO, ALONE, -1, {MGR_T_MAP, {.a = {NULL, 0}}}},
+    {"empty", MGR_EPROTO, 0, -1, U(0)},
+    {"4 elements", MGR_EPROTO, 4, -1, U(0)},
+    {"version text", MGR_EPROTO, 5, 0, TX("1")},
+    {"version float", MGR_EPROTO, 5, 0, {MGR_T_FLOAT, {.f = 1.0}}},
+    {"server_pid negative", MGR_EPROTO, 5, 1, U(-1)},
+    {"conn_id bool", MGR_EPROTO, 5, 2, {MGR_T_BOOL, {.b = true}}},
+    {"conn_id 0", MGR_EPROTO, 5, 2, U(0)},
+    {"session nil", MGR_EPROTO, 5, 3, {MGR_T_NIL, {.i = 0}}},
+    {"session 0", MGR_EPROTO, 5, 3, U(0)},
+    {"max_frame text", MGR_EPROTO, 5, 4, TX("big")},
+    {"max_frame 0", MGR_EPROTO, 5, 4, U(0)},
+    {"max_frame over the ceiling", MGR_EPROTO, 5, 4,
+     U(MGRI_FRAME_MAX_CEIL + 1ll)},
+    {"extra trailing elements", MGR_OK, 7, -1, U(0)},
+    {"max_frame at the ceiling", MGR_OK, 5, 4, U(MGRI_FRAME_MAX_CEIL)},
+    {NULL, 0, 0, -1, U(0)},
+};
+
+static void script_shapes(fake *f) {
+  for (const hello_case *c = f->arg; c->name; c++) {
+    mgr_value v[7] = {mgr_int(1),         mgr_int(FAKE_PID),
+                      mgr_int(FAKE_CONN), mgr_int(FAKE_SESSION),
+                      mgr_int(MIB),       mgr_text("future"),
+                      mgr_int(-5)};
+    if (c->field >= 0) v[c->field] = c->val;
+    mgr_value res = c->n == ALONE ? c->val : mgr_array(v, c->n);
+    f->step = c->name;
+    if (!srv_hello(f) || !srv_ok(f, 0, res) || !srv_eof(f)) return;
+  }
+}
+
+static void test_hello_shape(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_shapes, hello_cases);
+  for (const hello_case *c = hello_cases; c->name; c++) {
+    mgr_client *m;
+    int rc = connect_to(&f, false, &m);
+    check_rc(m, c->name, rc, c->want);
+    if (rc == MGR_EPROTO)
+      check(strstr(mgr_errmsg(NULL), "HELLO") != NULL, "%s: errmsg \"%s\"",
+            c->name, mgr_errmsg(NULL));
+    mgr_close(m);
+  }
+  fake_finish(&f);
+}
+
+/* --- HELLO: joining, the session must be the one asked for --------------- */
+
+static void script_join(fake *f) {
+  mgri_request rq;
+  if (!srv_hello(f) || !srv_hello_ok(f, MIB)) return;
+  /* Another thread's connection joins FAKE_SESSION: answered another id. */
+  f->session = FAKE_SESSION;
+  mgr_value v[5] = {mgr_int(1), mgr_int(FAKE_PID), mgr_int(FAKE_CONN + 1),
+                    mgr_int(FAKE_SESSION + 1), mgr_int(MIB)};
+  if (!srv_hello(f) || !srv_ok(f, 0, mgr_array(v, 5)) || !srv_eof(f)) return;
+  /* Its next call tries again: answered right. */
+  if (!srv_hello(f) || !srv_hello_ok(f, MIB)) return;
+  if (!srv_expect(f, MGRI_OP_PING, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  srv_eof(f); /* the thread exits */
+}
+
+typedef struct joiner {
+  mgr_client *m;
+  int rc[2];
+  char msg[256];
+} joiner;
+
+static void *join_main(void *p) {
+  joiner *j = p;
+  j->rc[0] = mgr_ping(j->m);
+  snprintf(j->msg, sizeof j->msg, "%s", mgr_errmsg(j->m));
+  j->rc[1] = mgr_ping(j->m);
+  return NULL;
+}
+
+static void test_hello_session_joined(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_join, NULL);
+  joiner j = {NULL, {0, 0}, ""};
+  check_rc(NULL, "connect", connect_to(&f, false, &j.m), MGR_OK);
+  if (j.m) {
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, join_main, &j), 0);
+    pthread_join(th, NULL);
+    check(j.rc[0] == MGR_EPROTO && strstr(j.msg, "session"),
+          "joined another session: %s (%s)", mgr_err_name(j.rc[0]), j.msg);
+    check(j.rc[1] == MGR_OK, "the retry: %s", mgr_err_name(j.rc[1]));
+  }
+  mgr_close(j.m);
+  fake_finish(&f);
+}
+
+/* --- frame_max: replies up to the server's, requests up to min (3.6) -------
+ */
+
+static void script_frames(fake *f) {
+  mgri_request rq;
+  if (!srv_hello(f) || !srv_hello_ok(f, 4 * MIB) || !srv_create(f, 5)) return;
+  /* 2 MB: over our default 1 MiB, within the 4 MiB announced. */
+  if (!srv_expect(f, MGRI_OP_VAR_GET, &rq) ||
+      !srv_reply_sized(f, rq.rid, 2000000, false))
+    return;
+  /* N = frame_max is accepted (3.3). */
+  if (!srv_expect(f, MGRI_OP_VAR_GET, &rq) ||
+      !srv_reply_sized(f, rq.rid, 4 * MIB, false))
+    return;
+  /* More items than the default items_max (4.6), in fewer bytes than
+   * frame_max: as receivable as any body within it. */
+  if (!srv_expect(f, MGRI_OP_VAR_GET, &rq) || !srv_reply_items(f, rq.rid))
+    return;
+  /* One byte over what we announced: the client drops the connection after
+   * the header, perhaps while we still write. */
+  if (!srv_expect(f, MGRI_OP_VAR_GET, &rq) ||
+      !srv_reply_sized(f, rq.rid, 4 * MIB + 1, true))
+    return;
+  srv_eof(f); /* nothing more on a broken connection: not even RELEASE */
+}
+
+static bool is_pattern(const mgr_value *v, size_t n) {
+  if (v->type != MGR_T_BYTES || v->u.s.len != n) return false;
+  const uint8_t *p = (const uint8_t *)v->u.s.ptr;
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != pat(i)) return false;
+  return true;
+}
+
+static void test_frame_max_from_hello(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_frames, NULL);
+  mgr_client *m;
+  check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+  mgr_proxy *v = NULL;
+  if (m) check_rc(m, "var_new", mgr_var_new(m, NULL, &v), MGR_OK);
+  if (v) {
+    mgr_value got;
+    int rc = mgr_var_get(v, &got);
+    check_rc(m, "2 MB var_get", rc, MGR_OK);
+    check(rc != MGR_OK || is_pattern(&got, 2000000 - 8), "2 MB: wrong value");
+    mgr_value_free(&got);
+    rc = mgr_var_get(v, &got);
+    check_rc(m, "4 MiB var_get", rc, MGR_OK);
+    check(rc != MGR_OK || is_pattern(&got, 4 * MIB - 8), "4 MiB: wrong value");
+    mgr_value_free(&got);
+    rc = mgr_var_get(v, &got);
+    check_rc(m, "over items_max", rc, MGR_OK);
+    check(rc != MGR_OK ||
+              (got.type == MGR_T_ARRAY && got.u.a.len == MANY_ITEMS &&
+               got.u.a.items[MANY_ITEMS - 1].u.i == (MANY_ITEMS - 1) % 24),
+          "items: wrong value");
+    mgr_value_free(&got);
+    check_rc(m, "over frame_max", mgr_var_get(v, &got), MGR_ETOOBIG);
+    check(strstr(mgr_errmsg(m), "limit") != NULL, "errmsg \"%s\"",
+          mgr_errmsg(m));
+    /* Broken for good (3.5): later calls fail without a word to the server. */
+    check_rc(m, "after", mgr_var_get(v, &got), MGR_ETOOBIG);
+    check_rc(m, "release", mgr_release(v), MGR_ETOOBIG);
+  }
+  mgr_close(m);
+  fake_finish(&f);
+}
+
+static void script_send_max(fake *f) {
+  mgri_request rq;
+  if (!srv_hello(f) || !srv_hello_ok(f, 4096) || !srv_create(f, 5)) return;
+  /* The 5000-byte VAR_SET is never sent; the small one is. */
+  if (!srv_expect(f, MGRI_OP_VAR_SET, &rq)) return;
+  if (rq.nargs != 1 || rq.args[0].type != MGR_T_BYTES ||
+      rq.args[0].u.s.len != 100) {
+    srv_fail(f, "not the 100-byte VAR_SET");
+    return;
+  }
+  if (!srv_ok(f, rq.rid, mgr_nil())) return;
+  if (!srv_expect(f, MGRI_OP_RELEASE, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  srv_eof(f);
+}
+
+/* What we send stays within the server's frame_max, though ours is more;
+ * refusing a request locally does not hurt the connection. */
+static void test_send_max_from_hello(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_send_max, NULL);
+  mgr_client *m;
+  check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+  mgr_proxy *v = NULL;
+  if (m) check_rc(m, "var_new", mgr_var_new(m, NULL, &v), MGR_OK);
+  if (v) {
+    static uint8_t big[5000];
+    mgr_value b = mgr_bytes(big, sizeof big);
+    check_rc(m, "5000 bytes to a 4096 server", mgr_var_set(v, &b), MGR_ETOOBIG);
+    b = mgr_bytes(big, 100);
+    check_rc(m, "100 bytes", mgr_var_set(v, &b), MGR_OK);
+    check_rc(m, "release", mgr_release(v), MGR_OK);
+  }
+  mgr_close(m);
+  fake_finish(&f);
+}
+
+/* --- stale rids are ignored (8.2) ---------------------------------------- */
+
+static void script_stale(fake *f) {
+  mgri_request rq;
+  if (!srv_hello(f) || !srv_hello_ok(f, MIB) || !srv_create(f, 5)) return;
+  if (!srv_expect(f, MGRI_OP_VAR_GET, &rq)) return;
+  uint64_t rid = rq.rid;
+  /* Replies no call waits for: later rids, an answered one, a non-fatal
+   * error. Then the right one. */
+  if (!srv_ok(f, rid + 5, mgr_text("stale")) ||
+      !srv_err(f, rid + 6, 40, "KeyError: stale") ||
+      !srv_ok(f, rid - 1, mgr_text("answered")) ||
+      !srv_err(f, 0, 43, "ValueError: stale") ||
+      !srv_ok(f, rid, mgr_text("right")))
+    return;
+  if (!srv_expect(f, MGRI_OP_VAR_GET, &rq) ||
+      !srv_ok(f, rq.rid, mgr_text("again")))
+    return;
+  if (!srv_expect(f, MGRI_OP_RELEASE, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  srv_eof(f);
+}
+
+static void check_text(mgr_client *m, int rc, mgr_value *got,
+                       const char *want) {
+  check_rc(m, want, rc, MGR_OK);
+  if (rc == MGR_OK)
+    check(got->type == MGR_T_TEXT && got->u.s.len == strlen(want) &&
+              memcmp(got->u.s.ptr, want, got->u.s.len) == 0,
+          "not \"%s\"", want);
+  mgr_value_free(got);
+}
+
+static void test_stale_rids_ignored(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_stale, NULL);
+  mgr_client *m;
+  check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+  mgr_proxy *v = NULL;
+  if (m) check_rc(m, "var_new", mgr_var_new(m, NULL, &v), MGR_OK);
+  if (v) {
+    mgr_value got;
+    check_text(m, mgr_var_get(v, &got), &got, "right");
+    check_text(m, mgr_var_get(v, &got), &got, "again");
+    check_rc(m, "release", mgr_release(v), MGR_OK);
+  }
+  mgr_close(m);
+  fake_finish(&f);
+}
+
+/* --- fatal codes break the connection whatever their rid (10.3) ----------- */
+
+static const uint64_t fatal_codes[] = {20, 21, 22, 23, 24, 48, 0};
+
+static void script_fatal(fake *f) {
+  for (size_t i = 0; fatal_codes[i]; i++) {
+    mgri_request rq;
+    if (!srv_hello(f) || !srv_hello_ok(f, MIB) ||
+        !srv_expect(f, MGRI_OP_PING, &rq))
+      return;
+    /* Alternately a rid no call waits for, and rid 0 (HELLO's, answered).
+     * Then the ping's own reply, which a client that let the fatal code pass
+     * would take (one that acts on it may have closed already). */
+    uint64_t rid = i % 2 ? 0 : rq.rid + 9;
+    mgri_reply pong = {.rid = rq.rid, .status = MGR_OK, .result = mgr_nil()};
+    if (!srv_err(f, rid, fatal_codes[i], "fatal") ||
+        !srv_send(f, &pong, true) || !srv_eof(f))
+      return;
+  }
+}
+
+static void test_fatal_any_rid(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_fatal, NULL);
+  for (size_t i = 0; fatal_codes[i]; i++) {
+    mgr_client *m;
+    check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+    if (!m) break;
+    char what[64];
+    snprintf(what, sizeof what, "ping answered code %llu",
+             (unsigned long long)fatal_codes[i]);
+    int want = mgri_err_from_wire(fatal_codes[i]);
+    check_rc(m, what, mgr_ping(m), want);
+    check_rc(m, "the next ping", mgr_ping(m), want);
+    mgr_close(m);
+  }
+  fake_finish(&f);
+}
+
+/* --- the server's uid (2.3) ---------------------------------------------- */
+
+#define OTHER_UID 65534 /* nobody */
+
+static void script_other_uid(fake *f) {
+  bool allowed = f->arg != NULL;
+  if (!srv_accept(f)) return;
+  if (!allowed) {
+    srv_eof(f); /* refused before HELLO: not a byte sent to us */
+    return;
+  }
+  mgri_request rq;
+  if (!srv_expect(f, MGRI_OP_HELLO, &rq) || !srv_hello_ok(f, MIB)) return;
+  srv_eof(f);
+}
+
+/* The fake as another uid, in a child: bound as root (the directory is
+ * root's), then setuid, then listen — SO_PEERCRED reports the credentials of
+ * the listen() call. Returns the client's status; *child_ok whether the
+ * fake's script passed. */
+static int connect_other_uid(bool allow, bool *child_ok) {
+  fake f;
+  fake_init(&f, script_other_uid, allow ? &f : NULL);
+  int ready[2];
+  assert_int_equal(pipe(ready), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(ready[0]);
+    f.client_pid = getppid();
+    bool ok = setuid(OTHER_UID) == 0 && listen(f.lfd, 8) == 0 &&
+              write(ready[1], "r", 1) == 1;
+    if (!ok)
+      srv_fail(&f, "setuid/listen: %s", strerror(errno));
+    else
+      f.script(&f);
+    if (f.err[0])
+      fprintf(stderr, "fake server (uid %d): %s\n", OTHER_UID, f.err);
+    _exit(f.err[0] ? 1 : 0);
+  }
+  close(ready[1]);
+  char b;
+  ssize_t n;
+  do {
+    n = read(ready[0], &b, 1);
+  } while (n < 0 && errno == EINTR);
+  close(ready[0]);
+  mgr_client *m = NULL;
+  int rc = n == 1 ? connect_to(&f, allow, &m) : MGR_ESYS;
+  mgr_close(m);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  *child_ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  fake_fini(&f);
+  return rc;
+}
+
+static void test_peer_uid(void **state) {
+  (void)state;
+  if (geteuid() != 0) {
+    printf("# skipped: running the fake server under another uid needs root "
+           "(it does setuid(%d))\n",
+           OTHER_UID);
+    skip();
+  }
+  g_fail[0] = 0;
+  bool child_ok;
+  int rc = connect_other_uid(false, &child_ok);
+  if (rc != MGR_EPERM)
+    fail_msg("uid %d: got %s, want MGR_EPERM (%s)", OTHER_UID, mgr_err_name(rc),
+             mgr_errmsg(NULL));
+  const char *msg = mgr_errmsg(NULL);
+  if (!strstr(msg, "uid 65534") || !strstr(msg, "allow_other_uid"))
+    fail_msg("errmsg \"%s\"", msg);
+  assert_true(child_ok);
+  rc = connect_other_uid(true, &child_ok);
+  if (rc != MGR_OK)
+    fail_msg("allow_other_uid: got %s (%s)", mgr_err_name(rc),
+             mgr_errmsg(NULL));
+  assert_true(child_ok);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hello_plain),
+      cmocka_unit_test(test_hello_version_outside),
+      cmocka_unit_test(test_hello_shape),
+      cmocka_unit_test(test_hello_session_joined),
+      cmocka_unit_test(test_frame_max_from_hello),
+      cmocka_unit_test(test_send_max_from_hello),
+      cmocka_unit_test(test_stale_rids_ignored),
+      cmocka_unit_test(test_fatal_any_rid),
+      cmocka_unit_test(test_peer_uid),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
