@@ -41,6 +41,11 @@ int mgri_pcall_cas(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
 /* MGR_EPROTO with "the manager's result is not <want>". */
 int mgri_pcall_bad(mgr_proxy *p, const char *want);
 
+/* CREATE [kind, init] (init NULL: omitted) and a new proxy for the result:
+ * the mgr_<kind>_new functions. */
+int mgri_create(mgr_client *m, mgr_kind kind, const mgr_value *init,
+                mgr_proxy **out);
+
 /* A slice bound: nil (Python None) when omitted. */
 mgr_value mgri_wire_bound(mgr_bound b);
 /* A timeout in ms as the protocol's seconds (spec 9.7): nil for < 0, an int

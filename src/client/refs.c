@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pcall.h"
 #include "mgr/error.h"
 
 static size_t ref_hash(uint64_t id, size_t cap) {
@@ -89,8 +90,8 @@ static bool is_ref(const mgr_value *v) {
          mgr_kind_name((int)v->u.ref.kind) != NULL;
 }
 
-static int create(mgr_client *m, mgr_kind kind, const mgr_value *init,
-                  mgr_proxy **out) {
+int mgri_create(mgr_client *m, mgr_kind kind, const mgr_value *init,
+                mgr_proxy **out) {
   if (!m || !out) return MGR_EINVAL;
   *out = NULL;
   mgr_proxy *p = malloc(sizeof *p);
@@ -112,20 +113,20 @@ static int create(mgr_client *m, mgr_kind kind, const mgr_value *init,
 }
 
 int mgr_dict_new(mgr_client *m, const mgr_value *init, mgr_proxy **out) {
-  return create(m, MGR_K_DICT, init, out);
+  return mgri_create(m, MGR_K_DICT, init, out);
 }
 int mgr_list_new(mgr_client *m, const mgr_value *init, mgr_proxy **out) {
-  return create(m, MGR_K_LIST, init, out);
+  return mgri_create(m, MGR_K_LIST, init, out);
 }
 int mgr_var_new(mgr_client *m, const mgr_value *init, mgr_proxy **out) {
   mgr_value nil = mgr_nil();
-  return create(m, MGR_K_VAR, init ? init : &nil, out);
+  return mgri_create(m, MGR_K_VAR, init ? init : &nil, out);
 }
 int mgr_lock_new(mgr_client *m, mgr_proxy **out) {
-  return create(m, MGR_K_LOCK, NULL, out);
+  return mgri_create(m, MGR_K_LOCK, NULL, out);
 }
 int mgr_rlock_new(mgr_client *m, mgr_proxy **out) {
-  return create(m, MGR_K_RLOCK, NULL, out);
+  return mgri_create(m, MGR_K_RLOCK, NULL, out);
 }
 
 int mgr_open(mgr_client *m, const char *name, mgr_kind kind,
