@@ -360,6 +360,14 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
       c->reply_len = len;
       mgri_decode_error de = {0, 0, NULL};
       int d = mgri_reply_decode(body, len, &c->lim, &c->arena, out, &de);
+      if (d == MGR_ENOMEM) {
+        /* The frame is consumed, the stream in step: this call fails, the
+         * connection stays usable (its reply, if this was not it, comes
+         * later and is skipped as stale). */
+        snprintf(c->errmsg, sizeof c->errmsg,
+                 "out of memory decoding a reply of %zu bytes", len);
+        return MGR_ENOMEM;
+      }
       if (d != MGR_OK)
         return broken(c, d, "malformed reply at offset %zu: %s", de.offset,
                       de.what ? de.what : mgr_strerror(d));
@@ -379,6 +387,13 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
     }
     size_t avail = 0;
     uint8_t *p = mgri_reader_prepare(&c->rd, 16384, &avail);
+    if (!p && c->rd.err == MGR_ENOMEM) {
+      /* Nothing was read: the reply waits in the socket, and is skipped as
+       * stale by the next call. */
+      mgri_reader_clear_nomem(&c->rd);
+      snprintf(c->errmsg, sizeof c->errmsg, "%s", c->rd.errmsg);
+      return MGR_ENOMEM;
+    }
     if (!p) return broken(c, c->rd.err ? c->rd.err : MGR_ENOMEM, "out of memory");
     ssize_t n = read(c->fd, p, avail);
     if (n > 0) {
@@ -436,7 +451,9 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   if (rc == MGR_OK) {
     mgri_reply rep;
     rc = recv_reply(c, rq.rid, tmo, &dl, &rep);
-    if (rc == MGR_ETIMEDOUT && orphan_op(op)) orphan_add(c, rq.rid, oid, op);
+    /* A reply not read (or not decoded) may still grant something. */
+    if ((rc == MGR_ETIMEDOUT || rc == MGR_ENOMEM) && orphan_op(op))
+      orphan_add(c, rq.rid, oid, op);
     if (rc == MGR_OK && rep.status != MGR_OK) {
       if (rep.msg && rep.msglen)
         snprintf(c->errmsg, sizeof c->errmsg, "%.*s", (int)rep.msglen, rep.msg);

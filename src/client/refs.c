@@ -28,6 +28,14 @@ static int ref_grow(mgr_client *m) {
   return MGR_OK;
 }
 
+/* Room for one more id, so that the mgri_ref_slot(create) after a request
+ * that added a reference on the manager cannot fail (the reference would
+ * be held by nobody who knows). With m->mu held. */
+static int ref_reserve(mgr_client *m) {
+  if ((m->nrefs + 1) * 2 > m->caprefs) return ref_grow(m);
+  return MGR_OK;
+}
+
 uint64_t *mgri_ref_slot(mgr_client *m, uint64_t id, bool create) {
   if (m->caprefs) {
     size_t mask = m->caprefs - 1;
@@ -69,11 +77,12 @@ void mgri_ref_remove(mgr_client *m, uint64_t id) {
   m->nrefs--;
 }
 
-/* With m->mu held: counts one more local proxy of ref. */
+/* With m->mu held, after ref_reserve: counts one more local proxy of ref
+ * (cannot fail then). */
 static int proxy_make(mgr_client *m, const mgr_value *ref, mgr_proxy *p,
                       mgr_proxy **out) {
   uint64_t *cnt = mgri_ref_slot(m, ref->u.ref.id, true);
-  if (!cnt) {
+  if (!cnt) { /* not reserved: a bug */
     free(p);
     return MGR_ENOMEM;
   }
@@ -99,7 +108,9 @@ int mgri_create(mgr_client *m, mgr_kind kind, const mgr_value *init,
   mgr_value args[2] = {mgr_int(kind), init ? *init : mgr_nil()};
   mgr_value res;
   pthread_mutex_lock(&m->mu);
-  int rc = mgri_callm(m, MGRI_OP_CREATE, 0, args, init ? 2 : 1, &res);
+  int rc = ref_reserve(m);
+  if (rc == MGR_OK)
+    rc = mgri_callm(m, MGRI_OP_CREATE, 0, args, init ? 2 : 1, &res);
   if (rc == MGR_OK && !is_ref(&res)) {
     mgri_seterr(m, "CREATE did not answer a ref");
     rc = MGR_EPROTO;
@@ -141,7 +152,8 @@ int mgr_open(mgr_client *m, const char *name, mgr_kind kind,
                        mgr_bool(create_)};
   mgr_value res;
   pthread_mutex_lock(&m->mu);
-  int rc = mgri_callm(m, MGRI_OP_OPEN, 0, args, 4, &res);
+  int rc = ref_reserve(m);
+  if (rc == MGR_OK) rc = mgri_callm(m, MGRI_OP_OPEN, 0, args, 4, &res);
   if (rc == MGR_OK &&
       (res.type != MGR_T_ARRAY || res.u.a.len != 2 || !is_ref(&res.u.a.items[0]) ||
        res.u.a.items[1].type != MGR_T_BOOL)) {
@@ -173,10 +185,10 @@ int mgr_proxy_from_value(mgr_client *m, const mgr_value *ref, mgr_proxy **out) {
   }
   mgr_proxy *p = malloc(sizeof *p);
   if (!p) return MGR_ENOMEM;
-  int rc = MGR_OK;
   pthread_mutex_lock(&m->mu);
+  int rc = ref_reserve(m);
   uint64_t *cnt = mgri_ref_slot(m, ref->u.ref.id, false);
-  if (!cnt || *cnt == 0) {
+  if (rc == MGR_OK && (!cnt || *cnt == 0)) {
     /* The first proxy here: the ref we read is borrowed, take our own. */
     mgr_value id = mgr_int((int64_t)ref->u.ref.id);
     mgr_value arg = mgr_array(&id, 1);

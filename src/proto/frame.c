@@ -132,6 +132,10 @@ uint8_t *mgri_reader_prepare(mgri_reader *r, size_t want, size_t *avail) {
   return r->in.data + r->in.len;
 }
 
+void mgri_reader_clear_nomem(mgri_reader *r) {
+  if (r->err == MGR_ENOMEM) r->err = 0;
+}
+
 void mgri_reader_commit(mgri_reader *r, size_t n) {
   if (r->err) return;
   if (n > r->in.cap - r->in.len) n = r->in.cap - r->in.len; /* misuse */

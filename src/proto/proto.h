@@ -102,6 +102,10 @@ int mgri_reader_feed(mgri_reader *r, const void *p, size_t n);
  * whole frames that next() has not taken yet. */
 uint8_t *mgri_reader_prepare(mgri_reader *r, size_t want, size_t *avail);
 void mgri_reader_commit(mgri_reader *r, size_t n);
+/* After MGR_ENOMEM from prepare or feed (the buffer could not grow; nothing
+ * buffered was lost), makes the reader usable again: a client reports the
+ * failure and reads on at its next call. Other errors stay sticky. */
+void mgri_reader_clear_nomem(mgri_reader *r);
 /* 1 and a body (valid until the next feed/prepare/next call) when a whole
  * frame is buffered; 0 when more bytes are needed (with nothing pending the
  * reader then keeps at most MGRI_IDLE_BUF_MAX bytes); a negative error
