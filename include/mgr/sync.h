@@ -111,8 +111,10 @@ MGR_API int mgr_event_wait(mgr_proxy *e, int64_t timeout_ms, bool *out);
  * connection, as the lock calls of client.h. */
 
 /* manager.Condition(lock): lock is a Lock or RLock proxy the condition
- * shares (acquiring the condition acquires it), or NULL for a new RLock of
- * its own. MGR_ETYPE when lock is not a Lock or RLock. */
+ * shares (acquiring the condition acquires it; the condition keeps it
+ * alive), or NULL for a new RLock of its own. MGR_ETYPE when lock is not a
+ * Lock or RLock; MGR_EINVAL when it is a proxy of another client;
+ * MGR_ENOTFOUND when its object is gone. */
 MGR_API int mgr_condition_new(mgr_client *m, mgr_proxy *lock, mgr_proxy **out);
 /* c.acquire(timeout): as mgr_lock_acquire (MGR_EOWNERDEAD: acquired, its
  * previous owner died holding it; MGR_ESTATE: a certain self-deadlock). */
@@ -120,15 +122,21 @@ MGR_API int mgr_cond_acquire(mgr_proxy *c, int64_t timeout_ms, bool *acquired);
 /* c.release(): MGR_ESTATE when the caller does not hold the lock (a shared
  * Lock: when nobody does). */
 MGR_API int mgr_cond_release(mgr_proxy *c);
-/* c.wait(timeout): releases the lock, waits for a notify or the timeout,
- * and takes the lock back before returning (whatever the result).
- * *notified (may be NULL) is false when it timed out. MGR_ESTATE when the
- * caller does not hold the lock; MGR_EOWNERDEAD when the lock came back
- * from an owner that died holding it (the caller holds it). */
+/* c.wait(timeout): releases the lock (wholly, an RLock whatever its
+ * recursion count), waits for a notify or the timeout, and takes the lock
+ * back (with that count) before returning, whatever the result: the call
+ * returns only when the lock is back, so the per-call timeout does not
+ * apply to it. *notified (may be NULL) is false when it timed out.
+ * MGR_ESTATE when the caller does not hold the lock; MGR_EOWNERDEAD when
+ * the lock came back from an owner that died holding it (the caller holds
+ * it; *notified is set). */
 MGR_API int mgr_cond_wait(mgr_proxy *c, int64_t timeout_ms, bool *notified);
 /* c.wait_for(predicate, timeout): calls pred(ctx) (with the lock held) and
- * waits until it returns true or the timeout passes; *result (may be NULL)
- * is pred's last value. Errors as mgr_cond_wait. */
+ * waits until it returns true or the timeout passes (measured here, on the
+ * monotonic clock; 0: pred once, no wait); *result (may be NULL) is pred's
+ * last value. MGR_EINVAL when pred is NULL. Errors as mgr_cond_wait:
+ * MGR_EOWNERDEAD ends the loop after pred ran once more (*result is its
+ * value, the caller holds the lock); after another error *result is false. */
 MGR_API int mgr_cond_wait_for(mgr_proxy *c, bool (*pred)(void *ctx), void *ctx,
                               int64_t timeout_ms, bool *result);
 /* c.notify(n): wakes up to n (>= 0) waiters. MGR_ESTATE when the caller

@@ -21,24 +21,37 @@ static int64_t take(mgri_obj *lo, mgri_lockst *lk, mgri_sconn *c,
 
 /* Grants the free lock to the first waiter that still wants it: acquires
  * found past their deadline are answered 0 (spec 13.3); a Condition's
- * waiter gets its recursion count back and its COND_WAIT result. */
+ * waiter gets its recursion count back and its COND_WAIT result. A grant
+ * whose reply cannot be delivered (its connection is closing) is taken
+ * back: nobody would know they hold the lock, so it passes on, and the
+ * owner-died mark it cleared is kept for the next grant. */
 static void grant_next(mgri_store *s, mgri_obj *lo, mgri_lockst *lk) {
   mgri_waiter *w;
   while (!lo->owner && (w = lk->q.head)) {
+    bool was_dead = lk->owner_dead, granted = true;
+    mgr_value res;
+    int outcome;
     if (w->op == MGRI_OP_COND_WAIT) {
+      bool notified = w->data & 1;
       int64_t r = take(lo, lk, w->conn, w->data >> 1);
-      mgr_value res = mgr_int((int64_t)(w->data & 1) | (r == 2 ? 2 : 0));
-      mgri_wait_answer(s, w, MGR_OK, &res, NULL,
-                       r == 2 ? MGRI_TRACE_WAIT_OWNER_DEAD
-                              : MGRI_TRACE_WAIT_GRANTED);
-      return;
+      res = mgr_int((notified ? 1 : 0) | (r == 2 ? 2 : 0));
+      outcome = r == 2     ? MGRI_TRACE_WAIT_OWNER_DEAD
+                : notified ? MGRI_TRACE_WAIT_GRANTED
+                           : MGRI_TRACE_WAIT_TIMEOUT;
+    } else if (w->deadline <= s->now) {
+      granted = false;
+      res = mgr_int(0);
+      outcome = MGRI_TRACE_WAIT_TIMEOUT;
+    } else {
+      res = mgr_int(take(lo, lk, w->conn, 1));
+      outcome =
+          res.u.i == 2 ? MGRI_TRACE_WAIT_OWNER_DEAD : MGRI_TRACE_WAIT_GRANTED;
     }
-    bool expired = w->deadline <= s->now;
-    mgr_value res = mgr_int(expired ? 0 : take(lo, lk, w->conn, 1));
-    mgri_wait_answer(s, w, MGR_OK, &res, NULL,
-                     expired        ? MGRI_TRACE_WAIT_TIMEOUT
-                     : res.u.i == 2 ? MGRI_TRACE_WAIT_OWNER_DEAD
-                                    : MGRI_TRACE_WAIT_GRANTED);
+    if (!mgri_wait_answer(s, w, MGR_OK, &res, NULL, outcome) && granted) {
+      mgri_obj_unown(lo);
+      lk->depth = 0;
+      lk->owner_dead = was_dead;
+    }
   }
 }
 
