@@ -192,20 +192,27 @@ MGR_API int mgr_barrier_broken(mgr_proxy *b, bool *out);
  * A fixed-length array of C numbers. typecode is one of Python's array
  * codes: 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' (signed and unsigned 8,
  * 16, 32, 64, 64, 64 bits) or 'f' 'd' (float, double). Elements read as
- * ints, or floats for 'f' and 'd'. A store checks as Python's array does:
- * MGR_EOVERFLOW for an int out of the type's range, MGR_ETYPE for a float
- * into an integer array or a non-number. Indices and slices as the list's. */
+ * ints, or floats for 'f' and 'd' (an 'f' element is stored in single
+ * precision: 0.1 reads back as 0.10000000149011612). A store checks as
+ * Python's array does: MGR_EOVERFLOW for an int out of the type's range,
+ * MGR_ETYPE for a float into an integer array or a non-number; a bool
+ * stores 0 or 1. 'L' and 'Q' hold 0 to INT64_MAX only (a protocol int is
+ * signed 64-bit). Indices and slices as the list's. */
 
-/* manager.Array(typecode, init): init is an int n >= 0 (n zeros) or an
- * array of numbers. MGR_EVALUE for a bad typecode or n < 0; MGR_ETYPE,
- * MGR_EOVERFLOW for an element as above. */
+/* manager.Array(typecode, init): init is an int n >= 0 (n zeros, as
+ * multiprocessing.Array(typecode, n)) or an array of numbers; Python's
+ * manager.Array needs one too: NULL is MGR_EINVAL. MGR_EVALUE for a bad
+ * typecode or n < 0; MGR_ETYPE, MGR_EOVERFLOW for an element as above;
+ * MGR_ELIMIT for more elements than the manager allows (spec 14.1) or
+ * memory. */
 MGR_API int mgr_array_new(mgr_client *m, char typecode, const mgr_value *init,
                           mgr_proxy **out);
 /* a[index] into *out: MGR_EINDEX when out of range. */
 MGR_API int mgr_array_get(mgr_proxy *a, int64_t index, mgr_value *out);
 /* a[index] = val: MGR_EINDEX, MGR_ETYPE, MGR_EOVERFLOW. */
 MGR_API int mgr_array_set(mgr_proxy *a, int64_t index, const mgr_value *val);
-/* len(a). Only the common errors. */
+/* len(a). MGR_EBADOP for a proxy of another kind (no other error but the
+ * common ones). */
 MGR_API int mgr_array_len(mgr_proxy *a, size_t *out);
 /* a[start:stop:step] as an array value: MGR_EVALUE for step 0. */
 MGR_API int mgr_array_getslice(mgr_proxy *a, mgr_bound start, mgr_bound stop,
@@ -220,8 +227,10 @@ MGR_API int mgr_array_setslice(mgr_proxy *a, mgr_bound start, mgr_bound stop,
  * non-number); MGR_EOVERFLOW (the sum leaves the type's range: unchanged). */
 MGR_API int mgr_array_incr(mgr_proxy *a, int64_t index, const mgr_value *delta,
                            mgr_value *out);
-/* mgr_array_incr with an int delta on an integer array; *out the new value.
- * Errors as mgr_array_incr; MGR_ETYPE on an 'f' or 'd' array. */
+/* mgr_array_incr with an int delta on an integer array; *out (may be NULL)
+ * the new value. Errors as mgr_array_incr; MGR_ETYPE on an 'f' or 'd'
+ * array, whose new value is a float: the increment WAS applied (as
+ * mgr_dict_incr_int's; mgr_errmsg says the value). */
 MGR_API int mgr_array_incr_int(mgr_proxy *a, int64_t index, int64_t delta,
                                int64_t *out);
 /* Compare-and-swap of a[index]: when it equals expected, store desired.
@@ -230,7 +239,8 @@ MGR_API int mgr_array_incr_int(mgr_proxy *a, int64_t index, int64_t delta,
 MGR_API int mgr_array_cas(mgr_proxy *a, int64_t index, const mgr_value *expected,
                           const mgr_value *desired, bool *swapped,
                           mgr_value *current);
-/* a.typecode into *out. Only the common errors. */
+/* a.typecode into *out (Python's ArrayProxy does not expose it). MGR_EBADOP
+ * for a proxy of another kind (no other error but the common ones). */
 MGR_API int mgr_array_typecode(mgr_proxy *a, char *out);
 
 #ifdef __cplusplus

@@ -40,6 +40,7 @@
 #define MGRI_WORK_BUDGET (1u << 22) /* items one BATCH may touch; also a
                                        connection's share of one loop turn */
 #define MGRI_IMUL_ITEMS_MAX (1u << 24) /* items LIST_IMUL may produce */
+#define MGRI_ARRAY_LEN_MAX (1u << 24) /* elements of an Array (spec 9.14) */
 #define MGRI_SLOW_MS_DEFAULT 10u /* requests slower than this are logged */
 #define MGRI_SLOWLOG_LEN 128u       /* slow requests remembered */
 #define MGRI_PROBE_BOUND 96u /* longest dict or name probe sequence, tested */

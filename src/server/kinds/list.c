@@ -112,61 +112,15 @@ static int index_arg(mgri_octx *x, size_t ai, const char *errmsg, size_t *out) {
   return MGR_OK;
 }
 
-/* --- slices (CPython's PySlice_Unpack + PySlice_AdjustIndices) ------------- */
+/* --- slices (slot.c: Python's slice.indices()) ----------------------------- */
 
-typedef struct slice {
-  int64_t start, step;
-  size_t n; /* items selected */
-} slice;
-
-static int slice_part(mgri_octx *x, const mgr_value *v, int64_t dflt,
-                      int64_t *out) {
-  if (v->type == MGR_T_NIL) *out = dflt;
-  else if (v->type == MGR_T_INT) *out = v->u.i;
-  else
-    return mgri_fail(x, MGR_ETYPE,
-                     "TypeError: slice indices must be integers or None, not %s",
-                     mgri_tname(v));
-  return MGR_OK;
-}
-
-static int64_t adjust(int64_t i, int64_t len, int64_t step) {
-  if (i < 0) {
-    i += len;
-    if (i < 0) i = step < 0 ? -1 : 0;
-  } else if (i >= len) {
-    i = step < 0 ? len - 1 : len;
-  }
-  return i;
-}
+typedef mgri_slice slice;
 
 static int slice_args(mgri_octx *x, slice *s) {
-  int64_t start = 0, stop = 0, step = 1;
-  int rc = slice_part(x, &x->args[2], 1, &step);
-  if (rc) return rc;
-  if (step == 0) return mgri_fail(x, MGR_EVALUE, "ValueError: slice step cannot be zero");
-  if (step < -INT64_MAX) step = -INT64_MAX;
-  if ((rc = slice_part(x, &x->args[0], step < 0 ? INT64_MAX : 0, &start)))
-    return rc;
-  if ((rc = slice_part(x, &x->args[1], step < 0 ? INT64_MIN : INT64_MAX, &stop)))
-    return rc;
-  int64_t len = (int64_t)L(x->o)->len;
-  start = adjust(start, len, step);
-  stop = adjust(stop, len, step);
-  s->start = start;
-  s->step = step;
-  s->n = 0;
-  if (step < 0) {
-    if (stop < start) s->n = (size_t)((start - stop - 1) / (-step) + 1);
-  } else if (start < stop) {
-    s->n = (size_t)((stop - start - 1) / step + 1);
-  }
-  return MGR_OK;
+  return mgri_slice_of(x, x->args, L(x->o)->len, s);
 }
 
-static size_t slice_at(const slice *s, size_t k) {
-  return (size_t)(s->start + (int64_t)k * s->step);
-}
+static size_t slice_at(const slice *s, size_t k) { return mgri_slice_at(s, k); }
 
 static int op_getslice(mgri_octx *x) {
   slice s;
