@@ -111,7 +111,8 @@ static void test_dispatch_errors(void **st) {
   ok(r);
   assert_int_equal(r->result.type, MGR_T_NIL);
   err(call(MGRI_OP_CREATE, 0, A(mgr_text("dict"))), MGR_ETYPE, NULL);
-  err(call(MGRI_OP_CREATE, 0, A(mgr_int(6))), MGR_EVALUE, NULL);
+  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGRI_KIND_MAX + 1))), MGR_EVALUE, NULL);
+  err(call(MGRI_OP_CREATE, 0, A(mgr_int(0))), MGR_EVALUE, NULL);
   err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_DICT), mgr_array(NULL, 0))), MGR_ETYPE, NULL);
   err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_LIST), mgr_int(1))), MGR_ETYPE, NULL);
   err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_LOCK), mgr_int(1))), MGR_ETYPE, NULL);
