@@ -645,6 +645,70 @@ static void test_wait_limit(void **st) {
   ok(call(MGRI_OP_COND_RELEASE, cv, NULL, 0));
 }
 
+/* Each allocation of CREATE over a lock, of a parked acquire and of a
+ * wait failed in turn (spec 14.2.2): LIMIT, nothing changed — the lock
+ * held as it was, no waiter, the lock's count as it was — until the
+ * request needs no failed allocation and works. */
+static void test_alloc_failure(void **st) {
+  (void)st;
+  mgri_sconn *b = mgri_h_conn(&H, 0);
+  mgri_mem *mem = mgri_store_mem(H.s);
+  uint64_t lk = mgri_h_create(&H, C, MGR_K_RLOCK, NULL);
+  mgr_value args[2] = {mgr_int(MGR_K_CONDITION), mgri_h_ref(MGR_K_RLOCK, lk)};
+  size_t objs = mgri_store_object_count(H.s);
+  uint64_t cv = 0;
+  unsigned failed = 0;
+  for (uint64_t k = 1; !cv; k++) {
+    mem->fail_in = k;
+    mgri_hreply *r = callc(C, MGRI_OP_CREATE, 0, args, 2);
+    assert_non_null(r);
+    if (r->status == MGR_OK) {
+      cv = r->result.u.ref.id;
+      break;
+    }
+    err(r, MGR_ELIMIT, NULL);
+    failed++;
+    assert_int_equal(mgri_store_object_count(H.s), objs);
+    assert_int_equal(refs_of(lk), 1);
+  }
+  mem->fail_in = 0;
+  assert_true(failed > 0);
+  assert_int_equal(refs_of(lk), 2);
+  is_int(cacquire(C, cv), 1);
+  is_int(cacquire(C, cv), 1);
+  /* A parked acquire with a deadline, then a wait with one. */
+  failed = 0;
+  for (uint64_t k = 1;; k++) {
+    mem->fail_in = k;
+    uint64_t rid =
+        send_req(b, MGRI_OP_COND_ACQUIRE, cv, A(B(true), mgr_int(9)));
+    mgri_hreply *r = reply_for(b, rid);
+    if (!r) break; /* parked */
+    err(r, MGR_ELIMIT, NULL);
+    failed++;
+    assert_int_equal(mgri_store_parked_count(H.s), 0);
+  }
+  mem->fail_in = 0;
+  assert_true(failed > 0);
+  failed = 0;
+  for (uint64_t k = 1;; k++) {
+    mem->fail_in = k;
+    uint64_t rid = send_req(C, MGRI_OP_COND_WAIT, cv, A(mgr_int(5)));
+    mgri_hreply *r = reply_for(C, rid);
+    if (!r) break; /* parked */
+    err(r, MGR_ELIMIT, NULL);
+    failed++;
+    mem->fail_in = 0;
+    lock_is(cv, true, 2, 1);
+    assert_int_equal(state_int(cv, "waiters"), 0);
+  }
+  mem->fail_in = 0;
+  assert_true(failed > 0);
+  /* The wait released the lock to b's acquire. */
+  lock_is(cv, true, 1, 0);
+  assert_int_equal(state_int(cv, "waiters"), 1);
+}
+
 static void test_shutdown(void **st) {
   (void)st;
   mgri_sconn *a = mgri_h_conn(&H, 0), *b = mgri_h_conn(&H, 0);
@@ -1015,6 +1079,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_undeliverable_grant, su_setup,
                                       su_teardown),
       cmocka_unit_test_setup_teardown(test_wait_limit, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_alloc_failure, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_shutdown, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_batch, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_dump, su_setup, su_teardown),
