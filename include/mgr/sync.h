@@ -16,8 +16,8 @@
  * a semaphore's unit is released, a queue's item put back at its tail.
  *
  * A wait ends early when its object is destroyed (MGR_ENOTFOUND) or the
- * manager shuts down (MGR_ESHUTDOWN). Every call here may return the
- * common errors of client.h (MGR_EINVAL for a NULL client, proxy or out;
+ * manager shuts down (MGR_ESHUTDOWN). The common errors of client.h may
+ * answer every call here (MGR_EINVAL for a NULL client, proxy or out;
  * MGR_EBADOP for a proxy of another kind; MGR_ELIMIT when the manager has
  * as many parked requests of this connection as it allows ...), which its
  * comment does not repeat. Thread-safe as the rest of the client. */
@@ -68,8 +68,9 @@ MGR_API int mgr_queue_task_done(mgr_proxy *q);
 MGR_API int mgr_queue_join(mgr_proxy *q, int64_t timeout_ms, bool *done);
 
 /* --- Namespace (manager.Namespace()) --------------------------------------
- * Named attributes holding values. A name is a NUL-terminated UTF-8 string,
- * not empty and not starting with '_' (Python keeps those on the proxy):
+ * Named attributes holding values. A name is a NUL-terminated UTF-8 string
+ * (MGR_EINVAL, nothing sent, when it is not UTF-8), not empty, not starting
+ * with '_' (Python keeps those on the proxy) and not longer than 255 bytes:
  * MGR_EVALUE otherwise. */
 
 /* manager.Namespace(**init): init is a map of names to values, or NULL.
@@ -77,19 +78,21 @@ MGR_API int mgr_queue_join(mgr_proxy *q, int64_t timeout_ms, bool *done);
  * bad name. */
 MGR_API int mgr_namespace_new(mgr_client *m, const mgr_value *init,
                               mgr_proxy **out);
-/* ns.name into *out: MGR_EATTR when it has no such attribute; MGR_EVALUE
- * (bad name). */
+/* ns.name into *out (owned; out must not be NULL): MGR_EATTR when it has
+ * no such attribute; MGR_EVALUE (bad name). */
 MGR_API int mgr_ns_get(mgr_proxy *ns, const char *name, mgr_value *out);
 /* ns.name = val: MGR_EVALUE (bad name); MGR_ENOTFOUND also for a dead ref
  * inside val. */
 MGR_API int mgr_ns_set(mgr_proxy *ns, const char *name, const mgr_value *val);
 /* del ns.name: MGR_EATTR when absent; MGR_EVALUE (bad name). */
 MGR_API int mgr_ns_del(mgr_proxy *ns, const char *name);
-/* vars(ns): a map of names to values, in the order they were first set.
- * Only the common errors. */
+/* vars(ns): an owned map of names to values, in the order they were first
+ * set (out must not be NULL). Only the common errors. */
 MGR_API int mgr_ns_items(mgr_proxy *ns, mgr_value *out);
-/* repr(ns), "Namespace(a=1, b='x')" (names sorted, as Python), as an owned
- * text value. Only the common errors. */
+/* str(ns) as CPython prints it (the Namespace's repr), "Namespace(a=1,
+ * b='x')": each attribute as name=repr(value), these texts sorted (so
+ * "a0=1" comes before "a=2") and joined with ", ", as an owned text value
+ * (out must not be NULL). Only the common errors. */
 MGR_API int mgr_ns_repr(mgr_proxy *ns, mgr_value *out);
 
 /* --- Event (manager.Event()) ---------------------------------------------- */
@@ -100,10 +103,12 @@ MGR_API int mgr_event_new(mgr_client *m, mgr_proxy **out);
 MGR_API int mgr_event_set(mgr_proxy *e);
 /* e.clear(). Only the common errors. */
 MGR_API int mgr_event_clear(mgr_proxy *e);
-/* e.is_set(). Only the common errors. */
+/* e.is_set() into *out (must not be NULL). Only the common errors. */
 MGR_API int mgr_event_is_set(mgr_proxy *e, bool *out);
 /* e.wait(timeout): *out (may be NULL) is the flag when the wait ended: false
- * when it timed out. Only the common errors. */
+ * when it timed out. timeout_ms < 0 waits until the event is set (Python's
+ * wait(None); its wait(-1) does not wait: pass 0 for that). Only the common
+ * errors. */
 MGR_API int mgr_event_wait(mgr_proxy *e, int64_t timeout_ms, bool *out);
 
 /* --- Condition (manager.Condition(lock)) -----------------------------------
