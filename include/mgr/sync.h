@@ -164,7 +164,8 @@ MGR_API int mgr_bounded_semaphore_new(mgr_client *m, int64_t value,
  * stayed 0. Only the common errors. */
 MGR_API int mgr_sem_acquire(mgr_proxy *s, int64_t timeout_ms, bool *acquired);
 /* s.release(n), n >= 1: MGR_EVALUE for n < 1, or when a BoundedSemaphore
- * would go above its initial value (the counter is unchanged). */
+ * would go above its initial value; MGR_EOVERFLOW when the counter would
+ * pass INT64_MAX (the counter is unchanged in both cases). */
 MGR_API int mgr_sem_release(mgr_proxy *s, int64_t n);
 /* The counter now (for tools and tests: it may change at once). Only the
  * common errors. */
