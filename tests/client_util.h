@@ -8,7 +8,10 @@
 #include <mgr/mgr.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,14 +45,135 @@ static inline const char *cu_repr(const mgr_value *v) {
     mgr_value_free(v_);                                                        \
   } while (0)
 
-/* A manager for a test: started (mgr_start) unless $MGR_TEST_ADDRESS names a
- * running one (tests/extra runs the suite against mgrd under valgrind). */
+/* The transport the client tests run over: $MGR_TEST_TRANSPORT is unix
+ * (the default: mgr_start on a private socket), tcp (mgr_start on
+ * tcp://127.0.0.1:0 with an authkey) or tls (a server forked here with
+ * mgr_server_run on tls://127.0.0.1:0, an authkey and certificates made by
+ * tests/tls-certs). For tcp and tls the key file and the CA are exported
+ * as MGR_AUTHKEY_FILE and MGR_TLS_CA, so every mgr_connect() of a test and
+ * every mgrctl it runs finds them, as a remote worker would (spec 2.8). */
+static inline const char *cu_transport(void) {
+  const char *t = getenv("MGR_TEST_TRANSPORT");
+  if (!t || !*t) return "unix";
+  if (strcmp(t, "unix") && strcmp(t, "tcp") && strcmp(t, "tls"))
+    fail_msg("MGR_TEST_TRANSPORT=%s: not unix, tcp or tls", t);
+  return t;
+}
+
+/* The directory of the key and certificates (made once per process,
+ * removed at exit by the process that made it). */
+static char cu_secrets[64];
+static pid_t cu_secrets_owner;
+
+static inline void cu_secrets_rm(void) {
+  if (getpid() != cu_secrets_owner || !cu_secrets[0]) return;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", cu_secrets);
+  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", cu_secrets);
+}
+
+static inline const char *cu_secrets_dir(bool tls) {
+  if (cu_secrets[0]) return cu_secrets;
+  snprintf(cu_secrets, sizeof cu_secrets, "/tmp/mgr-test-keys.XXXXXX");
+  if (!mkdtemp(cu_secrets)) fail_msg("mkdtemp: %s", strerror(errno));
+  cu_secrets_owner = getpid();
+  atexit(cu_secrets_rm);
+  char path[128], cmd[256];
+  snprintf(path, sizeof path, "%s/authkey", cu_secrets);
+  snprintf(cmd, sizeof cmd, "(umask 077; head -c 32 /dev/urandom > '%s')",
+           path);
+  if (system(cmd) != 0) fail_msg("cannot make %s", path);
+  setenv("MGR_AUTHKEY_FILE", path, 1);
+  if (tls) {
+    snprintf(cmd, sizeof cmd, "%s/tests/tls-certs '%s/tls' >/dev/null",
+             MGR_SOURCE_DIR, cu_secrets);
+    if (system(cmd) != 0) fail_msg("tests/tls-certs failed (openssl missing?)");
+    snprintf(path, sizeof path, "%s/tls/ca.pem", cu_secrets);
+    setenv("MGR_TLS_CA", path, 1);
+  }
+  return cu_secrets;
+}
+
+/* The TLS managers cu_start forked, to reap in cu_stop. */
+static struct {
+  mgr_client *m;
+  pid_t pid;
+} cu_forked[8];
+
+/* Forks a server on tls://127.0.0.1:0 and connects to it. */
+static inline int cu_start_tls(mgr_client **out) {
+  const char *dir = cu_secrets_dir(true);
+  char cert[128], key[128];
+  snprintf(cert, sizeof cert, "%s/tls/server.pem", dir);
+  snprintf(key, sizeof key, "%s/tls/server.key", dir);
+  int p[2];
+  if (pipe(p) != 0) return MGR_ESYS;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return MGR_ESYS;
+  if (pid == 0) {
+    close(p[0]);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    mgr_server_options so;
+    mgr_server_options_init(&so);
+    so.address = "tls://127.0.0.1:0";
+    so.authkey_file = getenv("MGR_AUTHKEY_FILE");
+    so.tls_cert = cert;
+    so.tls_key = key;
+    so.ready_fd = p[1];
+    _exit(mgr_server_run(&so) == MGR_OK ? 0 : 1);
+  }
+  close(p[1]);
+  char ready[512];
+  size_t got = 0;
+  ssize_t r;
+  while (got < sizeof ready - 1 &&
+         ((r = read(p[0], ready + got, sizeof ready - 1 - got)) > 0 ||
+          (r < 0 && errno == EINTR)))
+    if (r > 0) got += (size_t)r;
+  close(p[0]);
+  ready[got] = '\0';
+  char *nl = strchr(ready, '\n');
+  if (got < 2 || ready[0] != 1 || !nl) return MGR_ESYS;
+  *nl = '\0';
+  int rc = mgr_connect(ready + 1, NULL, out);
+  if (rc != MGR_OK) {
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    return rc;
+  }
+  for (size_t i = 0; i < sizeof cu_forked / sizeof cu_forked[0]; i++)
+    if (!cu_forked[i].m) {
+      cu_forked[i].m = *out;
+      cu_forked[i].pid = pid;
+      break;
+    }
+  return MGR_OK;
+}
+
+/* A manager for a test: started over $MGR_TEST_TRANSPORT unless
+ * $MGR_TEST_ADDRESS names a running one (tests/extra runs the suite against
+ * mgrd under valgrind). */
 static inline mgr_client *cu_start(void) {
   mgr_client *m = NULL;
   const char *addr = getenv("MGR_TEST_ADDRESS");
-  int rc = addr ? mgr_connect(addr, NULL, &m) : mgr_start(NULL, &m);
+  const char *t = cu_transport();
+  int rc;
+  if (addr) {
+    rc = mgr_connect(addr, NULL, &m);
+  } else if (!strcmp(t, "tls")) {
+    rc = cu_start_tls(&m);
+  } else if (!strcmp(t, "tcp")) {
+    cu_secrets_dir(false);
+    mgr_options o;
+    mgr_options_init(&o);
+    o.address = "tcp://127.0.0.1:0";
+    rc = mgr_start(&o, &m);
+  } else {
+    rc = mgr_start(NULL, &m);
+  }
   if (rc != MGR_OK)
-    fail_msg("%s: %s (%s)", addr ? "mgr_connect" : "mgr_start",
+    fail_msg("%s (%s): %s (%s)", addr ? "mgr_connect" : "mgr_start", t,
              mgr_err_name(rc), mgr_errmsg(NULL));
   return m;
 }
@@ -61,7 +185,17 @@ static inline int cu_stop(mgr_client *m) {
     mgr_close(m);
     return MGR_OK;
   }
-  return mgr_shutdown(m);
+  pid_t pid = 0;
+  for (size_t i = 0; i < sizeof cu_forked / sizeof cu_forked[0]; i++)
+    if (cu_forked[i].m == m) {
+      pid = cu_forked[i].pid;
+      cu_forked[i].m = NULL;
+    }
+  int rc = mgr_shutdown(m);
+  if (pid > 0)
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  return rc;
 }
 
 /* Child exit codes: 0 ok; 100 + k for "check k failed". A child must leave

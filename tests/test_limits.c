@@ -426,6 +426,22 @@ static void test_docs_numbers(void **state) {
   if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
   snprintf(want, sizeof want, "(default %u;", MGRI_SLOW_MS_DEFAULT);
   if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
+  const unsigned ka[] = {MGRI_KEEPALIVE_IDLE_MS_DEFAULT,
+                         MGRI_KEEPALIVE_INTERVAL_MS_DEFAULT,
+                         MGRI_KEEPALIVE_COUNT_DEFAULT};
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(want, sizeof want, "(default %u)", ka[i]);
+    if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
+  }
+  assert_int_equal(MGRI_KEEPALIVE_BOUND_MS_DEFAULT % 1000, 0);
+  snprintf(want, sizeof want, "within %u seconds",
+           MGRI_KEEPALIVE_BOUND_MS_DEFAULT / 1000);
+  if (!strstr(man, want)) fail_msg("man/mgrd.1 lacks '%s'", want);
+  /* The bound is what the three make (spec 2.7). */
+  assert_int_equal(MGRI_KEEPALIVE_BOUND_MS_DEFAULT,
+                   MGRI_KEEPALIVE_IDLE_MS_DEFAULT +
+                       MGRI_KEEPALIVE_INTERVAL_MS_DEFAULT *
+                           MGRI_KEEPALIVE_COUNT_DEFAULT);
   free(man);
   free(readme);
   free(contrib);
@@ -442,7 +458,7 @@ static void test_docs_numbers(void **state) {
   struct {
     const char *header;
     char want[64];
-  } ph[24];
+  } ph[32];
   size_t nph = 0;
 #define DOC_PHRASE(h, ...)                                                     \
   do {                                                                         \
@@ -472,6 +488,17 @@ static void test_docs_numbers(void **state) {
   DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_HANDSHAKE_MS_DEFAULT);
   DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_HANDSHAKES_MAX_DEFAULT);
   DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_SLOW_MS_DEFAULT);
+  /* TCP keepalive (spec 2.7), in both options structs. */
+  DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_KEEPALIVE_IDLE_MS_DEFAULT);
+  DOC_PHRASE("server.h", "0 for the default (%u)",
+             MGRI_KEEPALIVE_INTERVAL_MS_DEFAULT);
+  DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_KEEPALIVE_COUNT_DEFAULT);
+  DOC_PHRASE("server.h", "within %u milliseconds",
+             MGRI_KEEPALIVE_BOUND_MS_DEFAULT);
+  DOC_PHRASE("client.h", "0 for the default (%u)", MGRI_KEEPALIVE_IDLE_MS_DEFAULT);
+  DOC_PHRASE("client.h", "0 for the default (%u)",
+             MGRI_KEEPALIVE_INTERVAL_MS_DEFAULT);
+  DOC_PHRASE("client.h", "0 for the default (%u)", MGRI_KEEPALIVE_COUNT_DEFAULT);
 #undef DOC_PHRASE
   static const char *const headers[] = {"client.h", "error.h", "mgr.h",
                                         "server.h", "value.h", "version.h"};

@@ -20,6 +20,7 @@
 
 #include "harness.h"
 #include "mgr/error.h"
+#include "proto/auth.h"
 #include "proto/proto.h"
 #include "util.h"
 
@@ -47,6 +48,8 @@ typedef struct vec {
   step *steps;      /* exchange: malloc'd */
   size_t nsteps;
   int hexto; /* parsing: what a hex: line continues (0 hex, 1 send, 2 reply) */
+  /* auth (spec 7.8): hex, malloc'd */
+  char *akey, *anc, *ans, *abind, *aclient, *aserver;
 } vec;
 
 typedef struct vecs {
@@ -190,6 +193,18 @@ static void parse_file(const char *path, const char *base) {
       set(cur.frames, sizeof cur.frames, val, &cur);
     else if (!strcmp(key, "meaning"))
       continue;
+    else if (!strcmp(key, "key"))
+      add_hex(&cur.akey, val);
+    else if (!strcmp(key, "nc"))
+      add_hex(&cur.anc, val);
+    else if (!strcmp(key, "ns"))
+      add_hex(&cur.ans, val);
+    else if (!strcmp(key, "binding"))
+      add_hex(&cur.abind, val);
+    else if (!strcmp(key, "client"))
+      add_hex(&cur.aclient, val);
+    else if (!strcmp(key, "server"))
+      add_hex(&cur.aserver, val);
     else
       fail_msg("%s:%d: unknown key '%s'", base, lineno, key);
   }
@@ -226,6 +241,12 @@ static int unload(void **state) {
   (void)state;
   for (size_t i = 0; i < all.n; i++) {
     free(all.v[i].hex);
+    free(all.v[i].akey);
+    free(all.v[i].anc);
+    free(all.v[i].ans);
+    free(all.v[i].abind);
+    free(all.v[i].aclient);
+    free(all.v[i].aserver);
     for (size_t j = 0; j < all.v[i].nsteps; j++) {
       free(all.v[i].steps[j].send);
       free(all.v[i].steps[j].reply);
@@ -645,11 +666,106 @@ static size_t run_exchange(const vec *v, mgri_arena *a, mgri_buf *b) {
   return i;
 }
 
+/* --- auth (spec 7.8) ---------------------------------------------------- */
+
+/* The server's state machine fed `in` in pieces of `step` bytes (0: whole):
+ * what it sends, and where it decided (*at: the refusal's offset; 1 once
+ * authenticated, with *at the bytes fed). Returns 1, -1, or 0 (wants more
+ * at the end: the end of the stream refuses it there). */
+static int auth_server(const uint8_t *key, size_t klen, const uint8_t *ns,
+                       const uint8_t *b, size_t blen, const uint8_t *in,
+                       size_t n, size_t chunk, mgri_buf *sent, size_t *at) {
+  mgri_auth_srv a;
+  mgri_auth_srv_init(&a, key, klen, ns);
+  if (blen) mgri_auth_srv_bind(&a, b, blen);
+  size_t off = 0;
+  int r = 0;
+  while (off < n && r == 0) {
+    size_t k = chunk ? chunk : n - off;
+    if (k > n - off) k = n - off;
+    if (k > mgri_auth_srv_want(&a)) k = mgri_auth_srv_want(&a);
+    uint8_t out[MGRI_AUTH_HELLO_LEN];
+    size_t olen = 0, where = 0;
+    r = mgri_auth_srv_feed(&a, in + off, k, out, &olen, &where);
+    mgri_buf_append(sent, out, olen);
+    if (r < 0) {
+      *at = where;
+      return -1;
+    }
+    off += k;
+  }
+  *at = off;
+  return r;
+}
+
+static void run_auth(const vec *v) {
+  uint8_t *key = NULL, *nc = NULL, *ns = NULL, *b = NULL, *cl = NULL, *sv = NULL;
+  size_t klen = v->akey ? tu_unhex(v->akey, &key) : (size_t)-1;
+  size_t nclen = v->anc ? tu_unhex(v->anc, &nc) : (size_t)-1;
+  size_t nslen = v->ans ? tu_unhex(v->ans, &ns) : (size_t)-1;
+  size_t blen = v->abind ? tu_unhex(v->abind, &b) : 0;
+  size_t clen = v->aclient ? tu_unhex(v->aclient, &cl) : (size_t)-1;
+  size_t slen = v->aserver ? tu_unhex(v->aserver, &sv) : 0;
+  int code;
+  uint64_t off;
+  if (klen == (size_t)-1 || nclen != MGRI_AUTH_NONCE ||
+      nslen != MGRI_AUTH_NONCE || clen == (size_t)-1 || blen == (size_t)-1 ||
+      slen == (size_t)-1 || blen > MGRI_AUTH_BINDING_MAX) {
+    BAD(v, "an auth vector needs key, nc and ns (32 bytes), client; binding "
+           "at most 32 bytes");
+  } else if (parse_expect(v, &code, &off)) {
+    if (code && (code != MGR_EPERM || !v->rule[0]))
+      BAD(v, "an auth refusal is MGR_EPERM @N with a rule");
+    /* The server, fed whole and byte by byte, says and sends the same. */
+    for (size_t chunk = 0; chunk <= 1; chunk++) {
+      mgri_buf sent;
+      mgri_buf_init(&sent, 0);
+      size_t at = 0;
+      int r = auth_server(key, klen, ns, b, blen, cl, clen, chunk, &sent, &at);
+      if (code == 0 && r != 1)
+        BAD(v, "server (chunk %zu): not authenticated (%d @%zu)", chunk, r, at);
+      if (code && r == 1) BAD(v, "server (chunk %zu): authenticated", chunk);
+      if (code && at != off)
+        BAD(v, "server (chunk %zu): refused @%zu, not @%llu", chunk, at,
+            (unsigned long long)off);
+      if (sent.len != slen || (slen && memcmp(sent.data, sv, slen)))
+        BAD(v, "server (chunk %zu): sent %zu bytes, not the %zu of server:",
+            chunk, sent.len, slen);
+      mgri_buf_fini(&sent);
+    }
+    /* The client: its OPEN, and from the CHALLENGE its RESPONSE and the
+     * PROOF it expects. */
+    if (code == 0) {
+      uint8_t open[MGRI_AUTH_HELLO_LEN], resp[MGRI_AUTH_MAC_LEN],
+          proof[MGRI_AUTH_MAC_LEN];
+      mgri_auth_open(nc, open);
+      if (clen != MGRI_AUTH_IN_MAX ||
+          slen != MGRI_AUTH_HELLO_LEN + MGRI_AUTH_MAC_LEN)
+        BAD(v, "an ok exchange is 69 bytes each way");
+      else if (memcmp(open, cl, sizeof open))
+        BAD(v, "client: OPEN differs");
+      else if (mgri_auth_client(key, klen, nc, sv, b, blen, resp, proof) !=
+               MGR_OK)
+        BAD(v, "client: refused the CHALLENGE");
+      else if (memcmp(resp, cl + MGRI_AUTH_HELLO_LEN, sizeof resp))
+        BAD(v, "client: RESPONSE differs");
+      else if (memcmp(proof, sv + MGRI_AUTH_HELLO_LEN, sizeof proof))
+        BAD(v, "client: the PROOF it expects differs");
+    }
+  }
+  free(key);
+  free(nc);
+  free(ns);
+  free(b);
+  free(cl);
+  free(sv);
+}
+
 static void test_vectors(void **state) {
   (void)state;
   load();
   if (all.n == 0) fail_msg("no vectors in %s", VEC_DIR);
-  size_t counts[5] = {0}, rejects = 0, steps = 0;
+  size_t counts[5] = {0}, rejects = 0, steps = 0, nauth = 0;
   failures = 0;
   mgri_arena a;
   mgri_buf b;
@@ -667,6 +783,11 @@ static void test_vectors(void **state) {
     if (!strcmp(v->kind, "exchange")) {
       counts[4]++;
       steps += run_exchange(v, &a, &b);
+      continue;
+    }
+    if (!strcmp(v->kind, "auth")) {
+      nauth++;
+      run_auth(v);
       continue;
     }
     if (v->nsteps || v->config[0]) {
@@ -712,9 +833,9 @@ static void test_vectors(void **state) {
   mgri_buf_fini(&b);
   mgri_arena_fini(&a);
   printf("# %zu vectors: %zu value, %zu request, %zu reply, %zu frame, %zu "
-         "exchange (%zu steps); %zu rejections; %zu failures\n",
+         "exchange (%zu steps), %zu auth; %zu rejections; %zu failures\n",
          all.n, counts[0], counts[1], counts[2], counts[3], counts[4], steps,
-         rejects, failures);
+         nauth, rejects, failures);
   if (failures) fail_msg("%zu vector failures", failures);
 }
 

@@ -31,8 +31,11 @@ typedef struct mgr_proxy mgr_proxy;   /* a reference to one shared object */
  * safely. Durations in this API are milliseconds. */
 typedef struct mgr_options {
   size_t size; /* set by mgr_options_init; do not change it */
-  /* Socket path. mgr_start(): NULL makes a private 0700 directory under
-   * $TMPDIR (or /tmp) holding the socket, removed when the server exits. */
+  /* mgr_start(): where its server listens: a socket path (`unix:PATH` or a
+   * bare path), or `tcp://HOST:PORT` (port 0 takes a free port; an authkey
+   * is then required); NULL makes a private 0700 directory under $TMPDIR
+   * (or /tmp) holding the socket, removed when the server exits.
+   * mgr_address() tells where it listens. */
   const char *address;
   /* Per-call timeout in milliseconds; < 0 waits forever (the default). */
   int64_t timeout_ms;
@@ -46,6 +49,33 @@ typedef struct mgr_options {
    * process (one started with mgrd --allow-any-uid). Default false: such a
    * server is refused with MGR_EPERM (spec 2.3). */
   bool allow_other_uid;
+  /* The authkey (spec 2.8, 7.8) this client proves to the manager and the
+   * manager must prove back: authkey_len bytes (32 to 1024), or, when
+   * authkey is NULL, the contents of the file authkey_file (a regular file
+   * of this user's that group and others cannot read). With neither, a
+   * tcp:// or tls:// address takes the file named by the environment
+   * variable MGR_AUTHKEY_FILE, else the bytes of MGR_AUTHKEY; a Unix socket
+   * then uses no key. mgr_start() gives its server the same key. The bytes
+   * are copied; the caller may clear its own. */
+  const void *authkey;
+  size_t authkey_len;
+  const char *authkey_file;
+  /* TLS, for tls:// addresses (spec 2.9). tls_ca: PEM file of the CA
+   * certificates the manager's certificate must chain to (NULL:
+   * $MGR_TLS_CA, else the system's trust store). tls_server_name: the name
+   * (or IP address) its certificate must carry (NULL: the address's host).
+   * tls_cert and tls_key: a PEM certificate and key to present to a manager
+   * that asks for one (NULL: $MGR_TLS_CERT and $MGR_TLS_KEY, else none). */
+  const char *tls_ca;
+  const char *tls_server_name;
+  const char *tls_cert;
+  const char *tls_key;
+  /* TCP keepalive, as mgr_server_options': a manager whose host died or
+   * whose link was cut is noticed within the bound (the calls waiting on it
+   * fail with MGR_ECLOSED); mgr_start() gives its server the same. */
+  uint32_t keepalive_idle_ms;     /* 0 for the default (15000) */
+  uint32_t keepalive_interval_ms; /* 0 for the default (5000) */
+  uint32_t keepalive_count;       /* 0 for the default (3) */
 } mgr_options;
 
 /* Fills *opt with the defaults (and its size). Not thread-safe on the same
@@ -63,16 +93,26 @@ MGR_API void mgr_options_init_(mgr_options *opt, size_t size);
  * fork start method, or run mgrd and use mgr_connect(). opt may be NULL.
  * On success *out is yours; release it with mgr_shutdown() or mgr_close().
  * Errors: MGR_EINVAL (out NULL, opt not initialised with mgr_options_init()
- * or setting fields this library does not know, a socket path too long),
+ * or setting fields this library does not know, a socket path too long, a
+ * tcp:// address without an authkey, a tls:// address: run mgrd for TLS),
  * MGR_ESYS (the directory, pipe or fork failed, or the server did not start),
  * MGR_ENOMEM, and mgr_connect()'s. mgr_errmsg(NULL) gives the detail. */
 MGR_API int mgr_start(const mgr_options *opt, mgr_client **out);
 
-/* Connects to a running manager at address (a Unix socket path). opt may be
- * NULL; opt->address is ignored. On success *out is yours, as mgr_start()'s.
- * Errors: MGR_ECONNECT, MGR_EVERSION, MGR_EPERM, MGR_ENOMEM, MGR_ESYS;
- * MGR_EINVAL (address or out NULL, opt as for mgr_start()); MGR_EPROTO (the
- * peer broke the handshake); MGR_ELIMIT (the manager has too many
+/* Connects to a running manager at address: a Unix socket path
+ * (`unix:PATH` or a bare path), `tcp://HOST:PORT` or `tls://HOST:PORT`
+ * (HOST a name, an IPv4 address or an [IPv6] one; spec 2.1). opt may be
+ * NULL; opt->address is ignored; the authkey and TLS settings may come
+ * from the environment (mgr_options). On success *out is yours, as
+ * mgr_start()'s. Errors: MGR_ECONNECT (no manager there, a name that does
+ * not resolve), MGR_EVERSION, MGR_ENOMEM, MGR_ESYS; MGR_EPERM (the manager
+ * runs under another uid; or it refused this client's authkey, did not
+ * prove its own, or its TLS certificate failed verification: the detail
+ * says which); MGR_EINVAL (address or out NULL or malformed, opt as for
+ * mgr_start(), a tcp:// or tls:// address without an authkey, an authkey
+ * file of the wrong size, TLS files that cannot be loaded); MGR_EPROTO
+ * (the peer broke the handshake, or sent no authentication challenge to a
+ * client with a key: it has none); MGR_ELIMIT (the manager has too many
  * connections); MGR_ETIMEDOUT. mgr_errmsg(NULL) gives the detail. */
 MGR_API int mgr_connect(const char *address, const mgr_options *opt,
                         mgr_client **out);
@@ -121,7 +161,9 @@ MGR_API int mgr_shutdown(mgr_client *m);
  * mgr_shutdown(). NULL is a no-op. Never fails. */
 MGR_API void mgr_close(mgr_client *m);
 
-/* The socket path of the manager (owned by m, valid until m is freed).
+/* The manager's address as mgr_connect() takes it: the one given, or for
+ * mgr_start() the one its server listens on (with the port a tcp:// port 0
+ * took; a Unix socket as a bare path). Owned by m, valid until m is freed.
  * Never fails. */
 MGR_API const char *mgr_address(const mgr_client *m);
 

@@ -29,7 +29,7 @@ static _Thread_local char tl_errmsg[256];
 
 static void conn_free(mgri_conn *c) {
   if (!c) return;
-  if (c->fd >= 0) close(c->fd);
+  mgri_transport_close(c);
   mgri_buf_fini(&c->out);
   mgri_reader_fini(&c->rd);
   mgri_arena_fini(&c->arena);
@@ -141,7 +141,17 @@ int mgri_client_new(const char *address, const mgr_options *given,
     free(m);
     return MGR_ENOMEM;
   }
+  char err[256] = "";
+  int rc = mgri_transport_setup(m, opt, err, sizeof err);
+  if (rc != MGR_OK) {
+    mgri_seterr(NULL, "%s", err[0] ? err : mgr_strerror(rc));
+    mgri_transport_teardown(m);
+    free(m->address);
+    free(m);
+    return rc;
+  }
   if (pthread_key_create(&m->key, conn_dtor) != 0) {
+    mgri_transport_teardown(m);
     free(m->address);
     free(m);
     return MGR_ESYS;
@@ -178,6 +188,7 @@ void mgri_client_free(mgr_client *m) {
     c = next;
   }
   free(m->refs);
+  mgri_transport_teardown(m);
   free(m->address);
   free(m->tmpdir);
   pthread_mutex_destroy(&m->mu);
@@ -214,8 +225,7 @@ static int broken(mgri_conn *c, int err, const char *fmt, ...) {
   va_end(ap);
   c->broken = true;
   c->broken_err = err;
-  if (c->fd >= 0) close(c->fd);
-  c->fd = -1;
+  mgri_transport_close(c);
   return err;
 }
 
@@ -240,10 +250,11 @@ static int deadline_left(const struct timespec *dl) {
   return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
-/* Waits for events on c->fd until dl. 1 ready, 0 timed out. */
+/* Waits for events on c->fd until dl (NULL: no deadline). 1 ready, 0 timed
+ * out. */
 static int wait_fd(mgri_conn *c, short events, const struct timespec *dl) {
   for (;;) {
-    int left = deadline_left(dl);
+    int left = dl ? deadline_left(dl) : -1;
     if (left == 0) return 0;
     struct pollfd pfd = {.fd = c->fd, .events = events};
     int n = poll(&pfd, 1, left);
@@ -258,14 +269,17 @@ static int send_all(mgri_conn *c, const uint8_t *p, size_t len, int tmo,
   size_t off = 0;
   int flags = MSG_NOSIGNAL | (tmo >= 0 ? MSG_DONTWAIT : 0);
   while (off < len) {
-    ssize_t n = send(c->fd, p + off, len - off, flags);
+    ssize_t n = mgri_transport_send(c, p + off, len - off, flags);
     if (n > 0) {
       off += (size_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && tmo >= 0) {
-      if (wait_fd(c, POLLOUT, dl)) continue;
+    /* A TLS socket is non-blocking, whatever the timeout. */
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+        (tmo >= 0 || c->ssl)) {
+      if (wait_fd(c, mgri_transport_events(c, POLLOUT), tmo >= 0 ? dl : NULL))
+        continue;
       if (off > 0) /* half a frame went out: the stream is lost */
         return broken(c, MGR_ETIMEDOUT, "timed out sending a request");
       snprintf(c->errmsg, sizeof c->errmsg, "timed out sending a request");
@@ -381,7 +395,8 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
       mgri_arena_reset(&c->arena);
       continue;
     }
-    if (tmo >= 0 && !wait_fd(c, POLLIN, dl)) {
+    if ((tmo >= 0 || c->ssl) && !mgri_transport_buffered(c) &&
+        !wait_fd(c, mgri_transport_events(c, POLLIN), tmo >= 0 ? dl : NULL)) {
       snprintf(c->errmsg, sizeof c->errmsg, "no reply within %d ms", tmo);
       return MGR_ETIMEDOUT;
     }
@@ -395,7 +410,7 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
       return MGR_ENOMEM;
     }
     if (!p) return broken(c, c->rd.err ? c->rd.err : MGR_ENOMEM, "out of memory");
-    ssize_t n = read(c->fd, p, avail);
+    ssize_t n = mgri_transport_recv(c, p, avail);
     if (n > 0) {
       mgri_reader_commit(&c->rd, (size_t)n);
       continue;
@@ -443,9 +458,7 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   /* HELLO is not a proxied call: the server traces it as conn_open. */
   bool traced = op != MGRI_OP_HELLO;
   if (traced)
-    MGRI_TRACE(call_begin, mgri_trace_pid(),
-               atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
-               c->conn_id, rq.rid, op, oid,
+    MGRI_TRACE(call_begin, mgri_trace_pid(), c->conn_id, rq.rid, op, oid,
                mgri_trace_kind(op), mgri_trace_key(op, args, nargs),
                (uint64_t)c->out.len);
   c->reply_len = 0;
@@ -467,9 +480,7 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
     }
   }
   if (traced)
-    MGRI_TRACE(call_end, mgri_trace_pid(),
-               atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
-               c->conn_id, rq.rid, op, rc,
+    MGRI_TRACE(call_end, mgri_trace_pid(), c->conn_id, rq.rid, op, rc,
                (uint64_t)c->reply_len);
   return rc;
 }
@@ -480,51 +491,6 @@ int mgri_call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
 }
 
 /* --- opening connections ------------------------------------------------- */
-
-static int conn_connect(mgri_conn *c, const char *path) {
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  size_t n = strlen(path);
-  if (n == 0 || n >= sizeof sa.sun_path) {
-    snprintf(c->errmsg, sizeof c->errmsg, "socket path too long or empty");
-    return MGR_ECONNECT;
-  }
-  memcpy(sa.sun_path, path, n);
-  c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (c->fd < 0) {
-    snprintf(c->errmsg, sizeof c->errmsg, "socket: %s", strerror(errno));
-    return MGR_ESYS;
-  }
-  for (;;) {
-    if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) == 0) return MGR_OK;
-    if (errno == EINTR) continue;
-    if (errno == EISCONN) return MGR_OK;
-    snprintf(c->errmsg, sizeof c->errmsg, "connect %s: %s", path,
-             strerror(errno));
-    return MGR_ECONNECT;
-  }
-}
-
-/* Spec 2.3: a manager under another uid reads, and can forge, everything
- * shared through it; talk to one only when the application said it expects
- * that (mgr_options.allow_other_uid). Checked before HELLO: nothing is sent to
- * a peer we refuse. */
-static int peer_check(mgri_conn *c) {
-  struct ucred cr;
-  socklen_t len = sizeof cr;
-  if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
-    snprintf(c->errmsg, sizeof c->errmsg, "SO_PEERCRED: %s", strerror(errno));
-    return MGR_ESYS;
-  }
-  uid_t me = geteuid();
-  if (cr.uid == me || c->m->allow_other_uid) return MGR_OK;
-  snprintf(c->errmsg, sizeof c->errmsg,
-           "permission denied: the manager at %s runs as uid %lu, not as this "
-           "process's uid %lu (set mgr_options.allow_other_uid to accept it)",
-           c->m->address, (unsigned long)cr.uid, (unsigned long)me);
-  return MGR_EPERM;
-}
 
 static int as_u64(const mgr_value *v, uint64_t *out) {
   if (v->type != MGR_T_INT || v->u.i < 0) return MGR_EPROTO;
@@ -594,6 +560,13 @@ static int hello(mgri_conn *c, uint64_t session, uint64_t *session_out) {
                        mgr_int((int64_t)getpid()), mgr_int((int64_t)session)};
   mgr_value res;
   int rc = mgri_call(c, MGRI_OP_HELLO, 0, args, 4, &res);
+  if (rc == MGR_ECLOSED && !c->m->authkeylen) {
+    /* Spec 7.8: a manager with an authkey closes without a word on a
+     * client that sends HELLO instead of proving one. */
+    size_t n = strlen(c->errmsg);
+    snprintf(c->errmsg + n, sizeof c->errmsg - n,
+             " (before HELLO's reply: does the manager require an authkey?)");
+  }
   if (rc == MGR_ECLOSED) return MGR_ECONNECT;
   if (rc != MGR_OK) return rc;
   uint64_t v[H_FIELDS];
@@ -626,8 +599,7 @@ static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
   mgri_buf_init(&c->out, 0);
   mgri_reader_init(&c->rd, m->max_frame);
   mgri_arena_init(&c->arena, 0);
-  int rc = conn_connect(c, m->address);
-  if (rc == MGR_OK) rc = peer_check(c);
+  int rc = mgri_transport_open(c);
   if (rc == MGR_OK) rc = hello(c, session, session_out);
   if (rc != MGR_OK) {
     snprintf(tl_errmsg, sizeof tl_errmsg, "%s", c->errmsg);

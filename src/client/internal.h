@@ -10,9 +10,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/addr.h"
 #include "../common/arena.h"
 #include "../common/buf.h"
 #include "../common/limits.h"
+#include "../net/net.h"
 #include "../proto/proto.h"
 #include "mgr/client.h"
 
@@ -36,6 +38,8 @@ typedef struct mgri_conn {
   struct mgr_client *m;
   struct mgri_conn *next; /* in m->conns, under m->mu */
   int fd;                 /* -1 once closed */
+  struct ssl_st *ssl;     /* tls:// (the socket is then non-blocking) */
+  short want;             /* TLS: the readiness its last would-block needs */
   bool primary;           /* holds the session alive; owned by m */
   bool broken;            /* the stream is unusable: every call is ECLOSED */
   int broken_err;
@@ -65,6 +69,12 @@ struct mgr_client {
   pthread_mutex_t mu; /* session, conns list, ref table */
   _Atomic int64_t timeout_ms;
   bool allow_other_uid; /* mgr_options.allow_other_uid */
+  mgri_addr addr;       /* address, parsed */
+  uint8_t *authkey;     /* the authkey (spec 2.8), or NULL */
+  size_t authkeylen;
+  struct ssl_ctx_st *tls; /* tls:// */
+  char *tls_name;       /* the name the server's certificate must carry */
+  mgri_keepalive ka;
   uint32_t max_frame;
   uint64_t session;     /* 0: none yet in this process (fresh, or after fork) */
   _Atomic int64_t server_pid; /* every HELLO stores it; read by any thread */
@@ -128,6 +138,34 @@ void mgri_seterr(mgr_client *m, const char *fmt, ...)
 /* Ref table (call with m->mu held). */
 uint64_t *mgri_ref_slot(mgr_client *m, uint64_t id, bool create);
 void mgri_ref_remove(mgr_client *m, uint64_t id);
+
+/* --- the transports (transport.c, spec 2 and 7.8) --- */
+
+/* The authkey opt gives for address a (or the environment, for tcp:// and
+ * tls://) into key. MGR_OK (*len 0: none), MGR_EINVAL, MGR_EPERM, MGR_ESYS,
+ * with the detail in err. */
+int mgri_transport_key(const mgr_options *opt, const mgri_addr *a,
+                       uint8_t key[MGRI_AUTHKEY_MAX], size_t *len, char *err,
+                       size_t cap);
+/* Parses m->address and sets up what its transport needs: the key, the
+ * TLS context, keepalive. MGR_OK or an error with the detail in err. */
+int mgri_transport_setup(mgr_client *m, const mgr_options *opt, char *err,
+                         size_t cap);
+void mgri_transport_teardown(mgr_client *m);
+/* Connects c (c->m's address) within m's timeout: the uid check of a Unix
+ * socket, the TLS handshake, the authkey exchange. MGR_OK, or an error with
+ * c->errmsg set (c->fd then closed). */
+int mgri_transport_open(mgri_conn *c);
+/* send/recv on c, through TLS when it has it: as send(2)/recv(2); after
+ * -1 with EAGAIN, mgri_transport_events() says what to poll for. flags:
+ * send's (MSG_DONTWAIT); MSG_NOSIGNAL is always added. */
+ssize_t mgri_transport_send(mgri_conn *c, const void *p, size_t n, int flags);
+ssize_t mgri_transport_recv(mgri_conn *c, void *p, size_t n);
+short mgri_transport_events(mgri_conn *c, short dflt);
+/* Whether bytes already wait inside c (TLS): read before polling. */
+bool mgri_transport_buffered(mgri_conn *c);
+/* Closes c's socket (and its TLS session). */
+void mgri_transport_close(mgri_conn *c);
 
 /* Copies a borrowed result to an owned value; scalars without allocating. */
 int mgri_result_out(const mgr_value *res, mgr_value *out);

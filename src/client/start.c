@@ -68,7 +68,7 @@ static void close_inherited(int keep) {
 
 /* The server child: runs the server from this library's code. */
 static void serve(const char *path, const char *dir, const mgr_options *o,
-                  pid_t parent, int ready) {
+                  const uint8_t *key, size_t keylen, pid_t parent, int ready) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(1); /* the parent died before prctl */
   close_inherited(ready);
@@ -82,6 +82,11 @@ static void serve(const char *path, const char *dir, const mgr_options *o,
   so.max_frame = o->max_frame;
   so.max_memory = o->max_memory;
   so.ready_fd = ready;
+  so.authkey = keylen ? key : NULL;
+  so.authkey_len = keylen;
+  so.keepalive_idle_ms = o->keepalive_idle_ms;
+  so.keepalive_interval_ms = o->keepalive_interval_ms;
+  so.keepalive_count = o->keepalive_count;
   int rc = mgr_server_run(&so);
   if (dir) {
     unlink(path);
@@ -95,7 +100,36 @@ int mgr_start(const mgr_options *opt, mgr_client **out) {
   mgr_options o;
   if (mgri_options_get(opt, &o)) return MGR_EINVAL;
   char *dir = NULL;
-  char path[sizeof ((struct sockaddr_un *)0)->sun_path];
+  char path[MGRI_ADDR_TEXT_MAX];
+  mgri_addr a;
+  uint8_t key[MGRI_AUTHKEY_MAX];
+  size_t keylen = 0;
+  char err[256];
+  if (o.address) {
+    if (mgri_addr_parse(o.address, &a, err, sizeof err) != MGR_OK) {
+      mgri_seterr(NULL, "%s", err);
+      return MGR_EINVAL;
+    }
+    if (a.kind == MGRI_ADDR_TLS) {
+      mgri_seterr(NULL, "mgr_start() does not start TLS managers: run mgrd "
+                        "--tls-cert --tls-key (or mgr_server_run) and "
+                        "mgr_connect()");
+      return MGR_EINVAL;
+    }
+    /* The server gets the key its first client will prove. */
+    int rc = mgri_transport_key(&o, &a, key, &keylen, err, sizeof err);
+    if (rc == MGR_OK && a.kind == MGRI_ADDR_TCP && !keylen) {
+      snprintf(err, sizeof err,
+               "%s: a manager over TCP needs an authkey (mgr_options.authkey "
+               "or authkey_file, or $MGR_AUTHKEY_FILE)",
+               o.address);
+      rc = MGR_EINVAL;
+    }
+    if (rc != MGR_OK) {
+      mgri_seterr(NULL, "%s", err);
+      return rc;
+    }
+  }
   if (!o.address) {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp) tmp = "/tmp";
@@ -105,17 +139,15 @@ int mgr_start(const mgr_options *opt, mgr_client **out) {
       free(dir);
       return MGR_ESYS;
     }
-    if ((size_t)snprintf(path, sizeof path, "%s/mgr.sock", dir) >= sizeof path) {
+    if ((size_t)snprintf(path, sizeof path, "%s/mgr.sock", dir) >=
+        MGRI_ADDR_PATH_MAX) {
       mgri_seterr(NULL, "socket path too long under %s", tmp);
       rmdir(dir);
       free(dir);
       return MGR_EINVAL;
     }
   } else {
-    if ((size_t)snprintf(path, sizeof path, "%s", o.address) >= sizeof path) {
-      mgri_seterr(NULL, "socket path too long");
-      return MGR_EINVAL;
-    }
+    snprintf(path, sizeof path, "%s", o.address);
   }
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -136,25 +168,35 @@ int mgr_start(const mgr_options *opt, mgr_client **out) {
   }
   if (pid == 0) {
     close(pfd[0]);
-    serve(path, dir, &o, parent, pfd[1]);
+    serve(path, dir, &o, key, keylen, parent, pfd[1]);
   }
+  explicit_bzero(key, sizeof key);
   close(pfd[1]);
-  char b;
-  ssize_t n;
-  do {
-    n = read(pfd[0], &b, 1);
-  } while (n < 0 && errno == EINTR);
+  /* Readiness: a byte, then the address it listens on (a TCP port 0
+   * replaced by the one it took), then the end of the stream. */
+  char ready[1 + MGRI_ADDR_TEXT_MAX + 1];
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = read(pfd[0], ready + got, sizeof ready - 1 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+    if (got == sizeof ready - 1) break;
+  }
+  ready[got] = '\0';
   close(pfd[0]);
   int rc = MGR_OK;
   mgr_client *m = NULL;
-  if (n != 1) {
+  char *nl = got > 1 ? strchr(ready + 1, '\n') : NULL;
+  if (!got || ready[0] != 1 || !nl) {
     mgri_seterr(NULL, "the manager process failed to start");
     rc = MGR_ESYS;
   } else {
-    rc = mgr_connect(path, &o, &m);
+    *nl = '\0';
+    rc = mgr_connect(ready + 1, &o, &m);
   }
   if (rc != MGR_OK) {
-    if (n == 1) kill(pid, SIGTERM);
+    if (got) kill(pid, SIGTERM);
     reap(pid);
     if (dir) {
       unlink(path);

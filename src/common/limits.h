@@ -45,6 +45,20 @@
 #define MGRI_SLOWLOG_LEN 128u       /* slow requests remembered */
 #define MGRI_PROBE_BOUND 96u /* longest dict or name probe sequence, tested */
 
+/* Remote managers: TCP, the authkey exchange, TLS (spec 2.6-2.9, 7.8). */
+#define MGRI_LISTEN_MAX 16u   /* addresses one server listens on */
+#define MGRI_AUTHKEY_MIN 32u  /* bytes of an authkey, at least */
+#define MGRI_AUTHKEY_MAX 1024u /* bytes of an authkey, at most */
+#define MGRI_AUTH_NONCE 32u   /* bytes of each side's nonce */
+#define MGRI_AUTH_IN_MAX 69u  /* bytes a server reads before the peer is
+                                 authenticated: OPEN (37) + RESPONSE (32) */
+#define MGRI_KEEPALIVE_IDLE_MS_DEFAULT 15000u /* silence before probing */
+#define MGRI_KEEPALIVE_INTERVAL_MS_DEFAULT 5000u /* between probes */
+#define MGRI_KEEPALIVE_COUNT_DEFAULT 3u /* unanswered probes that end it */
+#define MGRI_KEEPALIVE_BOUND_MS_DEFAULT 30000u /* idle + interval x count:
+                                                  a dead peer is dropped
+                                                  within this */
+
 /* Limits that a server or connection may override (never above the ceilings
  * above). */
 typedef struct mgri_limits {

@@ -1,12 +1,15 @@
-/* mgr — the server's event loop: a Unix socket, epoll, non-blocking
- * connections each with a frame reader and an output buffer, deadlines
- * (parked requests, handshakes, idle connections), SIGTERM/SIGINT through a
- * signalfd. Every buffer is counted in the store's memory accounting and
- * given back when idle (spec 14.2); each connection gets a fair share of the
- * loop (MGRI_WORK_BUDGET items per turn). Everything else is in the store. */
+/* mgr — the server's event loop: listeners (Unix sockets, TCP, TLS), epoll,
+ * non-blocking connections each going through its TLS handshake and the
+ * authkey exchange when the server has them (spec 2.9, 7.8), then a frame
+ * reader and an output buffer; deadlines (parked requests, handshakes, idle
+ * connections), SIGTERM/SIGINT through a signalfd. Every buffer is counted
+ * in the store's memory accounting and given back when idle (spec 14.2);
+ * each connection gets a fair share of the loop (MGRI_WORK_BUDGET items per
+ * turn). Everything else is in the store. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,16 +23,32 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/xstruct.h"
 #include "mgr/error.h"
 #include "mgr/server.h"
+#include "net/net.h"
+#include "proto/auth.h"
 #include "server/store.h"
+#include "trace/trace.h"
 
 /* Bytes read from one connection per readiness before serving others. */
 #define READ_BUDGET ((size_t)1 << 20)
 /* Bytes asked of recv at a time when no frame needs more: small enough that
  * an idle connection's buffer stays within MGRI_IDLE_BUF_MAX. */
 #define READ_CHUNK ((size_t)MGRI_IDLE_BUF_MAX - 1024)
+
+/* A connection's phases: the TLS handshake (tls:// listeners), the authkey
+ * exchange (servers with a key), then frames (HELLO and on). Before the
+ * last the peer is not authenticated: it is sent nothing but TLS's own
+ * records and the CHALLENGE, and a failure closes it without a word. */
+enum { PH_TLS = 1, PH_AUTH = 2, PH_OPEN = 3 };
+
+typedef struct listener {
+  int fd;
+  bool paused;   /* out of epoll: accept ran out of descriptors */
+  mgri_addr addr; /* as bound (the port a TCP port 0 took) */
+} listener;
 
 typedef struct lconn lconn;
 struct lconn {
@@ -52,6 +71,11 @@ struct lconn {
   size_t sent;    /* bytes of out already sent (moved out lazily) */
   uint64_t turn;  /* the loop turn `spent` counts for */
   uint64_t spent; /* estimated cost served in that turn */
+  int phase;       /* PH_* */
+  bool rd_wants_out; /* TLS: the last read waits for the socket to drain */
+  bool tls_more;     /* TLS: decrypted bytes wait inside the session */
+  struct ssl_st *ssl;   /* tls:// connections */
+  mgri_auth_srv *auth;  /* during the authkey exchange */
   lconn *dnext;            /* dirty list */
   lconn *bnext, *bprev;    /* backlog */
   lconn *prev, *next;      /* all connections */
@@ -66,7 +90,9 @@ typedef struct clist {
 } clist;
 
 typedef struct loop {
-  int ep, lfd, sfd;
+  int ep, sfd;
+  listener ls[MGRI_LISTEN_MAX];
+  size_t nls;
   mgri_store *st;
   mgri_mem *mem;
   mgri_store_stats *stats;
@@ -76,7 +102,11 @@ typedef struct loop {
   bool any_uid;
   bool stop;
   bool quitting; /* replies are no longer delivered */
-  bool listen_paused;
+  bool listen_paused; /* some listener is paused */
+  uint8_t key[MGRI_AUTHKEY_MAX]; /* the authkey (spec 2.8) */
+  size_t keylen;                 /* 0: none */
+  struct ssl_ctx_st *tls;        /* for tls:// listeners */
+  mgri_keepalive ka;
   int64_t handshake_ns, idle_ns; /* 0: none */
   size_t handshakes_max;
   uint64_t budget; /* a connection's share of one loop turn, items */
@@ -120,6 +150,25 @@ static void list_del(clist *l, lconn *c) {
 
 /* Reply bytes not yet sent. */
 static size_t unsent(const lconn *c) { return c->out.len - c->sent; }
+
+/* recv/send on c, through TLS when c has it: > 0 bytes, 0 end of stream
+ * (recv), -1 with errno (EAGAIN: try again on readiness). */
+static ssize_t c_recv(lconn *c, void *p, size_t n) {
+  if (!c->ssl) return recv(c->fd, p, n, MSG_DONTWAIT);
+  int want = 0;
+  ssize_t r = mgri_tls_recv(c->ssl, p, n, &want);
+  c->rd_wants_out = r < 0 && errno == EAGAIN && want == POLLOUT;
+  return r;
+}
+
+static ssize_t c_send(lconn *c, const void *p, size_t n) {
+  if (!c->ssl) return send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  int want = 0;
+  return mgri_tls_send(c->ssl, p, n, &want);
+}
+
+/* Whether the peer has proven the authkey (or there is none to prove). */
+static bool authed(const lconn *c) { return c->phase == PH_OPEN; }
 
 /* Whether whole frames wait in c's reader. */
 static bool frames_wait(const lconn *c) {
@@ -225,7 +274,7 @@ static void send_error(loop *L, lconn *c, uint64_t rid, int code,
 static void set_events(loop *L, lconn *c) {
   uint32_t ev = 0;
   if (!c->closing && !c->eof && unsent(c) <= L->outbuf_max) ev |= EPOLLIN;
-  if (unsent(c)) ev |= EPOLLOUT;
+  if (unsent(c) || c->rd_wants_out) ev |= EPOLLOUT;
   if (ev == c->events) return;
   struct epoll_event e = {.events = ev, .data.ptr = c};
   if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &e) == 0) c->events = ev;
@@ -258,13 +307,24 @@ static void conn_drop(loop *L, lconn *c) {
   c->next = L->grave;
   L->grave = c;
   if (L->listen_paused) {
-    struct epoll_event e = {.events = EPOLLIN, .data.ptr = &L->lfd};
-    if (epoll_ctl(L->ep, EPOLL_CTL_ADD, L->lfd, &e) == 0)
-      L->listen_paused = false;
+    L->listen_paused = false;
+    for (size_t i = 0; i < L->nls; i++) {
+      if (!L->ls[i].paused) continue;
+      struct epoll_event e = {.events = EPOLLIN, .data.ptr = &L->ls[i]};
+      if (epoll_ctl(L->ep, EPOLL_CTL_ADD, L->ls[i].fd, &e) == 0)
+        L->ls[i].paused = false;
+      else
+        L->listen_paused = true;
+    }
   }
 }
 
 static void conn_free(loop *L, lconn *c) {
+  mgri_tls_free(c->ssl);
+  if (c->auth) {
+    explicit_bzero(c->auth, sizeof *c->auth);
+    mgri_mem_free(L->mem, MGRI_MEM_STORE, c->auth);
+  }
   mgri_reader_fini(&c->rd);
   mgri_arena_fini(&c->arena);
   mgri_buf_fini(&c->out);
@@ -277,8 +337,7 @@ static void conn_free(loop *L, lconn *c) {
 static int flush(lconn *c) {
   int rc = 0;
   while (unsent(c)) {
-    ssize_t n = send(c->fd, c->out.data + c->sent, unsent(c),
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = c_send(c, c->out.data + c->sent, unsent(c));
     if (n > 0) {
       c->sent += (size_t)n;
       continue;
@@ -395,7 +454,122 @@ static void process(loop *L, lconn *c) {
   mark_dirty(L, c);
 }
 
+/* Closes c without a word: whatever it was to be sent is dropped (spec
+ * 7.8: before authentication a refusal is a close). */
+static void close_silently(loop *L, lconn *c) {
+  mgri_buf_clear(&c->out);
+  c->sent = 0;
+  c->closing = true;
+  mark_dirty(L, c);
+}
+
+/* Traces why an unauthenticated connection goes. */
+static void trace_refusal(lconn *c, uint32_t why) {
+  char peer[MGRI_ADDR_TEXT_MAX];
+  MGRI_TRACE(auth_fail, c->sc ? mgri_sconn_id(c->sc) : 0, why,
+             (mgri_net_peer(c->fd, peer, sizeof peer), peer));
+  (void)peer;
+  (void)why;
+}
+
+/* A failed TLS handshake or authkey exchange: counted, traced, closed. */
+static void auth_fail(loop *L, lconn *c, uint32_t why) {
+  L->stats->auth_failed++;
+  if (why == MGRI_TRACE_AUTH_TLS) L->stats->tls_failed++;
+  trace_refusal(c, why);
+  close_silently(L, c);
+}
+
+/* The authkey exchange starts: a fresh nonce, and the TLS channel binding
+ * when TLS carries it. With no key the connection is open at once. false
+ * when it failed (c is closing). */
+static bool auth_start(loop *L, lconn *c) {
+  if (!L->keylen) {
+    c->phase = PH_OPEN;
+    return true;
+  }
+  uint8_t ns[MGRI_AUTH_NONCE], b[MGRI_AUTH_BINDING_MAX];
+  c->auth = mgri_mem_calloc(L->mem, MGRI_MEM_STORE, sizeof *c->auth);
+  if (!c->auth || mgri_random(ns, sizeof ns) != MGR_OK ||
+      (c->ssl && mgri_tls_binding(c->ssl, b) != MGR_OK)) {
+    auth_fail(L, c, MGRI_TRACE_AUTH_CRYPTO);
+    return false;
+  }
+  mgri_auth_srv_init(c->auth, L->key, L->keylen, ns);
+  if (c->ssl) mgri_auth_srv_bind(c->auth, b, sizeof b);
+  c->phase = PH_AUTH;
+  return true;
+}
+
+/* One step of a tls:// connection's handshake. true once it is done and
+ * the next phase has begun. */
+static bool tls_step(loop *L, lconn *c) {
+  int want = 0;
+  char err[160];
+  int r = mgri_tls_handshake(c->ssl, &want, err, sizeof err);
+  c->rd_wants_out = r == 0 && want == POLLOUT;
+  if (r == 0) return false;
+  if (r < 0) {
+    auth_fail(L, c, MGRI_TRACE_AUTH_TLS);
+    return false;
+  }
+  return auth_start(L, c);
+}
+
+/* Reads what the authkey exchange still needs, and no more (what follows
+ * is frames); queues the CHALLENGE, then the PROOF. true once the peer is
+ * authenticated. */
+static bool auth_step(loop *L, lconn *c) {
+  for (;;) {
+    uint8_t in[MGRI_AUTH_IN_MAX];
+    ssize_t n = c_recv(c, in, mgri_auth_srv_want(c->auth));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    if (n <= 0) { /* the end of the stream, or an error, mid-exchange */
+      auth_fail(L, c, MGRI_TRACE_AUTH_TRUNCATED);
+      return false;
+    }
+    uint8_t out[MGRI_AUTH_HELLO_LEN];
+    size_t olen = 0, off = 0;
+    int r = mgri_auth_srv_feed(c->auth, in, (size_t)n, out, &olen, &off);
+    if (r < 0) {
+      auth_fail(L, c, (uint32_t)c->auth->why);
+      return false;
+    }
+    mgri_buf_append(&c->out, out, olen);
+    mark_dirty(L, c);
+    if (c->out.err) { /* no memory for 37 bytes: give up on it */
+      auth_fail(L, c, MGRI_TRACE_AUTH_CRYPTO);
+      return false;
+    }
+    /* The CHALLENGE goes out before the RESPONSE is read (spec 7.8.3). */
+    if (olen && r == 0 && flush(c) < 0) {
+      auth_fail(L, c, MGRI_TRACE_AUTH_TRUNCATED);
+      return false;
+    }
+    if (r == 1) {
+      explicit_bzero(c->auth, sizeof *c->auth);
+      mgri_mem_free(L->mem, MGRI_MEM_STORE, c->auth);
+      c->auth = NULL;
+      c->phase = PH_OPEN;
+      return true;
+    }
+  }
+}
+
+/* Decrypted bytes left inside c's TLS session wake no epoll: c is served
+ * again in the next turn while it may read. */
+static void tls_rearm(loop *L, lconn *c) {
+  if (c->ssl && c->phase == PH_OPEN && !c->closing && !c->eof && !c->dead &&
+      unsent(c) <= L->outbuf_max && mgri_tls_pending(c->ssl)) {
+    c->tls_more = true;
+    backlog_add(L, c);
+  }
+}
+
 static void on_readable(loop *L, lconn *c) {
+  if (c->phase == PH_TLS && !tls_step(L, c)) return;
+  if (c->phase == PH_AUTH && !auth_step(L, c)) return;
   size_t total = 0;
   while (!c->eof && total < READ_BUDGET) {
     /* What the frame being received still needs, or a small chunk. */
@@ -404,20 +578,21 @@ static void on_readable(loop *L, lconn *c) {
     size_t avail;
     uint8_t *p = mgri_reader_prepare(&c->rd, want, &avail);
     if (!p) break; /* the sticky error surfaces from mgri_reader_next */
-    ssize_t n = recv(c->fd, p, avail, MSG_DONTWAIT);
+    ssize_t n = c_recv(c, p, avail);
     if (n > 0) {
       mgri_reader_commit(&c->rd, (size_t)n);
       total += (size_t)n;
       /* A stalled partial frame must not hold the loop: stop at the first
-       * short read. */
-      if ((size_t)n < avail) break;
+       * short read (TLS returns one record at a time: read on). */
+      if ((size_t)n < avail && !c->ssl) break;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    c->eof = true; /* 0, ECONNRESET ... */
+    c->eof = true; /* 0, ECONNRESET, ETIMEDOUT (keepalive) ... */
   }
   process(L, c);
+  tls_rearm(L, c);
 }
 
 /* Closes the oldest connection still in the handshake, to make room. */
@@ -426,29 +601,48 @@ static bool evict_handshake(loop *L) {
   if (!old) return false;
   L->stats->handshake_evicted++;
   mgri_store_count_limit(L->st, MGRI_WHY_CONNS);
-  /* Best effort: it may never read it. */
-  (void)encode_error(L, old, 0, MGR_ELIMIT,
-                     "MemoryError: too many connections in the handshake; "
-                     "this one, the oldest, was closed");
-  (void)flush(old);
+  if (authed(old)) {
+    /* Best effort: it may never read it. */
+    (void)encode_error(L, old, 0, MGR_ELIMIT,
+                       "MemoryError: too many connections in the handshake; "
+                       "this one, the oldest, was closed");
+    (void)flush(old);
+  } else {
+    trace_refusal(old, MGRI_TRACE_AUTH_EVICTED);
+  }
   conn_drop(L, old);
   return true;
 }
 
-static void on_accept(loop *L) {
+/* A refusal at accept: an error reply, or, with a key, a close without a
+ * word (spec 7.8). */
+static void refuse(loop *L, lconn *c, int code, const char *msg) {
+  if (L->keylen) {
+    trace_refusal(c, MGRI_TRACE_AUTH_REFUSED);
+    close_silently(L, c);
+  } else {
+    reject(L, c, 0, code, msg);
+  }
+}
+
+static void on_accept(loop *L, listener *ls) {
   for (;;) {
-    int fd = accept4(L->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
           errno == ENOMEM) {
         /* Stop accepting until a connection closes (level-triggered epoll
          * would spin otherwise). */
-        if (epoll_ctl(L->ep, EPOLL_CTL_DEL, L->lfd, NULL) == 0)
-          L->listen_paused = true;
+        if (epoll_ctl(L->ep, EPOLL_CTL_DEL, ls->fd, NULL) == 0)
+          ls->paused = L->listen_paused = true;
       }
       return;
     }
+    bool net = ls->addr.kind != MGRI_ADDR_UNIX;
+    /* Spec 2.6, 2.7: no Nagle delay on small replies; keepalive bounds how
+     * long a vanished peer's locks and waits survive. */
+    if (net) (void)mgri_net_tcp_tune(fd, &L->ka);
     lconn *c = mgri_mem_calloc(L->mem, MGRI_MEM_STORE, sizeof *c);
     if (!c) {
       close(fd);
@@ -458,7 +652,8 @@ static void on_accept(loop *L) {
     c->fd = fd;
     struct ucred cred;
     socklen_t cl = sizeof cred;
-    c->uid_ok = L->any_uid ||
+    /* TCP peers are authenticated by the authkey instead (spec 2.6). */
+    c->uid_ok = net || L->any_uid ||
                 (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
                  cred.uid == L->uid);
     /* Until HELLO, a tiny frame limit (spec 14.2). */
@@ -481,7 +676,7 @@ static void on_accept(loop *L) {
     L->all = c;
     /* Spec 2.3 and 7.6: refused before reading anything. */
     if (!c->uid_ok) {
-      reject(L, c, 0, MGR_EPERM, "permission denied");
+      refuse(L, c, MGR_EPERM, "permission denied");
       continue;
     }
     /* Spec 14.2: at most handshakes_max connections in the handshake; a new
@@ -493,20 +688,31 @@ static void on_accept(loop *L) {
     if (!c->sc) {
       L->stats->conn_refused++;
       mgri_store_count_limit(L->st, MGRI_WHY_CONNS);
-      reject(L, c, 0, MGR_ELIMIT, "MemoryError: too many connections");
+      refuse(L, c, MGR_ELIMIT, "MemoryError: too many connections");
       continue;
     }
     c->since = now_ns();
     list_add(&L->hs, c);
     c->in_hs = true;
     L->stats->handshaking = L->hs.n;
+    if (ls->addr.kind == MGRI_ADDR_TLS) {
+      c->ssl = mgri_tls_new(L->tls, fd, NULL);
+      if (!c->ssl) {
+        auth_fail(L, c, MGRI_TRACE_AUTH_CRYPTO);
+        continue;
+      }
+      c->phase = PH_TLS;
+    } else {
+      (void)auth_start(L, c);
+    }
   }
 }
 
 static void on_conn(loop *L, lconn *c, uint32_t ev) {
   if (c->dead) return;
-  if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing && !c->eof &&
-      unsent(c) <= L->outbuf_max)
+  if (((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
+       ((ev & EPOLLOUT) && c->rd_wants_out)) &&
+      !c->closing && !c->eof && unsent(c) <= L->outbuf_max)
     on_readable(L, c);
   if (ev & EPOLLOUT) {
     if (flush(c) < 0) {
@@ -534,7 +740,13 @@ static void run_backlog(loop *L) {
     lconn *c = b;
     b = c->bnext;
     c->bnext = c->bprev = NULL;
-    process(L, c); /* may put c back, and drop none: drops come later */
+    /* May put c back, and drop none: drops come later. */
+    if (c->tls_more) {
+      c->tls_more = false;
+      on_readable(L, c);
+    } else {
+      process(L, c);
+    }
   }
 }
 
@@ -544,9 +756,13 @@ static void expire_conns(loop *L, int64_t now) {
          L->hs.head->since + L->handshake_ns <= now) {
     lconn *c = L->hs.head;
     L->stats->handshake_timeouts++;
-    (void)encode_error(L, c, 0, MGR_EPROTO,
-                       "no HELLO within the handshake deadline");
-    (void)flush(c);
+    if (authed(c)) {
+      (void)encode_error(L, c, 0, MGR_EPROTO,
+                         "no HELLO within the handshake deadline");
+      (void)flush(c);
+    } else {
+      trace_refusal(c, MGRI_TRACE_AUTH_TIMEOUT);
+    }
     conn_drop(L, c);
   }
   size_t n = L->act.n; /* each connection looked at once per call */
@@ -592,69 +808,62 @@ static void flush_dirty(loop *L) {
      * are served in the next turn (nothing else would wake them). */
     if (!c->closing && unsent(c) <= L->outbuf_max && frames_wait(c))
       backlog_add(L, c);
+    tls_rearm(L, c);
     set_events(L, c);
   }
 }
 
-/* Spec 2.2: the socket's directory must be the server user's alone (owned
- * by the effective uid, no group or other permissions). */
-static int check_private_dir(const char *path) {
-  char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-  const char *slash = strrchr(path, '/');
-  if (!slash) {
-    memcpy(dir, ".", 2);
-  } else if (slash == path) {
-    memcpy(dir, "/", 2);
-  } else {
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
+/* Writes all of p to fd (the ready descriptor). */
+static void write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    p += w;
+    n -= (size_t)w;
   }
-  struct stat st;
-  if (stat(dir, &st) != 0) return MGR_ESYS;
-  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
-    errno = EPERM;
-    return MGR_ESYS;
+}
+
+/* The addresses of opt: address, then listen[]. MGR_EINVAL when there is
+ * none, one does not parse, or there are too many. */
+static int addresses(const mgr_server_options *opt, mgri_addr *out, size_t *n) {
+  *n = 0;
+  if (opt->nlisten && !opt->listen) return MGR_EINVAL;
+  size_t total = (opt->address ? 1 : 0) + opt->nlisten;
+  if (total == 0 || total > MGRI_LISTEN_MAX) return MGR_EINVAL;
+  for (size_t i = 0; i < total; i++) {
+    const char *a = opt->address ? (i ? opt->listen[i - 1] : opt->address)
+                                 : opt->listen[i];
+    if (!a || mgri_addr_parse(a, &out[i], NULL, 0) != MGR_OK) return MGR_EINVAL;
   }
+  *n = total;
   return MGR_OK;
 }
 
-static int make_listener(loop *L, const char *path) {
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof sa.sun_path) return MGR_EINVAL;
-  if (!L->any_uid) {
-    int rc = check_private_dir(path);
-    if (rc) return rc;
+/* The key and the TLS context the addresses need (spec 2.6, 2.8, 2.9). */
+static int security(loop *L, const mgr_server_options *opt,
+                    const mgri_addr *as, size_t n) {
+  bool net = false, tls = false;
+  for (size_t i = 0; i < n; i++) {
+    net = net || mgri_addr_is_net(&as[i]);
+    tls = tls || as[i].kind == MGRI_ADDR_TLS;
   }
-  memcpy(sa.sun_path, path, strlen(path) + 1);
-  L->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (L->lfd < 0) return MGR_ESYS;
-  if (bind(L->lfd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    if (errno != EADDRINUSE) return MGR_ESYS;
-    /* A socket nobody listens on is stale: replace it. A live one is not
-     * ours to take. */
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe < 0) return MGR_ESYS;
-    int r = connect(probe, (struct sockaddr *)&sa, sizeof sa);
-    int err = errno;
-    close(probe);
-    struct stat stt;
-    if (r == 0 || err != ECONNREFUSED || lstat(path, &stt) != 0 ||
-        !S_ISSOCK(stt.st_mode)) {
-      errno = EADDRINUSE;
-      return MGR_ESYS;
-    }
-    unlink(path);
-    if (bind(L->lfd, (struct sockaddr *)&sa, sizeof sa) != 0) return MGR_ESYS;
+  if (opt->authkey) {
+    if (opt->authkey_len < MGRI_AUTHKEY_MIN || opt->authkey_len > MGRI_AUTHKEY_MAX)
+      return MGR_EINVAL;
+    memcpy(L->key, opt->authkey, opt->authkey_len);
+    L->keylen = opt->authkey_len;
+  } else if (opt->authkey_file) {
+    int rc = mgri_authkey_file(opt->authkey_file, L->key, &L->keylen, NULL, 0);
+    if (rc != MGR_OK) return rc;
+  } else if (opt->authkey_len) {
+    return MGR_EINVAL;
   }
-  if (chmod(path, L->any_uid ? 0666 : 0600) != 0 ||
-      listen(L->lfd, SOMAXCONN) != 0) {
-    int e = errno;
-    unlink(path);
-    errno = e;
-    return MGR_ESYS;
-  }
+  /* Spec 2.6: TCP only with a key. */
+  if (net && !L->keylen) return MGR_EINVAL;
+  if (tls)
+    return mgri_tls_server_ctx(opt->tls_cert, opt->tls_key, opt->tls_ca,
+                               &L->tls, NULL, 0);
   return MGR_OK;
 }
 
@@ -674,13 +883,24 @@ int mgr_server_run(const mgr_server_options *given) {
   mgr_server_options_init(&o);
   if (mgri_xstruct_in(&o, sizeof o, given)) return MGR_EINVAL;
   const mgr_server_options *opt = &o;
-  if (!opt->address || !*opt->address ||
+  mgri_addr as[MGRI_LISTEN_MAX];
+  size_t nas = 0;
+  if (addresses(opt, as, &nas) != MGR_OK ||
       opt->max_frame > MGRI_FRAME_MAX_CEIL ||
       (opt->max_frame && opt->max_frame < 64))
     return MGR_EINVAL;
   loop L;
   memset(&L, 0, sizeof L);
-  L.ep = L.lfd = L.sfd = -1;
+  L.ep = L.sfd = -1;
+  int rc = security(&L, opt, as, nas);
+  if (rc != MGR_OK) {
+    explicit_bzero(L.key, sizeof L.key);
+    return rc;
+  }
+  L.ka.idle_ms = opt->keepalive_idle_ms;
+  L.ka.interval_ms = opt->keepalive_interval_ms;
+  L.ka.count = opt->keepalive_count;
+  mgri_keepalive_fill(&L.ka);
   mgri_limits_default(&L.lim);
   if (opt->max_frame) L.lim.frame_max = opt->max_frame;
   L.outbuf_max = MGRI_OUTBUF_MAX(L.lim.frame_max);
@@ -706,7 +926,13 @@ int mgr_server_run(const mgr_server_options *given) {
   cfg.reply = on_reply;
   cfg.reply_ctx = &L;
   L.st = mgri_store_new(&cfg);
-  if (!L.st) return errno == ENOMEM ? MGR_ENOMEM : MGR_ESYS;
+  if (!L.st) {
+    int e = errno;
+    mgri_tls_ctx_free(L.tls);
+    explicit_bzero(L.key, sizeof L.key);
+    errno = e;
+    return e == ENOMEM ? MGR_ENOMEM : MGR_ESYS;
+  }
   L.mem = mgri_store_mem(L.st);
   L.stats = mgri_store_stats_of(L.st);
 
@@ -716,29 +942,47 @@ int mgr_server_run(const mgr_server_options *given) {
   sigaddset(&mask, SIGINT);
   pthread_sigmask(SIG_BLOCK, &mask, &old);
 
-  int rc = MGR_OK;
-  bool bound = false;
   L.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   L.ep = epoll_create1(EPOLL_CLOEXEC);
   if (L.sfd < 0 || L.ep < 0) {
     rc = MGR_ESYS;
     goto out;
   }
-  rc = make_listener(&L, opt->address);
-  if (rc) goto out;
-  bound = true;
-  struct epoll_event e = {.events = EPOLLIN, .data.ptr = &L.lfd};
   struct epoll_event es = {.events = EPOLLIN, .data.ptr = &L.sfd};
-  if (epoll_ctl(L.ep, EPOLL_CTL_ADD, L.lfd, &e) != 0 ||
-      epoll_ctl(L.ep, EPOLL_CTL_ADD, L.sfd, &es) != 0) {
+  if (epoll_ctl(L.ep, EPOLL_CTL_ADD, L.sfd, &es) != 0) {
     rc = MGR_ESYS;
     goto out;
   }
+  /* Readiness (ready_fd): one byte, then each address as clients give it. */
+  char ready[1 + MGRI_LISTEN_MAX * (MGRI_ADDR_TEXT_MAX + 1)];
+  size_t rlen = 0;
+  ready[rlen++] = 1;
+  for (size_t i = 0; i < nas; i++) {
+    listener *ls = &L.ls[L.nls];
+    rc = mgri_net_listen(&as[i], L.any_uid, &ls->fd, &ls->addr, NULL, 0);
+    if (rc) goto out;
+    L.nls++;
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = ls};
+    if (epoll_ctl(L.ep, EPOLL_CTL_ADD, ls->fd, &e) != 0) {
+      rc = MGR_ESYS;
+      goto out;
+    }
+    char text[MGRI_ADDR_TEXT_MAX];
+    /* A Unix address is reported as it was written (a bare path stays
+     * bare). */
+    const char *spelt = opt->address ? (i ? opt->listen[i - 1] : opt->address)
+                                     : opt->listen[i];
+    if (mgri_addr_format(&ls->addr, strncmp(spelt, "unix:", 5) != 0, text,
+                         sizeof text) != MGR_OK)
+      text[0] = '\0';
+    size_t tl = strlen(text);
+    memcpy(ready + rlen, text, tl);
+    rlen += tl;
+    ready[rlen++] = '\n';
+    if (opt->on_listen) opt->on_listen(opt->on_listen_ctx, text);
+  }
   if (opt->ready_fd >= 0) {
-    char b = 1;
-    ssize_t w;
-    do w = write(opt->ready_fd, &b, 1);
-    while (w < 0 && errno == EINTR);
+    write_all(opt->ready_fd, ready, rlen);
     close(opt->ready_fd);
   }
 
@@ -753,8 +997,8 @@ int mgr_server_run(const mgr_server_options *given) {
     }
     for (int i = 0; i < n && !L.stop; i++) {
       void *p = evs[i].data.ptr;
-      if (p == &L.lfd) {
-        on_accept(&L);
+      if ((uintptr_t)p - (uintptr_t)L.ls < sizeof L.ls) {
+        on_accept(&L, p);
       } else if (p == &L.sfd) {
         struct signalfd_siginfo si;
         while (read(L.sfd, &si, sizeof si) == (ssize_t)sizeof si) L.stop = true;
@@ -789,8 +1033,12 @@ out:;
     conn_free(&L, c);
   }
   mgri_store_free(L.st);
-  if (L.lfd >= 0) close(L.lfd);
-  if (bound) unlink(opt->address);
+  for (size_t i = 0; i < L.nls; i++) {
+    close(L.ls[i].fd);
+    if (L.ls[i].addr.kind == MGRI_ADDR_UNIX) unlink(L.ls[i].addr.path);
+  }
+  mgri_tls_ctx_free(L.tls);
+  explicit_bzero(L.key, sizeof L.key);
   if (L.ep >= 0) close(L.ep);
   if (L.sfd >= 0) {
     struct signalfd_siginfo si;

@@ -246,7 +246,7 @@ static int op_stats(mgri_octx *x) {
   mapb top, mem, conn, objs, req, ref, hash, kinds[MGRI_KIND_MAX + 1];
   size_t nslow = st->slow < MGRI_SLOWLOG_LEN ? st->slow : MGRI_SLOWLOG_LEN;
   if (!mb_init(x, &top, 8) || !mb_init(x, &mem, 4 + MGRI_MEM_NCAT) ||
-      !mb_init(x, &conn, 10) || !mb_init(x, &objs, 2 + MGRI_KIND_MAX) ||
+      !mb_init(x, &conn, 12) || !mb_init(x, &objs, 2 + MGRI_KIND_MAX) ||
       !mb_init(x, &req, 5) || !mb_init(x, &ref, MGRI_WHY_N) ||
       !mb_init(x, &hash, 3))
     return MGR_ELIMIT;
@@ -276,6 +276,8 @@ static int op_stats(mgri_octx *x) {
   mb_put(&conn, "idle_closed", u(st->idle_closed));
   mb_put(&conn, "refused", u(st->conn_refused));
   mb_put(&conn, "memory_closed", u(st->conn_mem_refused));
+  mb_put(&conn, "auth_failed", u(st->auth_failed));
+  mb_put(&conn, "tls_failed", u(st->tls_failed));
 
   size_t objects_max =
       s->cfg.objects_max ? s->cfg.objects_max : MGRI_OBJECTS_MAX_DEFAULT;

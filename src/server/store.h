@@ -92,6 +92,9 @@ typedef struct mgri_store_stats {
   uint64_t idle_closed;        /* closed by the idle timeout */
   uint64_t conn_refused;       /* refused at accept (too many) */
   uint64_t conn_mem_refused;   /* closed: a frame did not fit in memory */
+  uint64_t auth_failed; /* closed before authenticating (spec 7.8): a bad
+                           or truncated exchange, a failed TLS handshake */
+  uint64_t tls_failed;  /* of those, the TLS handshakes that failed */
   /* requests (the store) */
   uint64_t requests; /* top-level requests dispatched */
   uint64_t slow;     /* requests logged as slow */

@@ -1,6 +1,8 @@
 /* mgrctl — inspect and poke a running manager from the shell.
  *
- *   mgrctl --address PATH ping | ls [--json] | stats | dump ID
+ *   mgrctl [--address ADDR] [--authkey-file F] [--tls-ca F] [--tls-cert F
+ *          --tls-key F] [--tls-server-name N]
+ *          ping | ls [--json] | stats | dump ID
  *          | get ID [KEY|INDEX] | set ID [KEY|INDEX] VALUE
  *          | incr ID [KEY|INDEX] [DELTA] | del ID KEY|INDEX | shutdown
  *
@@ -22,7 +24,22 @@ static const char *kind_name(int64_t k) {
 }
 
 static int usage(void) {
-  fputs("usage: mgrctl --address PATH COMMAND\n"
+  fputs("usage: mgrctl [--address ADDR] [OPTION...] COMMAND\n"
+        "  ADDR: a socket path, tcp://HOST:PORT or tls://HOST:PORT "
+        "($MGR_ADDRESS)\n"
+        "  --authkey-file F           the manager's authkey (tcp:// and "
+        "tls://\n"
+        "                             default to $MGR_AUTHKEY_FILE, then\n"
+        "                             $MGR_AUTHKEY)\n"
+        "  --tls-ca F                 CA certificates the manager's must "
+        "chain to\n"
+        "                             ($MGR_TLS_CA, else the system's)\n"
+        "  --tls-cert F --tls-key F   a client certificate "
+        "($MGR_TLS_CERT/KEY)\n"
+        "  --tls-server-name N        the name the manager's certificate "
+        "carries\n"
+        "                             (default: ADDR's host)\n"
+        "COMMAND:\n"
         "  ping                       one round trip\n"
         "  ls [--json]                objects: id kind name refs\n"
         "  stats                      memory, connections, objects, limits\n"
@@ -300,14 +317,34 @@ static int cmd_entry(const char *cmd, mgr_proxy *p, int argc, char **argv) {
   return 0;
 }
 
+/* "--name VALUE" or "--name=VALUE" at argv[*i]: the value, or NULL. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n)) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] == '\0' && *i + 1 < argc) return argv[++*i];
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   const char *address = NULL;
+  mgr_options o;
+  mgr_options_init(&o);
   int i = 1;
   for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
-    if (!strcmp(argv[i], "--address") && i + 1 < argc) {
-      address = argv[++i];
-    } else if (!strncmp(argv[i], "--address=", 10)) {
-      address = argv[i] + 10;
+    const char *v;
+    if ((v = opt_value(argc, argv, &i, "--address"))) {
+      address = v;
+    } else if ((v = opt_value(argc, argv, &i, "--authkey-file"))) {
+      o.authkey_file = v;
+    } else if ((v = opt_value(argc, argv, &i, "--tls-ca"))) {
+      o.tls_ca = v;
+    } else if ((v = opt_value(argc, argv, &i, "--tls-cert"))) {
+      o.tls_cert = v;
+    } else if ((v = opt_value(argc, argv, &i, "--tls-key"))) {
+      o.tls_key = v;
+    } else if ((v = opt_value(argc, argv, &i, "--tls-server-name"))) {
+      o.tls_server_name = v;
     } else if (!strcmp(argv[i], "--help")) {
       usage();
       return 0;
@@ -327,7 +364,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, cmds[k])) known = true;
   if (!known) return usage();
 
-  int rc = mgr_connect(address, NULL, &M);
+  int rc = mgr_connect(address, &o, &M);
   if (rc != MGR_OK) {
     fprintf(stderr, "mgrctl: cannot connect to %s: %s: %s\n", address,
             mgr_err_name(rc), mgr_errmsg(NULL));

@@ -33,6 +33,18 @@
                        destroyed or the manager shut down */                  \
   X(BROKEN, 4)      /* a Barrier broke while it waited (EBROKEN) */
 
+/* X(NAME, value): why a connection was closed before it authenticated
+ * (auth_fail's reason, spec 7.8). 1..3 are proto/auth.h's MGRI_AUTH_*. */
+#define MGRI_TRACE_AUTHS(X)                                                    \
+  X(BAD_OPEN, 1)  /* not "MGRA" 01: no key, or not an mgr client */           \
+  X(BAD_MAC, 2)   /* wrong key, or a replayed or reflected exchange */        \
+  X(CRYPTO, 3)    /* OpenSSL failed */                                        \
+  X(TRUNCATED, 4) /* the peer closed in the middle of the exchange */         \
+  X(TIMEOUT, 5)   /* the handshake deadline passed */                         \
+  X(EVICTED, 6)   /* closed for a newer connection (handshakes_max) */        \
+  X(TLS, 7)       /* the TLS handshake failed */                              \
+  X(REFUSED, 8)   /* refused at accept: another uid, too many connections */
+
 enum {
 #define MGRI_TRACE_KIND_ENUM_(name, value) MGRI_TRACE_KIND_##name = value,
   MGRI_TRACE_KINDS(MGRI_TRACE_KIND_ENUM_)
@@ -43,6 +55,12 @@ enum {
 #define MGRI_TRACE_WAIT_ENUM_(name, value) MGRI_TRACE_WAIT_##name = value,
   MGRI_TRACE_WAITS(MGRI_TRACE_WAIT_ENUM_)
 #undef MGRI_TRACE_WAIT_ENUM_
+};
+
+enum {
+#define MGRI_TRACE_AUTH_ENUM_(name, value) MGRI_TRACE_AUTH_##name = value,
+  MGRI_TRACE_AUTHS(MGRI_TRACE_AUTH_ENUM_)
+#undef MGRI_TRACE_AUTH_ENUM_
 };
 
 #endif
