@@ -347,6 +347,30 @@ static void t_client_add_errors(void **st) {
   mgr_batch_clear(b);
   assert_rc(M, mgr_batch_dict_len(b, NULL), MGR_EINVAL);
   mgr_batch_clear(b);
+  /* A kind runs the ops of the kind it extends (spec 5.2): a
+   * BoundedSemaphore the Semaphore's, a JoinableQueue the Queue's, an RLock
+   * the Lock's; the other way round is refused. */
+  {
+    mgr_proxy *bs, *jq, *rl, *q;
+    assert_ok(M, mgr_bounded_semaphore_new(M, 1, &bs));
+    assert_ok(M, mgr_joinable_queue_new(M, 0, &jq));
+    assert_ok(M, mgr_rlock_new(M, &rl));
+    assert_ok(M, mgr_queue_new(M, 0, &q));
+    assert_ok(M, mgr_batch_add(b, bs, "SEM_ACQUIRE", A(mgr_bool(false))));
+    assert_ok(M, mgr_batch_add(b, jq, "QUEUE_PUT", A(I(5), mgr_bool(false))));
+    assert_ok(M, mgr_batch_add(b, jq, "QUEUE_TASK_DONE", NULL, 0));
+    assert_ok(M, mgr_batch_add(b, rl, "LOCK_ACQUIRE", A(mgr_bool(false), mgr_nil())));
+    mgr_value res;
+    assert_ok(M, mgr_batch_run(b, &res));
+    assert_repr(res, "[True, None, None, 1]");
+    mgr_batch_clear(b);
+    assert_rc(M, mgr_batch_add(b, q, "QUEUE_TASK_DONE", NULL, 0), MGR_EINVAL);
+    mgr_batch_clear(b);
+    assert_ok(M, mgr_release(bs));
+    assert_ok(M, mgr_release(jq));
+    assert_ok(M, mgr_release(rl));
+    assert_ok(M, mgr_release(q));
+  }
   /* Depth: an argument may nest 27 levels inside a batch. */
   mgr_value cells[40];
   assert_rc(M, mgr_batch_list_append(b, l, PV(chain(cells, 27))),

@@ -114,6 +114,8 @@ static void test_kind_interface(void **state) {
     /* It runs ops: its own, or those of the kind it extends (one level,
      * a kind with ops of its own). */
     assert_true(kd->nops > 0 || kd->extends);
+    /* The client's notion (common/kinds.c) is the server's. */
+    assert_int_equal(kd->extends, mgri_kind_base(k));
     if (kd->extends) {
       assert_true(kd->extends < k);
       assert_non_null(mgri_kinds[kd->extends]);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/kinds.h"
 #include "internal.h"
 #include "mgr/error.h"
 
@@ -105,7 +106,7 @@ static int add(mgr_batch *b, mgr_proxy *p, uint64_t op, const mgr_value *args,
   if (oi->kind != 0) {
     if (!p) return fail(b, MGR_EINVAL, "%s needs a proxy", oi->name);
     bool fits = (uint32_t)p->kind == oi->kind ||
-                (oi->kind == MGR_K_LOCK && p->kind == MGR_K_RLOCK);
+                mgri_kind_base((uint32_t)p->kind) == oi->kind;
     if (!fits)
       return fail(b, MGR_EINVAL, "%s does not apply to this proxy's kind",
                   oi->name);

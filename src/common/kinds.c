@@ -18,6 +18,15 @@ const char *mgri_kind_short(uint32_t kind) {
   return kind && kind <= MGRI_KIND_MAX && rows[kind].s ? rows[kind].s : "ref";
 }
 
+uint32_t mgri_kind_base(uint32_t kind) {
+  switch (kind) {
+  case MGRI_KIND_RLOCK_ID: return MGRI_KIND_LOCK_ID;
+  case MGRI_KIND_JQUEUE_ID: return MGRI_KIND_QUEUE_ID;
+  case MGRI_KIND_BSEMAPHORE_ID: return MGRI_KIND_SEMAPHORE_ID;
+  default: return 0;
+  }
+}
+
 MGR_API const char *mgr_kind_name(int kind) {
   return kind > 0 && (unsigned)kind <= MGRI_KIND_MAX ? rows[kind].s : NULL;
 }

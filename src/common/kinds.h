@@ -27,8 +27,20 @@
   X(BARRIER, 13, "barrier", "Barrier", "BarrierProxy")                         \
   X(ARRAY, 14, "array", "Array", "ArrayProxy")
 
+/* MGRI_KIND_<NAME>_ID: the ids as constants (common/ cannot see mgr_kind). */
+enum {
+#define MGRI_KIND_ID_(NAME, id, s, py, proxy) MGRI_KIND_##NAME##_ID = id,
+  MGRI_KINDS(MGRI_KIND_ID_)
+#undef MGRI_KIND_ID_
+};
+
 /* The highest kind id: refs carry kinds 1..MGRI_KIND_MAX. */
 #define MGRI_KIND_MAX 14u
+
+/* The kind whose ops this kind runs too (spec 5.2 "extends": an RLock runs
+ * the Lock's, a JoinableQueue the Queue's, a BoundedSemaphore the
+ * Semaphore's), or 0. The server's kind table agrees (tests/test_kinds.c). */
+uint32_t mgri_kind_base(uint32_t kind);
 
 /* The kind's names, or "object"/"ref" for an id not in the list. */
 const char *mgri_kind_short(uint32_t kind);
