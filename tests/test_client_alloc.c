@@ -106,13 +106,13 @@ static bool disarm(void) {
 /* --- the cases ------------------------------------------------------------ */
 
 static mgr_client *M;
-static mgr_proxy *D, *L, *V, *LK;
-/* Four more objects: with eight held, the client's table of references is
+static mgr_proxy *D, *L, *V, *LK, *Q, *NS, *AR;
+/* Four more objects: with eleven held, the client's table of references is
  * exactly full enough that the next new proxy grows it (refs.c keeps it at
  * most half full, from 16 slots), so the growth is failed too. */
 #define NEXTRA 4
 static mgr_proxy *X[NEXTRA];
-#define NOBJ (4 + NEXTRA)
+#define NOBJ (7 + NEXTRA)
 
 static int group_setup(void **state) {
   (void)state;
@@ -120,8 +120,11 @@ static int group_setup(void **state) {
   if (!M) return -1;
   /* The objects the cases work on, made before anything is armed. */
   if (mgr_dict_new(M, NULL, &D) || mgr_list_new(M, NULL, &L) ||
-      mgr_var_new(M, NULL, &V) || mgr_lock_new(M, &LK))
+      mgr_var_new(M, NULL, &V) || mgr_lock_new(M, &LK) ||
+      mgr_queue_new(M, 0, &Q) || mgr_namespace_new(M, NULL, &NS))
     return -1;
+  mgr_value zeros = mgr_int(1000);
+  if (mgr_array_new(M, 'd', &zeros, &AR)) return -1;
   for (int i = 0; i < NEXTRA; i++)
     if (mgr_var_new(M, NULL, &X[i])) return -1;
   return 0;
@@ -133,6 +136,9 @@ static int group_teardown(void **state) {
   mgr_release(L);
   mgr_release(V);
   mgr_release(LK);
+  mgr_release(Q);
+  mgr_release(NS);
+  mgr_release(AR);
   for (int i = 0; i < NEXTRA; i++) mgr_release(X[i]);
   return cu_stop(M) == MGR_OK ? 0 : -1;
 }
@@ -351,6 +357,70 @@ static int c_value_copy(void) {
 }
 static void chk_nothing(void) {}
 
+/* The SyncManager kinds' proxies (mgr/sync.h). */
+static void reset_queue(void) {
+  mgr_value out;
+  while (mgr_queue_get(Q, 0, &out) == MGR_OK) mgr_value_free(&out);
+  mgr_value v = mgr_text(LONG_TEXT);
+  assert_ok(M, mgr_queue_put(Q, &v, 0));
+}
+static int c_queue_get(void) {
+  mgr_value out;
+  int rc = mgr_queue_get(Q, 0, &out);
+  mgr_value_free(&out);
+  return rc;
+}
+static int c_queue_put(void) {
+  mgr_value items[2] = {mgr_text(LONG_TEXT), mgr_int(2)};
+  mgr_value v = mgr_array(items, 2);
+  return mgr_queue_put(Q, &v, 0);
+}
+static void chk_queue(void) {
+  size_t n = 0;
+  assert_ok(M, mgr_queue_qsize(Q, &n));
+  assert_true(n <= 2);
+}
+static void reset_ns(void) {
+  mgr_value v = mgr_text(LONG_TEXT);
+  assert_ok(M, mgr_ns_set(NS, "a", &v));
+  assert_ok(M, mgr_ns_set(NS, "b", &v));
+}
+static int c_ns_items(void) {
+  mgr_value out;
+  int rc = mgr_ns_items(NS, &out);
+  mgr_value_free(&out);
+  return rc;
+}
+static int c_ns_repr(void) {
+  mgr_value out;
+  int rc = mgr_ns_repr(NS, &out);
+  mgr_value_free(&out);
+  return rc;
+}
+static int c_ns_get(void) {
+  mgr_value out;
+  int rc = mgr_ns_get(NS, "a", &out);
+  mgr_value_free(&out);
+  return rc;
+}
+static void chk_ns(void) {
+  mgr_value out;
+  assert_ok(M, mgr_ns_get(NS, "b", &out));
+  assert_repr(out, "'" LONG_TEXT "'");
+}
+static int c_array_slice(void) {
+  mgr_value out;
+  int rc = mgr_array_getslice(AR, MGR_OMIT, MGR_OMIT, MGR_OMIT, &out);
+  if (rc == MGR_OK && out.u.a.len != 1000) rc = WRONG;
+  mgr_value_free(&out);
+  return rc;
+}
+static void chk_array(void) {
+  size_t n = 0;
+  assert_ok(M, mgr_array_len(AR, &n));
+  assert_int_equal(n, 1000);
+}
+
 /* Values larger than the connection's buffers keep between calls: the
  * request buffer, the reply reader and the decode arena all grow (and give
  * the room back after: spec 14.2's retention bound holds for clients too). */
@@ -418,6 +488,12 @@ static const acase cases[] = {
     {"proxy_from_value", true, NULL, c_proxy_from_value, chk_objects},
     {"open_unlink", true, NULL, c_open_unlink, chk_objects},
     {"value_copy", true, NULL, c_value_copy, chk_nothing},
+    {"queue_get", true, reset_queue, c_queue_get, chk_queue},
+    {"queue_put", false, reset_queue, c_queue_put, chk_queue},
+    {"ns_items", true, reset_ns, c_ns_items, chk_ns},
+    {"ns_repr", true, reset_ns, c_ns_repr, chk_ns},
+    {"ns_get", true, reset_ns, c_ns_get, chk_ns},
+    {"array_slice", true, NULL, c_array_slice, chk_array},
     {"big_get", true, reset_big, c_big_get, chk_big},
     {"big_set", true, reset_big, c_big_set, chk_big},
     {"big_list", true, reset_big, c_big_list, chk_big},
