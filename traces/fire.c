@@ -71,12 +71,14 @@ static void fire(const step *s) {
   int reads = oi && (oi->flags & MGRI_OPF_R);
   switch (s->ev) {
   case E_CALL_BEGIN:
-    MGRI_TRACE(call_begin, mgri_trace_pid(), conn, s->rid, s->op, s->oid,
+    MGRI_TRACE(call_begin, mgri_trace_pid(), (int64_t)pids[S], conn, s->rid,
+               s->op, s->oid,
                mgri_trace_kind(s->op), mgri_trace_key(s->op, args, nargs),
                (uint64_t)(16 + 8 * nargs));
     break;
   case E_CALL_END:
-    MGRI_TRACE(call_end, mgri_trace_pid(), conn, s->rid, s->op, s->status,
+    MGRI_TRACE(call_end, mgri_trace_pid(), (int64_t)pids[S], conn, s->rid,
+               s->op, s->status,
                (uint64_t)(reads ? 12 : 4));
     break;
   case E_REQUEST:
@@ -201,6 +203,9 @@ static int wr(int fd, const void *p, size_t n) {
 
 static _Noreturn void worker(int me) {
   int idx;
+  /* First the pids of all three (each event names the client and, on the
+   * client side, the server), then the steps. */
+  if (rd(to[me][0], pids, sizeof pids)) _exit(1);
   while (rd(to[me][0], &idx, sizeof idx) == 0 && idx >= 0) {
     fire(&script[idx]);
     if (wr(ack[1], &idx, sizeof idx)) break;
@@ -210,10 +215,7 @@ static _Noreturn void worker(int me) {
 
 static pid_t spawn(int me) {
   pid_t p = fork();
-  if (p == 0) {
-    pids[me] = getpid();
-    worker(me);
-  }
+  if (p == 0) worker(me);
   return p;
 }
 
@@ -224,9 +226,10 @@ static int run(int steady, long gap_us, long pause_ms) {
   if (pipe(ack)) return 1;
   pids[A] = getpid();
   pids[B] = spawn(B);
-  /* S learns B's pid: it is forked after B, with pids[] filled in. */
   pids[S] = spawn(S);
   if (pids[B] < 0 || pids[S] < 0) return 1;
+  for (int i = B; i < NPROC; i++)
+    if (wr(to[i][1], pids, sizeof pids)) return 1;
   if (pause_ms) sleep_us(pause_ms * 1000); /* e.g. start a session now */
   int rc = 0;
   for (size_t i = 0; i < nscript && rc == 0; i++) {

@@ -458,7 +458,9 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   /* HELLO is not a proxied call: the server traces it as conn_open. */
   bool traced = op != MGRI_OP_HELLO;
   if (traced)
-    MGRI_TRACE(call_begin, mgri_trace_pid(), c->conn_id, rq.rid, op, oid,
+    MGRI_TRACE(call_begin, mgri_trace_pid(),
+               atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
+               c->conn_id, rq.rid, op, oid,
                mgri_trace_kind(op), mgri_trace_key(op, args, nargs),
                (uint64_t)c->out.len);
   c->reply_len = 0;
@@ -480,7 +482,9 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
     }
   }
   if (traced)
-    MGRI_TRACE(call_end, mgri_trace_pid(), c->conn_id, rq.rid, op, rc,
+    MGRI_TRACE(call_end, mgri_trace_pid(),
+               atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
+               c->conn_id, rq.rid, op, rc,
                (uint64_t)c->reply_len);
   return rc;
 }

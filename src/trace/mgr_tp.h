@@ -6,8 +6,13 @@
  * separate provider library libmgr-tp.so. Do not include it directly: include
  * "trace/trace.h" and use its MGRI_TRACE() macro.
  *
- * Every event names the client by (pid, conn, rid) so that a client's
- * call_begin/call_end pair with the server's request/reply across processes.
+ * A call is named by (server, conn, rid): the server's pid (on the client,
+ * the server_pid its HELLO reply gave; on the server, the vpid context of its
+ * own events), the connection id (per server) and the request id (per
+ * connection; a BATCH's sub-requests have bit 63 set, dispatch.c). pid, the
+ * client's pid, is in every event too. So a client's call_begin/call_end pair
+ * with the server's request/reply across processes, and two managers in one
+ * trace do not mix.
  * The op, status, kind and wait-outcome fields are enums generated from the
  * project's X-macro lists (MGRI_OPS, MGR_ERRORS, MGRI_TRACE_KINDS,
  * MGRI_TRACE_WAITS), so a viewer shows names and the lists cannot drift.
@@ -51,11 +56,12 @@ LTTNG_UST_TRACEPOINT_ENUM(mgr, auth_reason,
 /* --- client: one pair per mgri_call() ------------------------------------ */
 
 LTTNG_UST_TRACEPOINT_EVENT(mgr, call_begin,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, op, uint64_t, oid, uint32_t, kind,
+  LTTNG_UST_TP_ARGS(int64_t, pid, int64_t, server, uint64_t, conn,
+                    uint64_t, rid, uint64_t, op, uint64_t, oid, uint32_t, kind,
                     uint64_t, key, uint64_t, size),
   LTTNG_UST_TP_FIELDS(
     lttng_ust_field_integer(int64_t, pid, pid)
+    lttng_ust_field_integer(int64_t, server, server)
     lttng_ust_field_integer(uint64_t, conn, conn)
     lttng_ust_field_integer(uint64_t, rid, rid)
     lttng_ust_field_enum(mgr, op, uint64_t, op, op)
@@ -65,10 +71,11 @@ LTTNG_UST_TRACEPOINT_EVENT(mgr, call_begin,
     lttng_ust_field_integer(uint64_t, size, size)))
 
 LTTNG_UST_TRACEPOINT_EVENT(mgr, call_end,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, op, int32_t, status, uint64_t, size),
+  LTTNG_UST_TP_ARGS(int64_t, pid, int64_t, server, uint64_t, conn,
+                    uint64_t, rid, uint64_t, op, int32_t, status, uint64_t, size),
   LTTNG_UST_TP_FIELDS(
     lttng_ust_field_integer(int64_t, pid, pid)
+    lttng_ust_field_integer(int64_t, server, server)
     lttng_ust_field_integer(uint64_t, conn, conn)
     lttng_ust_field_integer(uint64_t, rid, rid)
     lttng_ust_field_enum(mgr, op, uint64_t, op, op)

@@ -151,6 +151,9 @@ uint64_t mgri_trace_value(uint64_t op, const mgr_value *args, size_t nargs,
                           int status, const mgr_value *result) {
   const mgri_opinfo *oi = mgri_op_info(op);
   if (!oi || status != MGR_OK) return 0;
+  /* A waiting op answered at once, on any kind: its result (an acquire's
+   * 0/1/2 says whether it got the lock; traces/analyze draws ownership). */
+  if (oi->flags & MGRI_OPF_B) return mgri_trace_digest(result);
   if (oi->kind < MGRI_TRACE_KIND_DICT || oi->kind > MGRI_TRACE_KIND_VAR)
     return 0;
   if (oi->flags & MGRI_OPF_R) return mgri_trace_digest(result);

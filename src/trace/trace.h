@@ -6,8 +6,8 @@
  *
  * The events and their argument lists are in src/trace/mgr_tp.h:
  *
- *   call_begin (pid, conn, rid, op, oid, kind, key, size)      client
- *   call_end   (pid, conn, rid, op, status, size)              client
+ *   call_begin (pid, server, conn, rid, op, oid, kind, key, size)  client
+ *   call_end   (pid, server, conn, rid, op, status, size)      client
  *   request    (pid, conn, rid, op, oid, key)                  server
  *   reply      (pid, conn, rid, op, status, value)             server
  *   wait_begin (pid, conn, rid, oid)                           server
@@ -20,6 +20,9 @@
  *   auth_fail  (conn, reason, peer)                            server
  *
  * pid is always the CLIENT's pid (the server passes the pid its HELLO gave).
+ * server (client events) is the server's pid from the HELLO reply: the
+ * server's own events carry it as their vpid context, so a call's key is
+ * (server, conn, rid) on both sides (connection ids are per server).
  *
  * Cost: the arguments are evaluated only inside the enabled branch, so pass
  * the digest helpers below directly as arguments: when the event is disabled
@@ -81,7 +84,8 @@ uint64_t mgri_trace_key(uint64_t op, const mgr_value *args, size_t nargs);
 /* The value digest of a reply on a dict, list or var: on success, the digest
  * of the result for ops that read (flag R: the value read, or for INCR the
  * value now stored), else of the last argument for ops that only write (the
- * value written); 0 otherwise. */
+ * value written); for a waiting op (flag B) of any kind, the digest of its
+ * result (a lock acquire's 0, 1 or 2); 0 otherwise. */
 uint64_t mgri_trace_value(uint64_t op, const mgr_value *args, size_t nargs,
                           int status, const mgr_value *result);
 /* The object kind op addresses, from the op table (locks: LOCK). */
