@@ -758,6 +758,8 @@ def main(argv=None):
             print("%s (%s):" % (view.label, vid))
             for r in view.rows(ss):
                 vals = sorted({show(v) for s, e, v in ss.intervals(r.display)})
+                if len(vals) > 8:  # a counter: its last value
+                    vals = ["%d values, last %s" % (len(vals), show(ss.intervals(r.display)[-1][2]))]
                 print("  %s%s  [%s]  %s" % ("  " * r.depth, r.name, "/".join(r.display), ", ".join(vals)))
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
