@@ -832,6 +832,12 @@ RUN(list_incr, a, MGRI_OP_LIST_INCR, w->l1, I(0), I(1))
 RUN(list_cas_swap, a, MGRI_OP_LIST_CAS, w->l1, I(0), I(1),
     ARR(T(NEWV), REF(VAR, w->v1)))
 RUN(list_cas_noswap, a, MGRI_OP_LIST_CAS, w->l1, I(0), I(9), T(NEWV))
+/* the ends (room at both, spec 9.3): with prep_l1_full the array is full */
+RUN(list_pop_front, a, MGRI_OP_LIST_POP, w->l1, I(0))
+RUN(list_insert_back, a, MGRI_OP_LIST_INSERT, w->l1, I(-2), T(NEWV))
+RUN(list_setslice_front, a, MGRI_OP_LIST_SETSLICE, w->l1, I(0), I(1), NIL,
+    ARR(T(NEWV), I(5), REF(VAR, w->v1)))
+RUN(list_delslice_run, a, MGRI_OP_LIST_DELSLICE, w->l1, I(1), I(9), NIL)
 
 /* var (72-75) */
 RUN0(var_get, a, MGRI_OP_VAR_GET, w->v1)
@@ -991,6 +997,15 @@ static void prep_raw(world *w) {
   mgri_sconn *c = mgri_store_conn_open(w->h.s, NULL);
   assert_non_null(c);
   w->raw[w->nraw++] = c;
+}
+/* l1's array full (10 items in 16 slots, then 6 more): an insert at either
+ * end grows it. */
+static void prep_l1_full(world *w) {
+  for (int i = 0; i < 6; i++) must(w, w->a, MGRI_OP_LIST_APPEND, w->l1, ARGS(I(i)));
+}
+/* l1 holding its first item only: popping it gives its array back. */
+static void prep_l1_one(world *w) {
+  must(w, w->a, MGRI_OP_LIST_DELSLICE, w->l1, ARGS(I(1), NIL, NIL));
 }
 /* 12 sessions: the 13th grows the session table. */
 static void prep_raw_sessions(world *w) {
@@ -1639,6 +1654,16 @@ static void test_list_ops(void **st) {
       {"LIST_INCR", list_incr, NULL, 0},
       {"LIST_CAS swap", list_cas_swap, NULL, 0},
       {"LIST_CAS no swap", list_cas_noswap, NULL, 0},
+      {"LIST_POP front", list_pop_front, NULL, 0},
+      {"LIST_POP front, full", list_pop_front, prep_l1_full, 0},
+      {"LIST_POP the last item", list_pop, prep_l1_one, 0},
+      {"LIST_INSERT front, full: grows", list_insert, prep_l1_full, 0},
+      {"LIST_INSERT near the back", list_insert_back, NULL, 0},
+      {"LIST_INSERT near the back, full", list_insert_back, prep_l1_full, 0},
+      {"LIST_APPEND full: grows", list_append, prep_l1_full, 0},
+      {"LIST_SETSLICE grows at the front", list_setslice_front, NULL, 0},
+      {"LIST_SETSLICE front, full", list_setslice_front, prep_l1_full, 0},
+      {"LIST_DELSLICE a run: shrinks", list_delslice_run, NULL, 0},
   };
   CASES(cases);
 }

@@ -134,12 +134,13 @@ static void test_kind_interface(void **state) {
 
 /* --- the spec's cost table --------------------------------------------------- */
 
-static const char *const classes[] = {"ONE", "LEN", "ARGS", "LEN_ARGS",
-                                      "SORT", "IMUL", "OBJECTS"};
+static const char *const classes[] = {"ONE",  "LEN",     "ARGS", "LEN_ARGS",
+                                      "SORT", "IMUL",    "OBJECTS", "END",
+                                      "END_ARGS"};
 /* In the order of the MGRI_COST_* enum. */
 static const int class_ids[] = {MGRI_COST_ONE,      MGRI_COST_LEN,  MGRI_COST_ARGS,
                                 MGRI_COST_LEN_ARGS, MGRI_COST_SORT, MGRI_COST_IMUL,
-                                MGRI_COST_OBJECTS};
+                                MGRI_COST_OBJECTS,  MGRI_COST_END,  MGRI_COST_END_ARGS};
 
 static void test_cost_table_in_spec(void **state) {
   (void)state;

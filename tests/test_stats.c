@@ -249,7 +249,20 @@ static void test_costs(void **state) {
   ok(call(MGRI_OP_LIST_GET, l, A(mgr_int(3))));
   assert_int_equal(mgri_store_last_cost(H.s), 1); /* ONE */
   ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(0), mgr_int(1))));
-  assert_int_equal(mgri_store_last_cost(H.s), 1 + 100 + 2); /* LEN_ARGS */
+  assert_int_equal(mgri_store_last_cost(H.s), 1 + 0 + 2); /* END_ARGS: at the front */
+  ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(40), mgr_int(1))));
+  assert_int_equal(mgri_store_last_cost(H.s), 1 + 40 + 2); /* 40 from the front */
+  ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(-7), mgr_int(1))));
+  assert_int_equal(mgri_store_last_cost(H.s), 1 + 7 + 2); /* 7 from the back */
+  ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(INT64_MIN), mgr_int(1))));
+  assert_int_equal(mgri_store_last_cost(H.s), 1 + 103 + 2); /* as far as n */
+  ok(call(MGRI_OP_LIST_POP, l, NULL, 0));
+  assert_int_equal(mgri_store_last_cost(H.s), 1 + 1); /* END: pop() is -1 */
+  ok(call(MGRI_OP_LIST_POP, l, A(mgr_int(0))));
+  assert_int_equal(mgri_store_last_cost(H.s), 1 + 0);
+  ok(call(MGRI_OP_LIST_DEL, l, A(mgr_int(-2))));
+  assert_int_equal(mgri_store_last_cost(H.s), 1 + 2);
+  /* 101 items again, as the sort below expects. */
   ok(call(MGRI_OP_LIST_SORT, l, NULL, 0));
   assert_int_equal(mgri_store_last_cost(H.s), 1 + 101 * 7); /* SORT: log2 128 */
   ok(call(MGRI_OP_LIST_IMUL, l, A(mgr_int(3))));

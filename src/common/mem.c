@@ -72,6 +72,15 @@ void *mgri_mem_realloc(mgri_mem *m, unsigned cat, void *p, size_t n) {
   return q;
 }
 
+void *mgri_mem_shrink(mgri_mem *m, unsigned cat, void *p, size_t n) {
+  size_t old = mgri_mem_size(p);
+  if (!p || !n || n >= old) return NULL;
+  void *q = realloc(p, n);
+  if (!q) return NULL;
+  if (m && cat < MGRI_MEM_NCAT) count(m, cat, mgri_mem_size(q), old);
+  return q;
+}
+
 void mgri_mem_free(mgri_mem *m, unsigned cat, void *p) {
   if (!p) return;
   if (m && cat < MGRI_MEM_NCAT) count(m, cat, 0, mgri_mem_size(p));

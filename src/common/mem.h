@@ -52,6 +52,12 @@ void *mgri_mem_calloc(mgri_mem *m, unsigned cat, size_t n);
 /* realloc(p, n) (n > 0) with the same rules; p unchanged on failure. The
  * limit is checked against the growth only. */
 void *mgri_mem_realloc(mgri_mem *m, unsigned cat, void *p, size_t n);
+/* Shrinks block p to n bytes (0 < n): never refused, neither by the limit
+ * nor by injection (shrinking is not an allocation that can fail: its
+ * callers need not undo anything). NULL when the allocator cannot (or n is
+ * not smaller than p's size): p is then as it was, still valid and
+ * counted. */
+void *mgri_mem_shrink(mgri_mem *m, unsigned cat, void *p, size_t n);
 /* Frees p (NULL is fine), uncounting it from cat. */
 void mgri_mem_free(mgri_mem *m, unsigned cat, void *p);
 /* Moves the count of block p from category `from` to `to`. */

@@ -146,7 +146,12 @@ enum {
   MGRI_COST_LEN_ARGS, /* both */
   MGRI_COST_SORT,     /* 1 + len * log2(len) */
   MGRI_COST_IMUL,     /* 1 + len * max(n, 1) (n the first argument) */
-  MGRI_COST_OBJECTS   /* 1 + live objects (LIST) */
+  MGRI_COST_OBJECTS,  /* 1 + live objects (LIST) */
+  /* 1 + min(len, d), d the index argument's distance from the end it counts
+   * from (i for i >= 0, -i for i < 0, 1 when omitted: -1): a list op that
+   * shifts the items on the shorter side of the index (LIST_POP, LIST_DEL) */
+  MGRI_COST_END,
+  MGRI_COST_END_ARGS /* that + the arguments' items (LIST_INSERT) */
 };
 
 /* One op of a kind (or of the manager): its code in ops.h, its handler,

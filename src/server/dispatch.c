@@ -42,7 +42,8 @@ static uint64_t cost_of(const mgri_store *s, const mgri_handler *h,
   if (h->cost == MGRI_COST_ONE) return 1;
   uint64_t len = o && o->kind->len ? sat_add(o->kind->len(o), grow) : grow;
   uint64_t items = 0;
-  if (h->cost == MGRI_COST_ARGS || h->cost == MGRI_COST_LEN_ARGS)
+  if (h->cost == MGRI_COST_ARGS || h->cost == MGRI_COST_LEN_ARGS ||
+      h->cost == MGRI_COST_END_ARGS)
     for (size_t i = 0; i < nargs; i++)
       items = sat_add(items, mgri_value_items(&args[i], SIZE_MAX));
   switch (h->cost) {
@@ -68,6 +69,21 @@ static uint64_t cost_of(const mgri_store *s, const mgri_handler *h,
   }
   case MGRI_COST_OBJECTS:
     return sat_add(1, sat_add(s->nobjs, grow));
+  case MGRI_COST_END:
+  case MGRI_COST_END_ARGS: {
+    /* The items on the index's side of an end: at most what is shifted
+     * (the shorter side is). Not an int: as far as the whole list. */
+    uint64_t d = 1; /* omitted: -1 */
+    if (nargs && args[0].type == MGR_T_INT)
+      d = args[0].u.i < 0 ? (uint64_t)-(args[0].u.i + 1) + 1
+                          : (uint64_t)args[0].u.i;
+    else if (nargs)
+      d = len;
+    if (d > len) d = len;
+    if (h->cost == MGRI_COST_END) return sat_add(1, d);
+    *adds = items;
+    return sat_add(sat_add(1, d), items);
+  }
   default:
     return 1;
   }

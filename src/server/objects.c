@@ -45,6 +45,13 @@ void *mgri_obj_realloc(mgri_store *s, mgri_obj *o, void *p, size_t n) {
   return q;
 }
 
+void *mgri_obj_shrink(mgri_store *s, mgri_obj *o, void *p, size_t n) {
+  size_t old = mgri_mem_size(p);
+  void *q = mgri_mem_shrink(&s->mem, MGRI_MEM_OBJECTS, p, n);
+  if (q) charge(s, o, mgri_mem_size(q), old);
+  return q;
+}
+
 void mgri_obj_free(mgri_store *s, mgri_obj *o, void *p) {
   if (!p) return;
   charge(s, o, 0, mgri_mem_size(p));

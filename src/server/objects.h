@@ -28,6 +28,9 @@ void mgri_obj_recheck(mgri_store *s, mgri_obj *o);
 void *mgri_obj_alloc(mgri_store *s, mgri_obj *o, size_t n);
 void *mgri_obj_realloc(mgri_store *s, mgri_obj *o, void *p, size_t n);
 void mgri_obj_free(mgri_store *s, mgri_obj *o, void *p);
+/* Block p of o shrunk to n bytes, or NULL when it stays as it was (never
+ * refused: see mgri_mem_shrink). Nothing to undo either way. */
+void *mgri_obj_shrink(mgri_store *s, mgri_obj *o, void *p, size_t n);
 
 /* Makes c o's owner (o must have none) / o ownerless. */
 void mgri_obj_own(mgri_obj *o, mgri_sconn *c);

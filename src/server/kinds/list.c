@@ -2,7 +2,19 @@
  * indices, slices including extended ones, insert clamping, a stable sort
  * that leaves the list unchanged when two items cannot be compared). Every
  * op that grows the list computes the bytes it needs first and is all or
- * nothing. */
+ * nothing.
+ *
+ * Layout: the items are contiguous in one block with free room at both ends
+ * (buf[head .. head+len) of cap slots), so that append, pop(), insert(0) and
+ * pop(0) are amortised O(1): an insert or a removal shifts the shorter side,
+ * towards the end that has room. When the room on the side an op needs runs
+ * out, the items move within the block (when at least half their number is
+ * free) or the block doubles; either way that side gets at least a quarter
+ * of the items' number as room, while the other side keeps its room up to
+ * half of what is free. The block shrinks when a removal leaves it at most a
+ * quarter full (to twice the items, at least LIST_MIN_CAP slots) and goes
+ * when the list is empty, as CPython frees an emptied list's array. Items
+ * stay contiguous: DUMP borrows them, sort and copies read them in place. */
 #include <string.h>
 
 #include "cbor/model.h"
@@ -14,11 +26,37 @@
 #include "server/reply.h"
 
 typedef struct list {
-  mgr_value *v; /* owned items */
-  size_t len, cap;
+  mgr_value *buf; /* the block: cap slots (NULL when cap is 0) */
+  mgr_value *v;   /* the items: buf + head, len of them (owned) */
+  size_t head, len, cap;
 } list;
 
+/* The fewest slots a shrinking block keeps. */
+#define LIST_MIN_CAP 8
+
 static list *L(const mgri_obj *o) { return mgri_state(o); }
+
+static size_t front_room(const list *l) { return l->head; }
+static size_t back_room(const list *l) { return l->cap - l->head - l->len; }
+
+/* Moves the items within the block to start at slot head (head + len <=
+ * cap). */
+static void place(list *l, size_t head) {
+  if (head != l->head && l->len)
+    memmove(l->buf + head, l->v, l->len * sizeof *l->v);
+  l->head = head;
+  l->v = l->buf ? l->buf + head : NULL;
+}
+
+/* The head that leaves `more` free slots on one side (front or back) of a
+ * block of cap slots, the other side keeping `other` slots of room, up to
+ * half of the rest: the side that ran out gets all the rest. */
+static size_t head_for(const list *l, bool front, size_t more, size_t other,
+                       size_t cap) {
+  size_t spare = cap - l->len - more;
+  size_t keep = other < spare / 2 ? other : spare / 2;
+  return front ? more + (spare - keep) : keep;
+}
 
 /* The capacity growing to `need` items gives (doubling), 0 if impossible. */
 static size_t grown_cap(const list *l, size_t need) {
@@ -30,22 +68,96 @@ static size_t grown_cap(const list *l, size_t need) {
   return cap;
 }
 
-/* Room for `more` items, checking that the growth and `extra` bytes (the
- * copies the caller will make next) fit in memory together. */
-static int reserve(mgri_octx *x, mgri_obj *o, size_t more, size_t extra) {
+/* Room for `more` items at one end (front: before the first item, else
+ * after the last), checking that the growth and `extra` bytes (the copies
+ * the caller will make next) fit in memory together. The items may move
+ * within the block or to a larger one; their order and values do not
+ * change, so a later failure leaves the list as it was (its capacity may
+ * stay, spec 14.2.2). */
+static int reserve(mgri_octx *x, mgri_obj *o, bool front, size_t more,
+                   size_t extra) {
   list *l = L(o);
-  if (more <= l->cap - l->len) return mgri_need(x, extra);
+  if (more <= (front ? front_room(l) : back_room(l))) return mgri_need(x, extra);
   if (more > SIZE_MAX / sizeof(mgr_value) - l->len)
     return mgri_limit(x, MGRI_WHY_SIZE, "MemoryError: list too large");
+  size_t other = front ? back_room(l) : front_room(l);
+  size_t spare = l->cap - l->len; /* free slots, both ends */
+  if (more <= spare && spare - more >= l->len / 2) {
+    /* Enough is free: move the items, at most once per len/4 ops at this
+     * end (amortised O(1)). */
+    int rc = mgri_need(x, extra);
+    if (rc) return rc;
+    place(l, head_for(l, front, more, other, l->cap));
+    return MGR_OK;
+  }
   size_t cap = grown_cap(l, l->len + more);
   size_t grow = (cap - l->cap) * sizeof(mgr_value);
   int rc = mgri_need(x, extra > SIZE_MAX - grow ? SIZE_MAX : grow + extra);
   if (rc) return rc;
-  mgr_value *v = mgri_obj_realloc(x->s, o, l->v, cap * sizeof *v);
-  if (!v) return mgri_nomem(x);
-  l->v = v;
+  mgr_value *b = mgri_obj_realloc(x->s, o, l->buf, cap * sizeof *b);
+  if (!b) return mgri_nomem(x);
+  l->buf = b;
+  l->v = b + l->head;
   l->cap = cap;
+  place(l, head_for(l, front, more, other, cap));
   return MGR_OK;
+}
+
+/* Whether making room at index i (k slots replaced there, 0 for an insert)
+ * shifts the items before it (fewer than after it) rather than those after. */
+static bool shift_front(const list *l, size_t i) { return i < l->len - i; }
+
+/* k new slots at index i (their contents undefined): the items before i
+ * move towards the front (front) or those from i towards the back, into
+ * room reserved on that side. */
+static void open_gap(list *l, bool front, size_t i, size_t k) {
+  if (!k) return;
+  if (front) {
+    if (i) memmove(l->v - k, l->v, i * sizeof *l->v);
+    l->head -= k;
+    l->v -= k;
+  } else if (l->len - i) {
+    memmove(l->v + i + k, l->v + i, (l->len - i) * sizeof *l->v);
+  }
+  l->len += k;
+}
+
+/* Gives back the block when the list is empty, and shrinks it when it is
+ * at most a quarter full. Never fails: a block the allocator cannot shrink
+ * stays as it was. */
+static void settle(mgri_store *s, mgri_obj *o) {
+  list *l = L(o);
+  if (!l->len) {
+    mgri_obj_free(s, o, l->buf);
+    memset(l, 0, sizeof *l);
+    return;
+  }
+  if (l->cap <= LIST_MIN_CAP || l->len > l->cap / 4) return;
+  size_t cap = 2 * l->len > LIST_MIN_CAP ? 2 * l->len : LIST_MIN_CAP;
+  size_t half = (cap - l->len) / 2;
+  place(l, l->head < half ? l->head : half); /* down: within the new size */
+  mgr_value *b = mgri_obj_shrink(s, o, l->buf, cap * sizeof *b);
+  if (!b) return;
+  l->buf = b;
+  l->v = b + l->head;
+  l->cap = cap;
+}
+
+/* Removes the k slots at index i (already dropped), shifting the shorter
+ * side, then settles the block. */
+static void close_gap(mgri_store *s, mgri_obj *o, size_t i, size_t k) {
+  list *l = L(o);
+  if (!k) return;
+  size_t after = l->len - i - k;
+  if (i < after) {
+    if (i) memmove(l->v + k, l->v, i * sizeof *l->v);
+    l->head += k;
+    l->v += k;
+  } else if (after) {
+    memmove(l->v + i, l->v + i + k, after * sizeof *l->v);
+  }
+  l->len -= k;
+  settle(s, o);
 }
 
 /* The bytes owned copies of items[0..n) take, SIZE_MAX when too many. */
@@ -86,7 +198,7 @@ static int extend(mgri_octx *x, mgri_obj *o, const mgr_value *items,
                   size_t n) {
   if (!n) return MGR_OK; /* l->v may be NULL: no NULL + 0 */
   int rc = check_all(x, items, n);
-  if (!rc) rc = reserve(x, o, n, need_of(items, n));
+  if (!rc) rc = reserve(x, o, false, n, need_of(items, n));
   if (!rc) rc = make_all(x, o, items, n, L(o)->v + L(o)->len);
   if (!rc) L(o)->len += n;
   return rc;
@@ -95,7 +207,7 @@ static int extend(mgri_octx *x, mgri_obj *o, const mgr_value *items,
 static void list_clear(mgri_store *s, mgri_obj *o) {
   list *l = L(o);
   for (size_t i = 0; i < l->len; i++) mgri_sv_drop(s, o, &l->v[i]);
-  mgri_obj_free(s, o, l->v);
+  mgri_obj_free(s, o, l->buf);
   memset(l, 0, sizeof *l);
 }
 
@@ -139,6 +251,11 @@ static void delete_slice(mgri_store *st, mgri_obj *o, const slice *s) {
   if (!s->n) return;
   size_t lo = s->step > 0 ? (size_t)s->start : slice_at(s, s->n - 1);
   size_t st_ = (size_t)(s->step > 0 ? s->step : -s->step);
+  if (st_ == 1) { /* a run: the shorter side moves (del l[:k] is O(k)) */
+    for (size_t k = 0; k < s->n; k++) mgri_sv_drop(st, o, &l->v[lo + k]);
+    close_gap(st, o, lo, s->n);
+    return;
+  }
   size_t hi = lo + (s->n - 1) * st_; /* last index removed */
   size_t j = lo;
   for (size_t i = lo; i < l->len; i++) {
@@ -149,6 +266,7 @@ static void delete_slice(mgri_store *st, mgri_obj *o, const slice *s) {
     l->v[j++] = l->v[i];
   }
   l->len = j;
+  settle(st, o);
 }
 
 static int op_setslice(mgri_octx *x) {
@@ -166,9 +284,13 @@ static int op_setslice(mgri_octx *x) {
                      "extended slice of size %zu",
                      m, s.n);
   if ((rc = check_all(x, src->u.a.items, m))) return rc;
-  /* The room first, then the copies: nothing fails once the list changes. */
+  /* The room first, then the copies: nothing fails once the list changes.
+   * A step-1 slice grows on its shorter side: the items before it move
+   * towards the front, or those after it towards the back. */
   size_t more = s.step == 1 && m > s.n ? m - s.n : 0;
-  if ((rc = reserve(x, x->o, more, need_of(src->u.a.items, m)))) return rc;
+  bool front = s.step == 1 && (size_t)s.start < l->len - (size_t)s.start - s.n;
+  if ((rc = reserve(x, x->o, front, more, need_of(src->u.a.items, m))))
+    return rc;
   mgr_value *made = NULL;
   if (m) {
     made = mgri_arena_alloc(&x->s->scratch, m * sizeof *made);
@@ -185,11 +307,9 @@ static int op_setslice(mgri_octx *x) {
   }
   size_t start = (size_t)s.start, n = s.n; /* replace [start, start+n) */
   for (size_t k = 0; k < n; k++) mgri_sv_drop(x->s, x->o, &l->v[start + k]);
-  if (l->len - start - n) /* l->v may be NULL when empty */
-    memmove(l->v + start + m, l->v + start + n,
-            (l->len - start - n) * sizeof *l->v);
+  if (m > n) open_gap(l, front, front ? start : start + n, m - n);
   if (m) memcpy(l->v + start, made, m * sizeof *made);
-  l->len = l->len - n + m;
+  if (m < n) close_gap(x->s, x->o, start + m, n - m); /* settles last */
   return MGR_OK;
 }
 
@@ -228,8 +348,7 @@ static void remove_at(mgri_store *s, mgri_obj *o, size_t i, bool later) {
   list *l = L(o);
   if (later) mgri_sv_drop_later(s, o, &l->v[i]);
   else mgri_sv_drop(s, o, &l->v[i]);
-  memmove(l->v + i, l->v + i + 1, (l->len - i - 1) * sizeof *l->v);
-  l->len--;
+  close_gap(s, o, i, 1);
 }
 
 static int op_del(mgri_octx *x) {
@@ -269,11 +388,11 @@ static int op_insert(mgri_octx *x) {
   }
   mgr_value nv;
   if ((rc = mgri_sv_check(x, &x->args[1]))) return rc;
-  if ((rc = reserve(x, x->o, 1, mgri_sv_need(&x->args[1])))) return rc;
+  bool front = shift_front(l, (size_t)i);
+  if ((rc = reserve(x, x->o, front, 1, mgri_sv_need(&x->args[1])))) return rc;
   if ((rc = mgri_sv_make_checked(x, x->o, &x->args[1], &nv))) return rc;
-  memmove(l->v + i + 1, l->v + i, (l->len - (size_t)i) * sizeof *l->v);
+  open_gap(l, front, (size_t)i, 1);
   l->v[i] = nv;
-  l->len++;
   return MGR_OK;
 }
 
@@ -456,7 +575,7 @@ static int op_imul(mgri_octx *x) {
   size_t once = need_of(l->v, len), copies = (size_t)(n - 1);
   size_t extra = once != SIZE_MAX && once <= SIZE_MAX / copies ? once * copies
                                                                 : SIZE_MAX;
-  if ((rc = reserve(x, x->o, len * copies, extra))) return rc;
+  if ((rc = reserve(x, x->o, false, len * copies, extra))) return rc;
   for (size_t r = 0; r < copies; r++) {
     if ((rc = make_all(x, x->o, l->v, len, l->v + l->len))) {
       /* Undo the copies made so far. */
@@ -526,15 +645,15 @@ static int list_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
 static const mgri_handler ops[] = {
     {MGRI_OP_LIST_GET, op_get, MGRI_COST_ONE},
     {MGRI_OP_LIST_SET, op_set, MGRI_COST_ARGS},
-    {MGRI_OP_LIST_DEL, op_del, MGRI_COST_LEN},
+    {MGRI_OP_LIST_DEL, op_del, MGRI_COST_END},
     {MGRI_OP_LIST_LEN, op_len, MGRI_COST_ONE},
     {MGRI_OP_LIST_GETSLICE, op_getslice, MGRI_COST_LEN},
     {MGRI_OP_LIST_SETSLICE, op_setslice, MGRI_COST_LEN_ARGS},
     {MGRI_OP_LIST_DELSLICE, op_delslice, MGRI_COST_LEN},
     {MGRI_OP_LIST_APPEND, op_append, MGRI_COST_ARGS},
     {MGRI_OP_LIST_EXTEND, op_extend, MGRI_COST_ARGS},
-    {MGRI_OP_LIST_INSERT, op_insert, MGRI_COST_LEN_ARGS},
-    {MGRI_OP_LIST_POP, op_pop, MGRI_COST_LEN},
+    {MGRI_OP_LIST_INSERT, op_insert, MGRI_COST_END_ARGS},
+    {MGRI_OP_LIST_POP, op_pop, MGRI_COST_END},
     {MGRI_OP_LIST_REMOVE, op_remove, MGRI_COST_LEN},
     {MGRI_OP_LIST_INDEX, op_index, MGRI_COST_LEN},
     {MGRI_OP_LIST_COUNT, op_count, MGRI_COST_LEN},
