@@ -680,6 +680,12 @@ static void *server_main(void *arg) {
   }
 }
 
+/* The socket and its directory go with the process. */
+static void cleanup(void) {
+  unlink(S.path);
+  rmdir(S.dir);
+}
+
 static void server_start(void) {
   if (S.lfd > 0) return;
   signal(SIGPIPE, SIG_IGN);
@@ -697,6 +703,7 @@ static void server_start(void) {
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s", S.path);
   FUZZ_CHECK(bind(S.lfd, (struct sockaddr *)&sa, sizeof sa) == 0);
   FUZZ_CHECK(listen(S.lfd, 16) == 0);
+  atexit(cleanup);
   FUZZ_CHECK(pipe2(S.wake, O_NONBLOCK | O_CLOEXEC) == 0);
   mgri_arena_init(&S.arena, 0);
   pthread_t t;

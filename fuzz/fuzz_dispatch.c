@@ -1454,6 +1454,9 @@ static void check_dump(world *w, uint64_t id, uint32_t kind, const mgr_value *d,
     const mgr_value *ls = get(st, "lock_state");
     bool locked = get_bool(ls, "locked");
     FUZZ_CHECK(locked || get_int(ls, "waiters") == 0);
+    /* A shared lock is a stored ref: one item. */
+    const mgr_value *lk = get(st, "lock");
+    FUZZ_CHECK(lk && items == (lk->type == MGR_T_NIL ? 0 : 1));
     break;
   }
   case MGR_K_SEMAPHORE:
@@ -1472,11 +1475,12 @@ static void check_dump(world *w, uint64_t id, uint32_t kind, const mgr_value *d,
     FUZZ_CHECK(parties >= 1 && nw >= 0 && nw < parties);
     FUZZ_CHECK((size_t)nw == parked_on(w, id, MGRI_OP_BARRIER_WAIT));
     FUZZ_CHECK(!broken || nw == 0);
+    FUZZ_CHECK(items == 0);
     break;
   }
   case MGR_K_ARRAY: {
     int64_t len = get_int(st, "len");
-    FUZZ_CHECK(len >= 0);
+    FUZZ_CHECK(len >= 0 && items == len); /* spec 9.14: items is the length */
     const mgr_value *tc = get(st, "typecode");
     FUZZ_CHECK(tc && tc->type == MGR_T_TEXT && tc->u.s.len == 1);
     break;

@@ -66,6 +66,12 @@ static void *srv_main(void *p) {
   return NULL;
 }
 
+/* The directory goes with the process (each server removes its socket). */
+static void cleanup(void) {
+  unlink(path);
+  rmdir(dir);
+}
+
 static void setup(void) {
   if (dir[0]) return;
   signal(SIGPIPE, SIG_IGN);
@@ -74,6 +80,7 @@ static void setup(void) {
            tmp && strlen(tmp) < 32 ? tmp : "/tmp");
   FUZZ_CHECK(mkdtemp(dir) != NULL); /* 0700: what the server requires */
   snprintf(path, sizeof path, "%s/s", dir);
+  atexit(cleanup);
 }
 
 /* Starts a server with max_frame; returns once it listens. */
@@ -85,6 +92,9 @@ static void srv_start(srv *s, uint32_t max_frame) {
   s->opt.max_frame = max_frame;
   s->opt.ready_fd = ready[1];
   s->opt.slow_ms = UINT32_MAX; /* no slow-request log: no clock in STATS */
+  /* 64 MiB: a request may build a 16M-item list (MGRI_IMUL_ITEMS_MAX), which
+   * takes seconds and most of a GiB; LIMIT is as good a path to fuzz. */
+  s->opt.max_memory = (size_t)64 << 20;
   s->rc = -1;
   FUZZ_CHECK(pthread_create(&s->t, NULL, srv_main, s) == 0);
   char b[1];
