@@ -414,6 +414,8 @@ static void test_docs_numbers(void **state) {
   assert_int_equal(MGRI_IDLE_BUF_MAX % 1024, 0);
   snprintf(want, sizeof want, "above %u KiB", MGRI_IDLE_BUF_MAX >> 10);
   if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
+  snprintf(want, sizeof want, "within %u s", MGRI_KEEPALIVE_BOUND_MS_DEFAULT / 1000);
+  if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
   snprintf(want, sizeof want, "at most %u KiB across requests", MGRI_IDLE_BUF_MAX >> 10);
   if (!strstr(contrib, want)) fail_msg("CONTRIBUTING.md lacks '%s'", want);
   char *man = tu_read_file(MGR_SOURCE_DIR "/man/mgrd.1", NULL);
