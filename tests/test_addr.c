@@ -69,6 +69,7 @@ static void test_forms(void **state) {
   ok(p, MGRI_ADDR_UNIX, p, 0, false, NULL);
 }
 
+/* Checks spec R-2.1-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_refused(void **state) {
   (void)state;
   bad("", "empty");
@@ -115,6 +116,7 @@ static const char *keyfile(const char *name, const void *bytes, size_t n,
   return path;
 }
 
+/* Checks spec R-2.8-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_key_files(void **state) {
   (void)state;
   snprintf(dir, sizeof dir, "/tmp/mgr-keys.XXXXXX");

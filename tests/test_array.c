@@ -483,6 +483,7 @@ static void test_getslice(void **st) {
   assert_true(r->result.u.a.items[2].u.f == 0.5);
 }
 
+/* Checks spec R-9.14-a, R-9.14-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_setslice(void **st) {
   (void)st;
   uint64_t a = range10("b");
@@ -541,6 +542,7 @@ static void test_setslice(void **st) {
 /* --- increment and CAS
  * -------------------------------------------------------- */
 
+/* Checks spec R-9.14-c (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_incr(void **st) {
   (void)st;
   uint64_t a = new_array("h", mgr_array(A(mgr_int(5), mgr_int(32766))));

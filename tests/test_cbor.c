@@ -194,6 +194,7 @@ static void decoded_values(void **state) {
   mgri_arena_fini(&a);
 }
 
+/* Checks spec R-3.1-a, R-4-a, R-4.2-a, R-4.3-a, R-4.5-a, R-4.6-d, R-4.6-f, R-4.7-a, R-4.7-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void rejects(void **state) {
   (void)state;
   static const struct {
@@ -324,6 +325,7 @@ static void rejects(void **state) {
   expect_err("a181a0f5", MGR_EDECODE, 1);
 }
 
+/* Checks spec R-4.5-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void what_strings(void **state) {
   (void)state;
   mgri_decode_error e;
@@ -346,6 +348,7 @@ static void what_strings(void **state) {
 
 /* Every proper prefix of an accepted item is "unexpected end", read within
  * bounds. */
+/* Checks spec R-4.6-c, R-4.6-f, R-4.7-c (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void truncations(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
@@ -376,6 +379,7 @@ static char *nested(const char *open, unsigned depth, const char *leaf) {
   return s;
 }
 
+/* Checks spec R-4.6-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void depth_limit(void **state) {
   (void)state;
   mgri_decode_error e;
@@ -417,6 +421,7 @@ static void depth_limit(void **state) {
   free(h);
 }
 
+/* Checks spec R-4.6-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void items_limit(void **state) {
   (void)state;
   mgri_decode_error e;
@@ -443,6 +448,7 @@ static void items_limit(void **state) {
   assert_int_equal(try_hex("80", &e, &lim), MGR_OK);
 }
 
+/* Checks spec R-4.7-d (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void arena_limit(void **state) {
   (void)state;
   uint8_t *p;
@@ -483,6 +489,7 @@ static void expect_enc(const mgr_value *v, const char *hex) {
   mgri_buf_fini(&b);
 }
 
+/* Checks spec R-4.4-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void float_widths(void **state) {
   (void)state;
   static const struct {
@@ -543,6 +550,7 @@ static void float_widths(void **state) {
   }
 }
 
+/* Checks spec R-4-b, R-4.2-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void int_and_head_encoding(void **state) {
   (void)state;
   static const struct {
@@ -581,6 +589,7 @@ static void int_and_head_encoding(void **state) {
   expect_enc(&v, "a26162806161d96d67820501");
 }
 
+/* Checks spec R-4.8-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void encoder_rejects(void **state) {
   (void)state;
   mgr_value chain[34];
@@ -634,6 +643,7 @@ static void encoder_rejects(void **state) {
 }
 
 /* A big map whose only duplicate comes last must be found (and fast). */
+/* Checks spec R-4.6-e (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void big_map_duplicates(void **state) {
   (void)state;
   enum { N = 50000 };
@@ -845,6 +855,7 @@ static mgr_value gen_value(gen *g, int depth, bool key) {
   }
 }
 
+/* Checks spec R-4.8-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void random_round_trips(void **state) {
   (void)state;
   gen g = {tu_seed("random_round_trips"), NULL, 0, 1u << 22, NULL, 0, 1u << 20};

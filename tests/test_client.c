@@ -425,6 +425,7 @@ static void test_rlock(void **state) {
   assert_ok(M, mgr_release(rl));
 }
 
+/* Checks spec R-12.4-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_nested(void **state) {
   (void)state;
   mgr_proxy *inner = new_dict("k", 1, "j", 2);

@@ -491,6 +491,7 @@ static void script_shapes(fake *f) {
   }
 }
 
+/* Checks spec R-15.1-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_hello_shape(void **state) {
   (void)state;
   fake f;
@@ -590,6 +591,7 @@ static bool is_pattern(const mgr_value *v, size_t n) {
   return true;
 }
 
+/* Checks spec R-3.5-a, R-3.6-c (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_frame_max_from_hello(void **state) {
   (void)state;
   fake f;
@@ -644,6 +646,7 @@ static void script_send_max(fake *f) {
 
 /* What we send stays within the server's frame_max, though ours is more;
  * refusing a request locally does not hurt the connection. */
+/* Checks spec R-3.6-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_send_max_from_hello(void **state) {
   (void)state;
   fake f;
@@ -697,6 +700,7 @@ static void check_text(mgr_client *m, int rc, mgr_value *got,
   mgr_value_free(got);
 }
 
+/* Checks spec R-8.2-a, R-8.2-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_stale_rids_ignored(void **state) {
   (void)state;
   fake f;
@@ -736,6 +740,7 @@ static void script_fatal(fake *f) {
   }
 }
 
+/* Checks spec R-8.2-c, R-10.3-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_fatal_any_rid(void **state) {
   (void)state;
   fake f;
@@ -813,6 +818,7 @@ static int connect_other_uid(bool allow, bool *child_ok) {
   return rc;
 }
 
+/* Checks spec R-2.3-e (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_peer_uid(void **state) {
   (void)state;
   if (geteuid() != 0) {

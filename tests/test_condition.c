@@ -163,6 +163,7 @@ static void test_create(void **st) {
 /* --- acquire and release (its own RLock) -----------------------------------
  */
 
+/* Checks spec R-13.2-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_acquire_release(void **st) {
   (void)st;
   mgri_sconn *b = mgri_h_conn(&H, 0), *c3 = mgri_h_conn(&H, 0);
@@ -213,6 +214,7 @@ static void test_acquire_release(void **st) {
 
 /* --- argument and state errors of WAIT and NOTIFY ------------------------- */
 
+/* Checks spec R-9.11-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_wait_notify_errors(void **st) {
   (void)st;
   uint64_t cv = mgri_h_create(&H, C, MGR_K_CONDITION, NULL);

@@ -161,6 +161,7 @@ static void test_update_all_or_nothing(void **st) {
   assert_int_equal(r->result.u.i, 1); /* "b" never went in */
 }
 
+/* Checks spec R-11.1-c (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_incr(void **st) {
   (void)st;
   uint64_t d = new_dict();

@@ -107,6 +107,7 @@ static void test_whole(void **state) {
   stream_free(&s);
 }
 
+/* Checks spec R-3.4-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_split_every_point(void **state) {
   (void)state;
   static const size_t sizes[] = {1, 3, 8, 2, 30, 1, 4};
@@ -185,6 +186,7 @@ static void test_no_growth(void **state) {
   mgri_reader_fini(&r);
 }
 
+/* Checks spec R-3.2-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_zero_length(void **state) {
   (void)state;
   mgri_reader r;
@@ -222,6 +224,7 @@ static void test_zero_length(void **state) {
 
 /* An over-limit length is refused from its 4 header bytes: none of the body
  * is needed (or buffered). */
+/* Checks spec R-3.3-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_over_limit(void **state) {
   (void)state;
   static const uint32_t lens[] = {101, 102, 1000, 0x7fffffffu, 0xffffffffu};
@@ -320,6 +323,7 @@ static void test_prepare_commit(void **state) {
 }
 
 /* The buffer bound: prepare clamps, feed refuses (not sticky) beyond it. */
+/* Checks spec R-3.4-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_bound(void **state) {
   (void)state;
   mgri_reader r;

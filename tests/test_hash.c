@@ -228,6 +228,7 @@ static uint64_t vhash(const mgr_value *v, const mgri_sipkey *k) {
 }
 
 /* Groups of keys that are equal (spec 5.3): every member hashes alike. */
+/* Checks spec R-5.3-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_equal_keys_hash_alike(void **st) {
   (void)st;
   uint64_t rng = tu_seed("equal_keys_hash_alike");
@@ -310,6 +311,7 @@ static void test_numbers_hash_like_their_equals(void **st) {
 
 /* Distinct keys hash apart (a sample; 64-bit hashes make a collision a
  * 2^-64 event per pair), and every hash changes with the key. */
+/* Checks spec R-5.3-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_distinct_keys_and_key_dependence(void **st) {
   (void)st;
   uint64_t rng = tu_seed("distinct_keys_and_key_dependence");

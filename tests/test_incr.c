@@ -193,6 +193,7 @@ static void test_overflow(void **state) {
   assert_ok(M, mgr_release(l));
 }
 
+/* Checks spec R-11.1-a, R-11.1-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_incr_types(void **state) {
   (void)state;
   mgr_value pairs[6] = {T("s"), T("text"), T("b"), mgr_bool(true), T("f"),

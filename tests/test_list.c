@@ -127,6 +127,7 @@ static void test_slices(void **st) {
   assert_int_equal(r->result.u.a.items[0].u.i, 9);
 }
 
+/* Checks spec R-9.3-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_setslice(void **st) {
   (void)st;
   uint64_t l = range10();
@@ -228,6 +229,7 @@ static void test_insert_pop_remove_index(void **st) {
   expect_items(l, wr, 5);
 }
 
+/* Checks spec R-5.5-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_sort(void **st) {
   (void)st;
   /* Stable: equal numbers keep their order, both directions
@@ -309,6 +311,7 @@ static void test_extend_imul_copy(void **st) {
   assert_int_equal(r->result.u.i, 3);
 }
 
+/* Checks spec R-11.1-d (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_incr_cas(void **st) {
   (void)st;
   mgr_value init = mgr_array(A(mgr_int(1), mgr_float(0.5), mgr_text("s"), mgr_bool(true),

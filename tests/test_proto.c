@@ -101,6 +101,7 @@ static void test_ops_table(void **state) {
 
 /* ---------------------------------------------------------------- errors -- */
 
+/* Checks spec R-6.2-c (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_err_mapping(void **state) {
   (void)state;
   size_t wire = 0;
@@ -359,6 +360,7 @@ static void test_decode_limits(void **state) {
   free(p);
 }
 
+/* Checks spec R-6.2-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_reply_shapes(void **state) {
   fx *f = *state;
   mgri_reply p;
@@ -611,6 +613,7 @@ static void test_encode_depth(void **state) {
   assert_int_equal(mgri_reply_encode(&f->b, &p, 0), MGR_OK);
 }
 
+/* Checks spec R-10.1-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_reply_encode(void **state) {
   fx *f = *state;
   mgr_value items[2] = {mgr_int(1), mgr_int(2)};

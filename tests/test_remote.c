@@ -354,6 +354,7 @@ static void test_addresses(void **state) {
 }
 
 /* TCP without a key: the server refuses to start, the client to connect. */
+/* Checks spec R-2.6-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_tcp_needs_key(void **state) {
   (void)state;
   mgr_server_options so;

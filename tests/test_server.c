@@ -236,6 +236,7 @@ static void test_ops_and_pipelining(void **st) {
   close_conn(c);
 }
 
+/* Checks spec R-7.1-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_first_request_must_be_hello(void **st) {
   (void)st;
   rconn c = {.fd = connect_to()};
@@ -409,6 +410,7 @@ static void test_sessions_over_sockets(void **st) {
   close_conn(obs);
 }
 
+/* Checks spec R-2.2-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_shutdown(void **st) {
   (void)st;
   rconn *a = open_conn(0, NULL);

@@ -267,6 +267,7 @@ static void *twiddle_main(void *arg) {
   return NULL;
 }
 
+/* Checks spec R-2.4-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_stress(void **state) {
   (void)state;
   stress s;

@@ -229,6 +229,7 @@ static void test_lock_destroyed_while_waiting(void **st) {
   err(callc(b, MGRI_OP_LOCK_RELEASE, lk, NULL, 0), MGR_ENOTFOUND, NULL);
 }
 
+/* Checks spec R-8.6-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_shutdown_answers_parked(void **st) {
   (void)st;
   mgri_sconn *b = mgri_h_conn(&H, 0);

@@ -112,6 +112,7 @@ static void test_evicted(void **st) {
   assert_int_equal(rel_server_stop(&S), 0);
 }
 
+/* Checks spec R-7.7-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_timeout(void **st) {
   (void)st;
   mgr_server_options o;

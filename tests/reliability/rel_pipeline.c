@@ -75,6 +75,7 @@ static void test_large_replies(void **st) {
   assert_int_equal(rel_server_stop(&S), 0);
 }
 
+/* Checks spec R-8.7-a (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_backlog_hangup(void **st) {
   (void)st;
   assert_int_equal(rel_server_start(&S, 0), 0);
