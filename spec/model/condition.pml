@@ -28,6 +28,7 @@
  *   P_death  bit 1 / result 2 exactly when an owner died since the last
  *            grant                                                 §13.4
  *   P_state  COND_WAIT / COND_NOTIFY without owning the lock: STATE §9.11
+ *            (R-9.11-a: the caller of COND_WAIT owns the lock)
  *   ltl live no lost wake-up: under weak fairness every client finishes
  *            (atomic release–park: a notify cannot fall between them)
  */
