@@ -12,15 +12,118 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const bench_op_names[OP_N] = {"set", "get",  "incr",
-                                          "add", "lock", "rt"};
+const char *const bench_op_names[OP_N] = {
+    "set", "get", "incr", "add", "lock", "rt", "qpair", "qpc", "qpcb", "sem"};
 
-/* A child reports its own start and end (CLOCK_MONOTONIC is system-wide). */
+/* A child reports its own start and end (CLOCK_MONOTONIC is system-wide),
+ * and what it received of a queue. */
 typedef struct child_result {
   double t0, t1;
   int32_t status;
   int32_t idx;
+  uint64_t items, hash;
 } child_result;
+
+/* --- the queue workloads ------------------------------------------------ */
+
+bool bench_op_is_queue(int op) {
+  return op == OP_QPAIR || op == OP_QPC || op == OP_QPCB;
+}
+
+static bool split(int op) {
+  return op == OP_QPC || op == OP_QPCB;
+}
+
+bool bench_is_producer(int op, int idx, int nclients) {
+  return op == OP_QPAIR || (split(op) && idx < nclients / 2);
+}
+
+bool bench_is_consumer(int op, int idx, int nclients) {
+  return op == OP_QPAIR || (split(op) && idx >= nclients / 2);
+}
+
+long bench_share(int op, int idx, int nclients, long ops) {
+  if (op == OP_SEM) return ops; /* both sides do every round */
+  if (split(op)) { /* ops items: put by one side, got by the other */
+    int np = nclients / 2;
+    if (idx >= np)
+      idx -= np, nclients -= np;
+    else
+      nclients = np;
+  }
+  return ops / nclients + (idx < ops % nclients ? 1 : 0);
+}
+
+uint64_t bench_item(int producer, long seq) {
+  return (uint64_t)producer << 32 | (uint64_t)seq;
+}
+
+/* splitmix64's finalizer: a sum of these over a multiset of items tells a
+ * duplicate-plus-loss from the right items (2^-64 chance it does not). */
+static uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15u;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* In a client process: what it got, and the last sequence number per
+ * producer (items of one producer come out of a FIFO in order). */
+static uint64_t got_items, got_hash;
+static int64_t got_last[BENCH_MAX_CLIENTS];
+
+static void got_reset(void) {
+  got_items = got_hash = 0;
+  for (int i = 0; i < BENCH_MAX_CLIENTS; i++)
+    got_last[i] = -1;
+}
+
+int bench_got(uint64_t item) {
+  uint64_t p = item >> 32;
+  int64_t seq = (int64_t)(item & 0xffffffffu);
+  if (p >= BENCH_MAX_CLIENTS) {
+    fprintf(stderr, "bench: got item %#llx, which no producer puts\n",
+            (unsigned long long)item);
+    return -1;
+  }
+  if (seq <= got_last[p]) {
+    fprintf(stderr,
+            "bench: got item %lld of producer %d after its item %lld "
+            "(a duplicate, or out of FIFO order)\n",
+            (long long)seq, (int)p, (long long)got_last[p]);
+    return -1;
+  }
+  got_last[p] = seq;
+  got_items++;
+  got_hash += mix(item);
+  return 0;
+}
+
+/* What the last bench_run_clients' clients got, summed. */
+static uint64_t run_items, run_hash;
+
+/* Every item the producers of a measurement put was got exactly once. */
+static int verify_items(const char *contender, int op, int nclients, long ops) {
+  uint64_t items = 0, hash = 0;
+  for (int i = 0; i < nclients; i++) {
+    if (!bench_is_producer(op, i, nclients)) continue;
+    long n = bench_share(op, i, nclients, ops);
+    for (long s = 0; s < n; s++) {
+      items++;
+      hash += mix(bench_item(i, s));
+    }
+  }
+  if (items != (uint64_t)ops || run_items != items || run_hash != hash) {
+    fprintf(stderr,
+            "bench: %s %s x%d: the consumers got %llu items (hash %016llx), "
+            "the producers put %llu (hash %016llx)\n",
+            contender, bench_op_names[op], nclients,
+            (unsigned long long)run_items, (unsigned long long)run_hash,
+            (unsigned long long)items, (unsigned long long)hash);
+    return -1;
+  }
+  return 0;
+}
 
 double bench_now(void) {
   struct timespec ts;
@@ -178,9 +281,10 @@ int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
       close(go[1]);
       close(res[0]);
       /* Client i does its share; the first ones take the remainder. */
-      long n = ops / nclients + (i < ops % nclients ? 1 : 0);
-      child_result r = {0, 0, 0, i};
+      long n = bench_share(op, i, nclients, ops);
+      child_result r = {0, 0, 0, i, 0, 0};
       r.status = c->setup ? c->setup(c->ctx, op, i, nclients) : 0;
+      got_reset(); /* the warm-up's items do not count */
       char b = r.status ? 'e' : 'r';
       if (bench_write_all(ready[1], &b, 1)) _exit(3);
       if (r.status == 0) {
@@ -191,6 +295,8 @@ int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
         r.t0 = bench_now();
         r.status = c->run(c->ctx, op, i, nclients, n);
         r.t1 = bench_now();
+        r.items = got_items;
+        r.hash = got_hash;
       }
       if (bench_write_all(res[1], &r, sizeof r)) _exit(3);
       _exit(r.status ? 1 : 0);
@@ -213,20 +319,23 @@ int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
   close(go[1]); /* start */
   double t0 = 1e300, t1 = 0, lat = 0;
   int got = 0;
+  run_items = run_hash = 0;
   if (failed)
     for (int i = 0; i < nclients; i++)
       kill(pids[i], SIGKILL);
   for (int i = 0; i < nclients && !failed; i++) {
     child_result r;
     /* A generous bound: a wedged contender must not hang the whole run. */
-    if (wait_readable(res[0], 1800000) || bench_read_all(res[0], &r, sizeof r) ||
-        r.status) {
+    if (wait_readable(res[0], 1800000) ||
+        bench_read_all(res[0], &r, sizeof r) || r.status) {
       failed = 1;
       for (int j = 0; j < nclients; j++)
         kill(pids[j], SIGKILL);
       break;
     }
-    long n = ops / nclients + (r.idx < ops % nclients ? 1 : 0);
+    long n = bench_share(op, r.idx, nclients, ops);
+    run_items += r.items;
+    run_hash += r.hash;
     if (r.t0 < t0) t0 = r.t0;
     if (r.t1 > t1) t1 = r.t1;
     if (n > 0) lat += (r.t1 - r.t0) / (double)n;
@@ -253,6 +362,15 @@ int bench_sweep(const char *contender, const bench_opts *o,
     for (int oi = 0; oi < o->nops; oi++) {
       int op = o->opset[oi], p = o->clients[ci];
       double tput, lat;
+      if ((op == OP_SEM && p != 2) ||
+          ((op == OP_QPC || op == OP_QPCB) && p < 2)) {
+        fprintf(stderr, "bench: %s %s x%d: %s\n", contender, bench_op_names[op],
+                p,
+                op == OP_SEM ? "needs exactly 2 clients"
+                             : "needs 2 clients or more");
+        fails++;
+        continue;
+      }
       if (c->prepare && c->prepare(c->ctx, op)) {
         fprintf(stderr, "bench: %s %s x%d: prepare failed\n", contender,
                 bench_op_names[op], p);
@@ -260,6 +378,7 @@ int bench_sweep(const char *contender, const bench_opts *o,
         continue;
       }
       if (bench_run_clients(c, op, p, o->ops, &tput, &lat) ||
+          (bench_op_is_queue(op) && verify_items(contender, op, p, o->ops)) ||
           (c->check && c->check(c->ctx, op, o->ops))) {
         fprintf(stderr, "bench: %s %s x%d failed\n", contender,
                 bench_op_names[op], p);

@@ -3,6 +3,8 @@
  *
  * Output lines (stdout, one per measurement; bench/report.py reads them):
  *   run,<contender>,<op>,<clients>,<ops>,<ops_per_s>,<lat_us>
+ * (for the queue workloads an "op" is an item through the queue and ops_per_s
+ * items/s; for sem a ping-pong round and rounds/s: see bench_share)
  *   mem,<contender>,dict_entry,1,<entries>,<bytes_per_entry>,<rss_kb_before>,<rss_kb_after>
  * Progress and errors go to stderr. */
 #ifndef BENCH_COMMON_H
@@ -13,10 +15,30 @@
 #include <sys/types.h>
 
 #define BENCH_MAX_CLIENTS 64
-#define BENCH_MAX_OPS 8
+#define BENCH_MAX_OPS 16
 
-/* The logical operations, with the round trips each needs at least. */
-enum { OP_SET, OP_GET, OP_INCR, OP_ADD, OP_LOCK, OP_RT, OP_N };
+/* The logical operations, with the round trips each needs at least.
+ *   qpair  each client puts an item and gets one back (one queue shared by
+ *          all clients; at P = 1 its own item): 2 round trips per item
+ *   qpc    producers put, consumers get, one unbounded queue: the first
+ *          half of the clients (rounded down) produce, the rest consume
+ *   qpcb   as qpc over a queue bounded to BENCH_QUEUE_MAXSIZE items
+ *   sem    exactly 2 clients alternate through two semaphores (0 releases
+ *          s1 and acquires s2, 1 acquires s1 and releases s2): one op is a
+ *          round, two wake-ups through the server */
+enum {
+  OP_SET,
+  OP_GET,
+  OP_INCR,
+  OP_ADD,
+  OP_LOCK,
+  OP_RT,
+  OP_QPAIR,
+  OP_QPC,
+  OP_QPCB,
+  OP_SEM,
+  OP_N
+};
 extern const char *const bench_op_names[OP_N];
 
 typedef struct bench_opts {
@@ -55,6 +77,31 @@ typedef struct bench_client {
  * (a client's time / its ops). Returns 0, or -1 if a child failed. */
 int bench_run_clients(const bench_client *c, int op, int nclients, long ops,
                       double *ops_per_s, double *lat_us);
+
+/* The queue workloads. Items are ints: producer index << 32 | sequence
+ * number (bench_item). Waits that could wait forever are bounded by
+ * BENCH_WAIT_S so a lost item or wake-up fails the run instead of hanging
+ * it. */
+#define BENCH_QUEUE_MAXSIZE 16
+#define BENCH_WAIT_S 30
+
+/* What client idx of nclients does of an op's `ops`: the number of its
+ * operations (puts for a producer, gets for a consumer, put+get pairs for
+ * qpair, rounds for sem, calls for the dict ops). */
+long bench_share(int op, int idx, int nclients, long ops);
+/* Whether client idx produces (qpair: every client does both). */
+bool bench_is_producer(int op, int idx, int nclients);
+bool bench_is_consumer(int op, int idx, int nclients);
+bool bench_op_is_queue(int op); /* qpair, qpc, qpcb */
+uint64_t bench_item(int producer, long seq);
+
+/* A consumer calls bench_got for every item it gets, in order: -1 (with a
+ * message) when the item is not one a producer puts or comes out of order
+ * against the earlier items of its producer (a duplicate, or FIFO broken).
+ * bench_run_clients sums what each client got (count and a 64-bit sum of a
+ * hash of each item) and bench_sweep compares it with what the producers
+ * put: every item received exactly once, or the measurement fails. */
+int bench_got(uint64_t item);
 
 /* Runs every (clients, op) pair of o and prints the run lines. Returns the
  * number of failed measurements. */

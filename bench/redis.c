@@ -1,9 +1,20 @@
 /* bench — Redis through hiredis on a Unix socket, the dict analogues:
  *   set  HSET h k<i> v          get  HGET h k<i>
  *   incr HINCRBY h c 1          add  HGET h a, then HSET h a v+1 (two round
- * trips) lock SET lock 1 NX (retried until it succeeds), HGET h l, HSET h l
- * v+1, DEL lock The bench starts its own redis-server (no persistence), waits
- * for it by pinging, and stops it by pid. */
+ *                               trips)
+ *   lock SET lock 1 NX (retried until it succeeds), HGET h l, HSET h l v+1,
+ *        DEL lock
+ * and the queue analogues (a list):
+ *   qpair LPUSH q item, then RPOP q (the non-blocking pair)
+ *   qpc   producers LPUSH q item, consumers BRPOP q 30 (the blocking pop: the
+ *         counterpart of a waiting get)
+ *   qpcb  Redis has no bounded list: the usual emulation, a list qt of
+ *         BENCH_QUEUE_MAXSIZE tokens; a producer BRPOP qt 30, then LPUSH q
+ *         item; a consumer BRPOP q 30, then LPUSH qt 1 (two round trips a
+ *         side where mgr and Python need one)
+ *   sem   none: Redis has no semaphore (refused)
+ * The bench starts its own redis-server (no persistence), waits for it by
+ * pinging, and stops it by pid. */
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -63,6 +74,71 @@ static int cmd(redisContext *rc, long long *out, const char *fmt, ...) {
   return ret;
 }
 
+/* RPOP (wait < 0) or BRPOP key wait; the item into *item. nil (an empty
+ * list, or BRPOP's timeout) is an error. */
+static int pop(redisContext *rc, const char *key, int wait, uint64_t *item) {
+  redisReply *r = wait < 0 ? redisCommand(rc, "RPOP %s", key)
+                           : redisCommand(rc, "BRPOP %s %d", key, wait);
+  if (!r) {
+    fprintf(stderr, "redis: %s\n", rc->errstr);
+    return -1;
+  }
+  const redisReply *v = r;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) v = r->element[1];
+  int ret = 0;
+  if (v->type != REDIS_REPLY_STRING) {
+    fprintf(stderr, "redis: %s %s: %s\n", wait < 0 ? "RPOP" : "BRPOP", key,
+            r->type == REDIS_REPLY_NIL     ? "nil (empty, or timed out)"
+            : r->type == REDIS_REPLY_ERROR ? r->str
+                                           : "not a string");
+    ret = -1;
+  } else {
+    *item = strtoull(v->str, NULL, 10);
+  }
+  freeReplyObject(r);
+  return ret;
+}
+
+/* The queue workloads, n of them as client idx (warm: on list w, nothing
+ * counted). */
+static int queue_run(redisContext *rc, int op, int idx, int nclients, long n,
+                     bool warm) {
+  uint64_t item;
+  if (op == OP_SEM) {
+    fprintf(stderr, "redis: sem: Redis has no semaphore\n");
+    return -1;
+  }
+  if (warm) {
+    for (long i = 0; i < n; i++)
+      if (cmd(rc, NULL, "LPUSH w 0") || pop(rc, "w", BENCH_WAIT_S, &item))
+        return -1;
+    return 0;
+  }
+  bool bounded = op == OP_QPCB;
+  if (op == OP_QPAIR) {
+    for (long i = 0; i < n; i++)
+      if (cmd(rc, NULL, "LPUSH q %llu",
+              (unsigned long long)bench_item(idx, i)) ||
+          pop(rc, "q", -1, &item) || bench_got(item))
+        return -1;
+  } else if (bench_is_producer(op, idx, nclients)) {
+    for (long i = 0; i < n; i++)
+      if ((bounded && pop(rc, "qt", BENCH_WAIT_S, &item)) ||
+          cmd(rc, NULL, "LPUSH q %llu", (unsigned long long)bench_item(idx, i)))
+        return -1;
+  } else {
+    for (long i = 0; i < n; i++)
+      if (pop(rc, "q", BENCH_WAIT_S, &item) || bench_got(item) ||
+          (bounded && cmd(rc, NULL, "LPUSH qt 1")))
+        return -1;
+  }
+  return 0;
+}
+
+static bool is_queue_op(int op) {
+  return bench_op_is_queue(op) || op == OP_SEM;
+}
+
 static int lock_incr(redisContext *rc, const char *key) {
   long long ok = 0, v;
   do {
@@ -93,11 +169,12 @@ static int one(redisContext *rc, int op, const char *key, long i, int warm) {
 }
 
 static int r_setup(void *ctx, int op, int idx, int nclients) {
-  (void)nclients;
   redis_ctx *x = ctx;
   redisFree(x->rc); /* the parent's, inherited: not ours to use */
   x->rc = connect_redis(x->sock);
   if (!x->rc) return -1;
+  if (is_queue_op(op))
+    return queue_run(x->rc, op, idx, nclients, x->warmup, true);
   char key[16];
   bench_client_key(key, sizeof key, idx);
   for (int i = 0; i < x->warmup; i++)
@@ -106,8 +183,8 @@ static int r_setup(void *ctx, int op, int idx, int nclients) {
 }
 
 static int r_run(void *ctx, int op, int idx, int nclients, long n) {
-  (void)nclients;
   redis_ctx *x = ctx;
+  if (is_queue_op(op)) return queue_run(x->rc, op, idx, nclients, n, false);
   char key[16];
   bench_client_key(key, sizeof key, idx);
   for (long i = 0; i < n; i++)
@@ -116,8 +193,13 @@ static int r_run(void *ctx, int op, int idx, int nclients, long n) {
 }
 
 static int r_prepare(void *ctx, int op) {
-  (void)op;
   redis_ctx *x = ctx;
+  if (is_queue_op(op)) {
+    if (cmd(x->rc, NULL, "DEL q qt w")) return -1;
+    for (int i = 0; op == OP_QPCB && i < BENCH_QUEUE_MAXSIZE; i++)
+      if (cmd(x->rc, NULL, "LPUSH qt 1")) return -1;
+    return 0;
+  }
   if (cmd(x->rc, NULL, "DEL h lock")) return -1;
   /* get reads an entry that exists */
   for (int i = 0; i < BENCH_MAX_CLIENTS; i++) {
@@ -130,7 +212,20 @@ static int r_prepare(void *ctx, int op) {
 
 static int r_check(void *ctx, int op, long ops) {
   redis_ctx *x = ctx;
-  long long v = 0;
+  long long v = 0, w = 0, t = 0;
+  if (is_queue_op(op)) { /* the items: bench_sweep */
+    if (cmd(x->rc, &v, "LLEN q") || cmd(x->rc, &w, "LLEN w") ||
+        cmd(x->rc, &t, "LLEN qt"))
+      return -1;
+    if (v || w || t != (op == OP_QPCB ? BENCH_QUEUE_MAXSIZE : 0)) {
+      fprintf(
+          stderr,
+          "redis: after %s: %lld items, %lld warm-up items, %lld tokens left\n",
+          bench_op_names[op], v, w, t);
+      return -1;
+    }
+    return 0;
+  }
   if (op != OP_INCR && op != OP_LOCK) return 0;
   if (cmd(x->rc, &v, "HGET h %s", op == OP_INCR ? "c" : "l")) return -1;
   if (v != ops) {
