@@ -37,8 +37,8 @@ typedef struct mgr_server_options {
    * the default (1 GiB), SIZE_MAX for no limit. An operation that would
    * exceed it is answered MGR_ELIMIT and changes nothing. */
   size_t max_memory;
-  /* Milliseconds a new connection has to complete HELLO: 0 for the default
-   * (10000). */
+  /* Milliseconds a new connection has to complete HELLO (its TLS handshake
+   * and the authkey exchange included): 0 for the default (10000). */
   uint32_t handshake_timeout_ms;
   /* Connections allowed to be in the handshake at once: 0 for the default
    * (64). When full, the oldest is closed to make room. */
