@@ -42,8 +42,8 @@ if [ -d "$SRC/openssl" ]; then
   if [ ! -f "$deps/lib/libcrypto.a" ]; then
     mkdir -p "$WORK/openssl"
     (cd "$WORK/openssl" &&
-      "$SRC/openssl/Configure" linux-x86_64 no-shared no-tests no-asm no-docs \
-        no-module --prefix="$deps" --libdir=lib CC="$CC" CFLAGS="$CFLAGS" &&
+      "$SRC/openssl/Configure" linux-x86_64 no-shared no-tests no-asm \
+        --prefix="$deps" --libdir=lib CC="$CC" CFLAGS="$CFLAGS" &&
       make -j"$jobs" build_libs >/dev/null && make install_dev >/dev/null)
   fi
   extra+=(-DOPENSSL_ROOT_DIR="$deps" -DOPENSSL_USE_STATIC_LIBS=TRUE)

@@ -114,7 +114,10 @@ static int dial_or_stopped(void) {
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
+  int rc;
+  while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0 && errno == EINTR) {
+  }
+  if (rc == 0) return fd;
   FUZZ_CHECK(errno == ENOENT || errno == ECONNREFUSED);
   close(fd);
   return -1;
@@ -242,7 +245,10 @@ static void ctl_send(int fd, uint64_t rid, uint64_t op, const mgr_value *args,
   mgri_buf b;
   mgri_buf_init(&b, 0);
   FUZZ_CHECK(mgri_request_encode(&b, &rq, 0) == MGR_OK);
-  (void)send(fd, b.data, b.len, MSG_NOSIGNAL); /* a stopping server: EPIPE */
+  ssize_t w;
+  while ((w = send(fd, b.data, b.len, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  (void)w; /* a stopping server: EPIPE */
   mgri_buf_fini(&b);
 }
 
@@ -253,6 +259,7 @@ static mgri_reply ctl_recv(int fd, mgri_arena *a) {
   size_t got = 0;
   while (got < 4) {
     ssize_t n = recv(fd, h + got, 4 - got, 0);
+    if (n < 0 && errno == EINTR) continue; /* libFuzzer's SIGALRM */
     if (n <= 0 && got == 0) {
       mgri_reply none;
       memset(&none, 0, sizeof none);
@@ -267,6 +274,7 @@ static mgri_reply ctl_recv(int fd, mgri_arena *a) {
   FUZZ_CHECK(body != NULL);
   for (got = 0; got < len;) {
     ssize_t n = recv(fd, body + got, len - got, 0);
+    if (n < 0 && errno == EINTR) continue;
     FUZZ_CHECK(n > 0);
     got += (size_t)n;
   }
@@ -327,6 +335,10 @@ static void srv_finish(srv *s, mgri_arena *a) {
   }
   ctl_send(fd, 100000, MGRI_OP_SHUTDOWN, NULL, 0);
   r = ctl_recv(fd, a);
+  if (r.status != MGR_OK)
+    fprintf(stderr, "fuzz_loop: SHUTDOWN answered %d (%s) %.*s\n", r.status,
+            r.status == 1 ? "closed" : mgr_err_name(r.status), (int)r.msglen,
+            r.msg ? r.msg : "");
   FUZZ_CHECK(r.status == MGR_OK);
   close(fd);
   pthread_join(s->t, NULL);
