@@ -73,6 +73,7 @@ struct lconn {
   uint64_t spent; /* estimated cost served in that turn */
   int phase;       /* PH_* */
   bool rd_wants_out; /* TLS: the last read waits for the socket to drain */
+  bool wr_wants_in;  /* TLS: the last write waits for bytes from the peer */
   bool tls_more;     /* TLS: decrypted bytes wait inside the session */
   struct ssl_st *ssl;   /* tls:// connections */
   mgri_auth_srv *auth;  /* during the authkey exchange */
@@ -164,7 +165,9 @@ static ssize_t c_recv(lconn *c, void *p, size_t n) {
 static ssize_t c_send(lconn *c, const void *p, size_t n) {
   if (!c->ssl) return send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
   int want = 0;
-  return mgri_tls_send(c->ssl, p, n, &want);
+  ssize_t r = mgri_tls_send(c->ssl, p, n, &want);
+  c->wr_wants_in = r < 0 && errno == EAGAIN && want == POLLIN;
+  return r;
 }
 
 /* Whether the peer has proven the authkey (or there is none to prove). */
@@ -274,6 +277,9 @@ static void send_error(loop *L, lconn *c, uint64_t rid, int code,
 static void set_events(loop *L, lconn *c) {
   uint32_t ev = 0;
   if (!c->closing && !c->eof && unsent(c) <= L->outbuf_max) ev |= EPOLLIN;
+  /* A TLS write that needs the peer's bytes first: readable wakes flush()
+   * (flush_dirty after on_conn), even while reading is held back. */
+  if (c->wr_wants_in) ev |= EPOLLIN;
   if (unsent(c) || c->rd_wants_out) ev |= EPOLLOUT;
   if (ev == c->events) return;
   struct epoll_event e = {.events = ev, .data.ptr = c};
