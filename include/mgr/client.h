@@ -173,7 +173,9 @@ MGR_API int64_t mgr_server_pid(const mgr_client *m);
 
 /* The detail message of the calling thread's last failed call on m (owned by
  * m, valid until the thread's next call on m); "" when there is none. Decode
- * errors name the byte offset. m NULL: the detail of the calling thread's
+ * errors name the byte offset. A call refused MGR_EINVAL for a NULL pointer
+ * argument before anything is sent sets no message: the text is then that
+ * of an earlier call. m NULL: the detail of the calling thread's
  * last failed mgr_start() or mgr_connect(). Never fails. */
 MGR_API const char *mgr_errmsg(const mgr_client *m);
 
