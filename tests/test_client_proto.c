@@ -3,9 +3,11 @@
  * forked child) accepts, checks the client's HELLO and answers what each test
  * scripts. The HELLO result's version, shape and frame_max (spec 7.3, 7.5,
  * 15.1, 3.6), the server's uid (2.3), replies with stale rids (8.2) and fatal
- * codes whatever their rid (10.3). The two sides synchronise through the
- * socket alone: every step of a script waits for the client's request or end
- * of stream. */
+ * codes whatever their rid (10.3), nothing sent before the HELLO reply (7.1,
+ * 3.6), no rid used twice while outstanding (8.1). The two sides synchronise
+ * through the socket alone (every step of a script waits for the client's
+ * request or end of stream), and, where the script must know the client
+ * waits for a reply, through the client thread's system call in /proc. */
 /* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,15 +16,20 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mgr/mgr.h"
@@ -844,6 +851,269 @@ static void test_peer_uid(void **state) {
   assert_true(child_ok);
 }
 
+/* --- nothing before the HELLO reply (7.1, 3.6) ---------------------------- */
+
+/* The thread of the client whose connection the script watches. */
+static _Atomic pid_t g_client_tid;
+
+/* Whether thread tid of this process is blocked in a system call that waits
+ * for the socket: poll or ppoll (a deadline), recvfrom or read. */
+static bool blocked_reading(pid_t tid) {
+  char path[64], b[128];
+  snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+  FILE *fp = fopen(path, "r");
+  if (!fp) return false;
+  bool got = fgets(b, sizeof b, fp) != NULL;
+  fclose(fp);
+  if (!got || !isdigit((unsigned char)b[0])) return false; /* "running" */
+  long nr = strtol(b, NULL, 10);
+  return nr == SYS_poll || nr == SYS_ppoll || nr == SYS_recvfrom || nr == SYS_read;
+}
+
+/* After the client's HELLO: waits until the client's thread blocks for the
+ * reply, then nothing more may have come (spec 7.1: "MUST NOT send another
+ * request before the HELLO reply arrives"; on a Unix socket what was sent
+ * is in our receive queue when send() returns, so whatever the client sent
+ * before it blocked is visible now, read ahead or still queued). */
+static bool srv_nothing_before_reply(fake *f) {
+  pid_t tid = atomic_load(&g_client_tid);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (!tid || !blocked_reading(tid)) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) * 1000 > IO_MS) {
+      srv_fail(f, "the client's thread never blocked for the HELLO reply");
+      return false;
+    }
+    sched_yield();
+    tid = atomic_load(&g_client_tid);
+  }
+  uint8_t b;
+  ssize_t n = recv(f->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (mgri_reader_pending(&f->rd) || n > 0) {
+    srv_fail(f, "the client sent %zu more bytes before the HELLO reply",
+             mgri_reader_pending(&f->rd) + (n > 0 ? 1 : 0));
+    return false;
+  }
+  return true;
+}
+
+/* The HELLO of a connection a thread opens for its first call, the call
+ * waiting: the HELLO frame alone, within the default frame_max, then
+ * nothing until our reply; then the call. */
+static bool srv_hello_quiet(fake *f, uint32_t max_frame) {
+  return srv_hello(f) && srv_nothing_before_reply(f) &&
+         srv_hello_ok(f, max_frame);
+}
+
+static void script_quiet(fake *f) {
+  mgri_request rq;
+  /* mgr_connect's own connection, from the client's thread. */
+  if (!srv_accept(f) || !srv_expect(f, MGRI_OP_HELLO, &rq) ||
+      !srv_nothing_before_reply(f) || !srv_hello_ok(f, 2 * MIB))
+    return;
+  if (!srv_expect(f, MGRI_OP_PING, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  /* The connection a second thread opens for its first call (a ping): the
+   * ping waits for the HELLO reply. Then a 1.5 MiB request: allowed once
+   * the reply said 2 MiB. */
+  f->session = FAKE_SESSION;
+  if (!srv_hello_quiet(f, 2 * MIB)) return;
+  if (!srv_expect(f, MGRI_OP_PING, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  if (!srv_create(f, 5)) return;
+  if (!srv_expect(f, MGRI_OP_VAR_SET, &rq)) return;
+  if (rq.nargs != 1 || rq.args[0].type != MGR_T_BYTES ||
+      rq.args[0].u.s.len != 3 * MIB / 2) {
+    srv_fail(f, "not the 1.5 MiB VAR_SET");
+    return;
+  }
+  if (!srv_ok(f, rq.rid, mgr_nil())) return;
+  if (!srv_expect(f, MGRI_OP_RELEASE, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  srv_eof(f);
+}
+
+typedef struct {
+  const fake *f;
+  mgr_client *m;
+  int rc[4];
+} quiet_ctx;
+
+static void *quiet_connect(void *p) {
+  quiet_ctx *q = p;
+  atomic_store(&g_client_tid, (pid_t)syscall(SYS_gettid));
+  mgr_options o;
+  mgr_options_init(&o);
+  o.max_frame = 64 * MIB; /* ours: the ceiling; the server's unknown yet */
+  q->rc[0] = mgr_connect(q->f->path, &o, &q->m);
+  if (q->rc[0] == MGR_OK) q->rc[1] = mgr_ping(q->m);
+  return NULL;
+}
+
+static void *quiet_first_call(void *p) {
+  quiet_ctx *q = p;
+  atomic_store(&g_client_tid, (pid_t)syscall(SYS_gettid));
+  q->rc[2] = mgr_ping(q->m); /* opens this thread's connection */
+  mgr_proxy *v = NULL;
+  q->rc[3] = mgr_var_new(q->m, NULL, &v);
+  if (v) {
+    uint8_t *big = calloc(1, 3 * MIB / 2);
+    mgr_value b = mgr_bytes(big, 3 * MIB / 2);
+    if (big && mgr_var_set(v, &b) != MGR_OK) q->rc[3] = MGR_EINVAL;
+    free(big);
+    if (mgr_release(v) != MGR_OK) q->rc[3] = MGR_EINVAL;
+  }
+  return NULL;
+}
+
+/* Checks spec R-7.1-b, R-3.6-b (spec/protocol.md; tests/reqs/check_reqs.py):
+ * on mgr_connect's connection and on the one a thread opens for its first
+ * call (the call then waits), the client sends its HELLO, within the
+ * default frame_max of 1 MiB though its own is 64 MiB, and nothing else
+ * until the HELLO reply (the fake looks once the client's thread is blocked
+ * waiting for the reply); after a reply saying 2 MiB a 1.5 MiB request goes
+ * out. */
+static void test_nothing_before_hello_reply(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_quiet, NULL);
+  quiet_ctx q = {.f = &f, .m = NULL, .rc = {MGR_OK, MGR_OK, MGR_OK, MGR_OK}};
+  pthread_t t;
+  atomic_store(&g_client_tid, 0);
+  assert_int_equal(pthread_create(&t, NULL, quiet_connect, &q), 0);
+  pthread_join(t, NULL);
+  check_rc(q.m, "connect", q.rc[0], MGR_OK);
+  check_rc(q.m, "ping", q.rc[1], MGR_OK);
+  if (q.m) {
+    atomic_store(&g_client_tid, 0);
+    assert_int_equal(pthread_create(&t, NULL, quiet_first_call, &q), 0);
+    pthread_join(t, NULL);
+    check_rc(q.m, "a thread's first call", q.rc[2], MGR_OK);
+    check_rc(q.m, "1.5 MiB after a 2 MiB HELLO", q.rc[3], MGR_OK);
+  }
+  mgr_close(q.m);
+  fake_finish(&f);
+}
+
+/* --- no rid twice while outstanding (8.1) -------------------------------- */
+
+/* The fake's view of what the client has outstanding on the connection. */
+#define OUT_MAX 16
+typedef struct {
+  uint64_t rid[OUT_MAX];
+  int n;
+  uint64_t last;
+} outstanding;
+
+/* The next request, which must be op; its rid must not be outstanding
+ * (R-8.1-a) and, as the spec advises (R-8.1-b), above the last one. */
+static bool srv_expect_rid(fake *f, outstanding *o, uint64_t op,
+                           mgri_request *rq) {
+  if (!srv_expect(f, op, rq)) return false;
+  for (int i = 0; i < o->n; i++)
+    if (o->rid[i] == rq->rid) {
+      srv_fail(f, "rid %llu sent again while outstanding",
+               (unsigned long long)rq->rid);
+      return false;
+    }
+  if (rq->rid <= o->last) {
+    srv_fail(f, "rid %llu after rid %llu", (unsigned long long)rq->rid,
+             (unsigned long long)o->last);
+    return false;
+  }
+  o->last = rq->rid;
+  if (o->n < OUT_MAX) o->rid[o->n++] = rq->rid;
+  return true;
+}
+
+static void answered(outstanding *o, uint64_t rid) {
+  for (int i = 0; i < o->n; i++)
+    if (o->rid[i] == rid) o->rid[i] = o->rid[--o->n];
+}
+
+static bool srv_answer(fake *f, outstanding *o, uint64_t rid, mgr_value v) {
+  answered(o, rid);
+  return srv_ok(f, rid, v);
+}
+
+static void script_rids(fake *f) {
+  mgri_request rq;
+  outstanding o = {.n = 0, .last = 0};
+  if (!srv_hello(f) || !srv_hello_ok(f, MIB)) return;
+  mgr_value ref = mgr_nil();
+  ref.type = MGR_T_REF;
+  ref.u.ref.id = 5;
+  ref.u.ref.kind = MGR_K_VAR;
+  if (!srv_expect_rid(f, &o, MGRI_OP_CREATE, &rq) ||
+      !srv_answer(f, &o, rq.rid, ref))
+    return;
+  ref.u.ref.id = 6;
+  ref.u.ref.kind = MGR_K_LOCK;
+  if (!srv_expect_rid(f, &o, MGRI_OP_CREATE, &rq) ||
+      !srv_answer(f, &o, rq.rid, ref))
+    return;
+  /* A get left unanswered: the client gives up (its per-call timeout). */
+  if (!srv_expect_rid(f, &o, MGRI_OP_VAR_GET, &rq)) return;
+  uint64_t late = rq.rid;
+  /* The next get, sent once the client gave up: a new rid. The late reply
+   * first, then its own. */
+  if (!srv_expect_rid(f, &o, MGRI_OP_VAR_GET, &rq) ||
+      !srv_answer(f, &o, late, mgr_text("late")) ||
+      !srv_answer(f, &o, rq.rid, mgr_text("right")))
+    return;
+  /* An acquire left unanswered; the client gives up. */
+  if (!srv_expect_rid(f, &o, MGRI_OP_LOCK_ACQUIRE, &rq)) return;
+  late = rq.rid;
+  /* A ping; then the late grant, which the client gives back (a release)
+   * while its ping is outstanding: three requests in flight at once. */
+  if (!srv_expect_rid(f, &o, MGRI_OP_PING, &rq)) return;
+  uint64_t ping = rq.rid;
+  if (!srv_answer(f, &o, late, mgr_int(1)) ||
+      !srv_expect_rid(f, &o, MGRI_OP_LOCK_RELEASE, &rq) ||
+      !srv_answer(f, &o, rq.rid, mgr_nil()) ||
+      !srv_answer(f, &o, ping, mgr_nil()))
+    return;
+  for (int i = 0; i < 2; i++)
+    if (!srv_expect_rid(f, &o, MGRI_OP_RELEASE, &rq) ||
+        !srv_answer(f, &o, rq.rid, mgr_nil()))
+      return;
+  srv_eof(f);
+}
+
+/* Checks spec R-8.1-a (spec/protocol.md; tests/reqs/check_reqs.py): calls
+ * that time out locally leave their requests outstanding; the next calls,
+ * and the release that gives back a grant that came late, take rids that
+ * are not outstanding (and increase, R-8.1-b). */
+static void test_rids_not_reused(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_rids, NULL);
+  mgr_client *m;
+  check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+  mgr_proxy *v = NULL, *lk = NULL;
+  if (m) check_rc(m, "var_new", mgr_var_new(m, NULL, &v), MGR_OK);
+  if (m) check_rc(m, "lock_new", mgr_lock_new(m, &lk), MGR_OK);
+  if (v && lk) {
+    /* The behaviour under test is the local timeout: 100 ms. */
+    mgr_set_timeout(m, 100);
+    mgr_value got;
+    check_rc(m, "unanswered get", mgr_var_get(v, &got), MGR_ETIMEDOUT);
+    mgr_set_timeout(m, -1);
+    check_text(m, mgr_var_get(v, &got), &got, "right");
+    mgr_set_timeout(m, 100);
+    bool acquired = true;
+    check_rc(m, "unanswered acquire", mgr_lock_acquire(lk, 0, &acquired),
+             MGR_ETIMEDOUT);
+    mgr_set_timeout(m, -1);
+    check_rc(m, "ping", mgr_ping(m), MGR_OK);
+  }
+  if (v) check_rc(m, "release var", mgr_release(v), MGR_OK);
+  if (lk) check_rc(m, "release lock", mgr_release(lk), MGR_OK);
+  mgr_close(m);
+  fake_finish(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hello_plain),
@@ -855,6 +1125,8 @@ int main(void) {
       cmocka_unit_test(test_stale_rids_ignored),
       cmocka_unit_test(test_fatal_any_rid),
       cmocka_unit_test(test_peer_uid),
+      cmocka_unit_test(test_nothing_before_hello_reply),
+      cmocka_unit_test(test_rids_not_reused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
