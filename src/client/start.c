@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/coverage.h"
 #include "internal.h"
 #include "mgr/error.h"
 #include "mgr/server.h"
@@ -92,6 +93,7 @@ static void serve(const char *path, const char *dir, const mgr_options *o,
     unlink(path);
     rmdir(dir);
   }
+  MGRI_COVERAGE_FLUSH(); /* _exit() writes no coverage counters */
   _exit(rc == MGR_OK ? 0 : 1);
 }
 
