@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,11 +147,106 @@ static void test_exit_codes(void **state) {
   assert_int_equal(ctl("/nonexistent/mgr.sock", "ping", NULL), 3);
 }
 
+/* What mgrctl prints of every kind of value (JSON with the $bytes, $map
+ * and $ref forms, escapes, non-finite floats), the literals it reads (true,
+ * false, null, quoted text with escapes), and the refusals of ids, indexes
+ * and kinds it cannot address. */
+static void test_values(void **state) {
+  (void)state;
+  const char *addr = mgr_address(M);
+  mgr_proxy *d, *l, *v, *lk, *named;
+  assert_ok(M, mgr_dict_new(M, NULL, &d));
+  assert_ok(M, mgr_list_new(M, NULL, &l));
+  assert_ok(M, mgr_var_new(M, NULL, &v));
+  assert_ok(M, mgr_lock_new(M, &lk));
+  assert_ok(M, mgr_open(M, "ctl-named", MGR_K_DICT, NULL, true, &named, NULL));
+  char did[32], lid[32], vid[32], kid[32];
+  snprintf(did, sizeof did, "%llu", (unsigned long long)mgr_proxy_id(d));
+  snprintf(lid, sizeof lid, "%llu", (unsigned long long)mgr_proxy_id(l));
+  snprintf(vid, sizeof vid, "%llu", (unsigned long long)mgr_proxy_id(v));
+  snprintf(kid, sizeof kid, "%llu", (unsigned long long)mgr_proxy_id(lk));
+
+  mgr_value k = T("s"), x = T("q\"b\\c\nd\re\tf\001g\177h");
+  assert_ok(M, mgr_dict_set(d, &k, &x));
+  assert_int_equal(ctl(addr, "get", did, "s", NULL), 0);
+  assert_string_equal(out, "\"q\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u007fh\"\n");
+  uint8_t raw[] = {0x00, 0xab, 0xff};
+  mgr_value vals[] = {mgr_bool(true), mgr_bool(false), mgr_float(NAN),
+                      mgr_float(INFINITY), mgr_float(-INFINITY), mgr_float(3.0),
+                      mgr_bytes(raw, 3), mgr_proxy_value(l)};
+  const char *want[] = {"true\n", "false\n", "NaN\n", "Infinity\n",
+                        "-Infinity\n", "3.0\n", "{\"$bytes\": \"00abff\"}\n", NULL};
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    assert_ok(M, mgr_var_set(v, &vals[i]));
+    assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+    if (want[i]) {
+      assert_string_equal(out, want[i]);
+    } else {
+      char ref[64];
+      snprintf(ref, sizeof ref, "{\"$ref\": %s, \"kind\": \"list\"}\n", lid);
+      assert_string_equal(out, ref);
+    }
+  }
+  /* A map whose keys are not all text: the $map form. */
+  mgr_value ik = I(7), iv = T("seven");
+  assert_ok(M, mgr_dict_set(d, &ik, &iv));
+  assert_int_equal(ctl(addr, "dump", did, NULL), 0);
+  assert_non_null(strstr(out, "{\"$map\": ["));
+  assert_non_null(strstr(out, "[7, \"seven\"]"));
+
+  /* Literals: true, false, null, a quoted text with escapes, a float. */
+  assert_int_equal(ctl(addr, "set", vid, "true", NULL), 0);
+  assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+  assert_string_equal(out, "true\n");
+  assert_int_equal(ctl(addr, "set", vid, "false", NULL), 0);
+  assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+  assert_string_equal(out, "false\n");
+  assert_int_equal(ctl(addr, "set", vid, "null", NULL), 0);
+  assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+  assert_string_equal(out, "null\n");
+  assert_int_equal(ctl(addr, "set", vid, "\"a\\nb\\tc\\rd\\\"e\"", NULL), 0);
+  assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+  assert_string_equal(out, "\"a\\nb\\tc\\rd\\\"e\"\n");
+  assert_int_equal(ctl(addr, "set", vid, "1e3", NULL), 0);
+  assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+  assert_string_equal(out, "1e+03\n"); /* the shortest that reads back */
+  assert_int_equal(ctl(addr, "incr", vid, "0.5", NULL), 0);
+  assert_string_equal(out, "1000.5\n");
+
+  /* Refusals: 2 (usage) for what mgrctl cannot address. */
+  assert_int_equal(ctl(addr, "get", "x", NULL), 2);     /* bad id */
+  assert_int_equal(ctl(addr, "get", "0", NULL), 2);     /* ids start at 1 */
+  assert_int_equal(ctl(addr, "dump", "-1", NULL), 2);
+  assert_int_equal(ctl(addr, "get", kid, NULL), 2);     /* a lock */
+  assert_int_equal(ctl(addr, "get", lid, "x", NULL), 2); /* a list's index */
+  assert_int_equal(ctl(addr, "del", vid, NULL), 2);     /* a var has no key */
+  assert_int_equal(ctl(addr, "get", vid, "extra", NULL), 2);
+  assert_int_equal(ctl(addr, "set", did, "k", NULL), 2); /* no value */
+  assert_int_equal(ctl(addr, "get", lid, "0", NULL), 1); /* IndexError */
+  assert_int_equal(ctl(addr, "dump", kid, NULL), 0);
+  assert_non_null(strstr(out, "\"kind\": \"lock\""));
+
+  /* ls names the named object, as text and as JSON. */
+  assert_int_equal(ctl(addr, "ls", NULL), 0);
+  assert_non_null(strstr(out, "ctl-named"));
+  assert_int_equal(ctl(addr, "ls", "--json", NULL), 0);
+  assert_non_null(strstr(out, "\"ctl-named\""));
+  assert_int_equal(ctl(addr, "ls", "--xml", NULL), 2);
+
+  assert_ok(M, mgr_unlink(M, "ctl-named"));
+  assert_ok(M, mgr_release(named));
+  assert_ok(M, mgr_release(lk));
+  assert_ok(M, mgr_release(v));
+  assert_ok(M, mgr_release(l));
+  assert_ok(M, mgr_release(d));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dict),
       cmocka_unit_test(test_list),
       cmocka_unit_test(test_exit_codes),
+      cmocka_unit_test(test_values),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
