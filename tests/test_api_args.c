@@ -1,0 +1,203 @@
+/* mgr tests — every public call refuses a NULL where it needs a pointer with
+ * MGR_EINVAL, as include/mgr's comments say ("MGR_EINVAL (m or out NULL)"),
+ * before any word to the manager: no crash, and the connection still works
+ * after. A NULL proxy too. Removing any of these guards makes the call
+ * dereference NULL: the test crashes. */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client_util.h"
+#include "mgr/sync.h"
+
+static mgr_client *M;
+
+#define EINV(call) assert_int_equal((call), MGR_EINVAL)
+
+static int setup(void **state) {
+  (void)state;
+  M = cu_start();
+  return M ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  return cu_stop(M) == MGR_OK ? 0 : -1;
+}
+
+/* The manager's calls and the constructors. */
+static void test_manager_calls(void **state) {
+  (void)state;
+  mgr_value v = mgr_nil(), nil = mgr_nil();
+  mgr_proxy *p = NULL;
+  mgr_client *m = NULL;
+  EINV(mgr_connect(NULL, NULL, &m));
+  EINV(mgr_connect("x", NULL, NULL));
+  EINV(mgr_start(NULL, NULL));
+  EINV(mgr_ping(NULL));
+  EINV(mgr_objects(NULL, &v));
+  EINV(mgr_objects(M, NULL));
+  EINV(mgr_stats(NULL, &v));
+  EINV(mgr_stats(M, NULL));
+  EINV(mgr_dump(NULL, 1, &v));
+  EINV(mgr_dump(M, 1, NULL));
+  EINV(mgr_dump(M, 0, &v));
+  EINV(mgr_dump(M, (uint64_t)INT64_MAX + 1, &v));
+  EINV(mgr_shutdown(NULL));
+  EINV(mgr_open(NULL, "n", MGR_K_DICT, NULL, true, &p, NULL));
+  EINV(mgr_open(M, NULL, MGR_K_DICT, NULL, true, &p, NULL));
+  EINV(mgr_open(M, "n", MGR_K_DICT, NULL, true, NULL, NULL));
+  EINV(mgr_unlink(NULL, "n"));
+  EINV(mgr_unlink(M, NULL));
+  EINV(mgr_proxy_from_value(NULL, &v, &p));
+  assert_int_equal(mgr_proxy_from_value(M, NULL, &p), MGR_ETYPE); /* not a ref */
+  EINV(mgr_proxy_from_value(M, &v, NULL));
+  EINV(mgr_array_new(NULL, 'q', &nil, &p));
+  EINV(mgr_array_new(M, 'q', NULL, &p));
+  EINV(mgr_array_new(M, 'q', &nil, NULL));
+  mgr_batch *b = NULL;
+  EINV(mgr_batch_new(NULL, &b));
+  EINV(mgr_batch_new(M, NULL));
+  assert_ok(M, mgr_ping(M));
+}
+
+/* Dict, list and Value proxies: a NULL key, value, delta or result. */
+static void test_container_calls(void **state) {
+  (void)state;
+  mgr_proxy *d, *l, *v;
+  assert_ok(M, mgr_dict_new(M, NULL, &d));
+  assert_ok(M, mgr_list_new(M, NULL, &l));
+  assert_ok(M, mgr_var_new(M, NULL, &v));
+  mgr_value k = I(1), out;
+  bool b;
+  size_t n;
+  EINV(mgr_dict_get(d, NULL, &out));
+  EINV(mgr_dict_get_default(d, NULL, &k, &out));
+  EINV(mgr_dict_set(d, NULL, &k));
+  EINV(mgr_dict_set(d, &k, NULL));
+  EINV(mgr_dict_del(d, NULL));
+  EINV(mgr_dict_contains(d, NULL, &b));
+  EINV(mgr_dict_pop(d, NULL, NULL, &out));
+  EINV(mgr_dict_setdefault(d, NULL, &k, &out));
+  EINV(mgr_dict_update(d, NULL));
+  EINV(mgr_dict_incr(d, NULL, &k, NULL, &out));
+  EINV(mgr_dict_incr(d, &k, NULL, NULL, &out));
+  EINV(mgr_dict_incr_int(d, NULL, 1, false, NULL));
+  EINV(mgr_dict_cas(d, NULL, &k, &k, &b, NULL));
+  EINV(mgr_dict_cas(d, &k, NULL, &k, &b, NULL));
+  EINV(mgr_dict_cas(d, &k, &k, NULL, &b, NULL));
+  EINV(mgr_list_set(l, 0, NULL));
+  EINV(mgr_list_contains(l, NULL, &b));
+  EINV(mgr_list_setslice(l, mgr_omit(), mgr_omit(), mgr_omit(), NULL));
+  EINV(mgr_list_append(l, NULL));
+  EINV(mgr_list_extend(l, NULL));
+  EINV(mgr_list_insert(l, 0, NULL));
+  EINV(mgr_list_remove(l, NULL));
+  int64_t at;
+  EINV(mgr_list_index(l, NULL, mgr_omit(), mgr_omit(), &at));
+  EINV(mgr_list_count(l, NULL, &n));
+  EINV(mgr_list_incr(l, 0, NULL, &out));
+  EINV(mgr_list_cas(l, 0, NULL, &k, &b, NULL));
+  EINV(mgr_list_cas(l, 0, &k, NULL, &b, NULL));
+  EINV(mgr_var_set(v, NULL));
+  EINV(mgr_var_incr(v, NULL, NULL, &out));
+  EINV(mgr_var_cas(v, NULL, &k, &b, NULL));
+  EINV(mgr_var_cas(v, &k, NULL, &b, NULL));
+  /* A NULL proxy. */
+  EINV(mgr_dict_len(NULL, &n));
+  EINV(mgr_list_len(NULL, &n));
+  EINV(mgr_var_get(NULL, &out));
+  assert_ok(M, mgr_dict_len(d, &n));
+  assert_ok(M, mgr_release(v));
+  assert_ok(M, mgr_release(l));
+  assert_ok(M, mgr_release(d));
+}
+
+/* The synchronisation kinds, Namespace and Array. */
+static void test_sync_calls(void **state) {
+  (void)state;
+  mgr_proxy *q, *ns, *e, *s, *bar, *a, *lk, *c;
+  assert_ok(M, mgr_queue_new(M, 0, &q));
+  assert_ok(M, mgr_namespace_new(M, NULL, &ns));
+  assert_ok(M, mgr_event_new(M, &e));
+  assert_ok(M, mgr_semaphore_new(M, 1, &s));
+  assert_ok(M, mgr_barrier_new(M, 2, -1, &bar));
+  mgr_value init = mgr_array(NULL, 0);
+  assert_ok(M, mgr_array_new(M, 'q', &init, &a));
+  assert_ok(M, mgr_lock_new(M, &lk));
+  assert_ok(M, mgr_condition_new(M, lk, &c));
+  mgr_value k = I(1), out;
+  EINV(mgr_queue_put(q, NULL, 0));
+  EINV(mgr_queue_qsize(q, NULL));
+  EINV(mgr_queue_empty(q, NULL));
+  EINV(mgr_queue_full(q, NULL));
+  EINV(mgr_ns_get(ns, NULL, &out));
+  EINV(mgr_ns_get(ns, "x", NULL));
+  EINV(mgr_ns_set(ns, NULL, &k));
+  EINV(mgr_ns_set(ns, "x", NULL));
+  EINV(mgr_ns_del(ns, NULL));
+  EINV(mgr_ns_items(ns, NULL));
+  EINV(mgr_ns_repr(ns, NULL));
+  EINV(mgr_event_is_set(e, NULL));
+  EINV(mgr_sem_value(s, NULL));
+  EINV(mgr_barrier_parties(bar, NULL));
+  EINV(mgr_barrier_n_waiting(bar, NULL));
+  EINV(mgr_barrier_broken(bar, NULL));
+  EINV(mgr_array_get(a, 0, NULL));
+  EINV(mgr_array_set(a, 0, NULL));
+  EINV(mgr_array_len(a, NULL));
+  EINV(mgr_array_getslice(a, mgr_omit(), mgr_omit(), mgr_omit(), NULL));
+  EINV(mgr_array_setslice(a, mgr_omit(), mgr_omit(), mgr_omit(), NULL));
+  EINV(mgr_array_incr(a, 0, NULL, &out));
+  EINV(mgr_array_cas(a, 0, NULL, &k, NULL, NULL));
+  EINV(mgr_array_cas(a, 0, &k, NULL, NULL, NULL));
+  EINV(mgr_array_typecode(a, NULL));
+  EINV(mgr_cond_wait_for(c, NULL, NULL, -1, NULL));
+  EINV(mgr_cond_wait_for(NULL, NULL, NULL, -1, NULL));
+  mgr_proxy *c2;
+  EINV(mgr_condition_new(NULL, lk, &c2));
+  assert_ok(M, mgr_ping(M));
+  mgr_proxy *all[] = {c, lk, a, bar, s, e, ns, q};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    assert_ok(M, mgr_release(all[i]));
+}
+
+/* The batch builder: a NULL builder, value or operation. */
+static void test_batch_calls(void **state) {
+  (void)state;
+  mgr_proxy *d;
+  assert_ok(M, mgr_dict_new(M, NULL, &d));
+  mgr_batch *b;
+  assert_ok(M, mgr_batch_new(M, &b));
+  mgr_value k = I(1), res;
+  EINV(mgr_batch_add(NULL, d, "DICT_LEN", NULL, 0));
+  EINV(mgr_batch_add(b, d, "NO_SUCH_OP", NULL, 0));
+  EINV(mgr_batch_dict_set(NULL, d, &k, &k));
+  EINV(mgr_batch_dict_set(b, d, NULL, &k));
+  EINV(mgr_batch_run(NULL, &res));
+  /* The builder keeps its first error until cleared (client.h). */
+  EINV(mgr_batch_run(b, &res));
+  mgr_batch_clear(b);
+  assert_ok(M, mgr_batch_dict_set(b, d, &k, &k));
+  assert_int_equal(mgr_batch_len(b), 1);
+  mgr_batch_free(b);
+  assert_ok(M, mgr_release(d));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_manager_calls),
+      cmocka_unit_test(test_container_calls),
+      cmocka_unit_test(test_sync_calls),
+      cmocka_unit_test(test_batch_calls),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
