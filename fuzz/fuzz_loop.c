@@ -21,8 +21,8 @@
  *    an array starting with a uint (spec 3.5);
  *  - the replies to the requests before the first one that could park
  *    (a blocking op, answered by the server's clock) are the same, byte
- *    for byte (STATS: rid and status), and as many, however the stream was
- *    cut;
+ *    for byte (STATS and DUMP, which count the allocator's sizes: rid and
+ *    status), and as many, however the stream was cut;
  *  - a partial frame at the end is dropped and the connection closed;
  *  - after the connection is gone, a new connection's STATS shows one
  *    open connection, nothing parked, no connection in the handshake, and
@@ -329,9 +329,12 @@ static void srv_finish(srv *s, mgri_arena *a) {
   if (stats) {
     FUZZ_CHECK(stat_of(&r.result, "requests", "parked") == 0);
     FUZZ_CHECK(stat_of(&r.result, "connections", "handshaking") == 0);
-    /* Only the control connection's buffers: within the idle bounds. */
-    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_in") <= (int64_t)MGRI_IDLE_BUF_MAX);
-    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_out") <= (int64_t)MGRI_IDLE_BUF_MAX);
+    /* Only the control connection's buffers: within the idle bounds (spec
+     * 14.2.3), counted as the allocator holds them (malloc_usable_size:
+     * glibc gives 16392 bytes for 16384). */
+    const int64_t slack = 256;
+    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_in") <= (int64_t)MGRI_IDLE_BUF_MAX + slack);
+    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_out") <= (int64_t)MGRI_IDLE_BUF_MAX + slack);
   }
   ctl_send(fd, 100000, MGRI_OP_SHUTDOWN, NULL, 0);
   r = ctl_recv(fd, a);
@@ -369,6 +372,28 @@ static size_t deterministic_prefix(const uint8_t *p, size_t n, uint64_t *ops,
   }
   mgri_reader_fini(&rd);
   return count;
+}
+
+/* Whether rid names a request of the stream that could park (a blocking
+ * op), by the reference framing. */
+static bool blocking_rid(const uint8_t *p, size_t n, uint64_t rid, mgri_arena *a) {
+  mgri_reader rd;
+  mgri_reader_init(&rd, MGRI_FRAME_MAX_CEIL);
+  bool found = false;
+  if (mgri_reader_feed(&rd, p, n) == MGR_OK) {
+    const uint8_t *body;
+    size_t len;
+    mgri_limits lim;
+    mgri_limits_default(&lim);
+    while (!found && mgri_reader_next(&rd, &body, &len) == 1) {
+      mgri_request rq;
+      if (mgri_request_decode(body, len, &lim, a, &rq, NULL) != MGR_OK) continue;
+      const mgri_opinfo *oi = mgri_op_info(rq.op);
+      found = rq.rid == rid && oi && (oi->flags & MGRI_OPF_B);
+    }
+  }
+  mgri_reader_fini(&rd);
+  return found;
 }
 
 static bool is_fatal(int status) {
@@ -422,8 +447,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const reply_at *sets[2] = {r1, r2};
   size_t counts[2] = {n1, n2};
   for (int k = 0; k < 2; k++)
-    for (size_t i = 0; i + 1 < counts[k] && i < 256; i++)
+    for (size_t i = 0; i + 1 < counts[k] && i < 256; i++) {
+      /* Reported (fuzz/known/loop-late-reply): a parked request whose
+       * deadline passes after the error reply, before the connection is
+       * dropped, is still answered on it. */
+      if (is_fatal(sets[k][i].r.status) && fuzz_known("loop-late-reply")) {
+        bool late = true;
+        for (size_t j = i + 1; j < counts[k] && j < 256; j++)
+          late = late && !is_fatal(sets[k][j].r.status) &&
+                 blocking_rid(p, n, sets[k][j].r.rid, &a);
+        if (late) break;
+      }
+      if (is_fatal(sets[k][i].r.status)) {
+        fprintf(stderr, "fuzz_loop: %s run: reply %zu of %zu closes (rid %llu %s %.*s); then:\n",
+                k ? "whole" : "chunked", i, counts[k], (unsigned long long)sets[k][i].r.rid,
+                mgr_err_name(sets[k][i].r.status), (int)sets[k][i].r.msglen,
+                sets[k][i].r.msg ? sets[k][i].r.msg : "");
+        for (size_t j = i + 1; j < counts[k] && j < 256; j++)
+          fprintf(stderr, "  rid %llu %s %.*s\n", (unsigned long long)sets[k][j].r.rid,
+                  mgr_err_name(sets[k][j].r.status), (int)sets[k][j].r.msglen,
+                  sets[k][j].r.msg ? sets[k][j].r.msg : "");
+      }
       FUZZ_CHECK(!is_fatal(sets[k][i].r.status));
+    }
   /* The replies to the requests before anything could park: the same. */
   size_t det = deterministic_prefix(p, n, ops, 256, &a);
   size_t m1 = n1 < det ? n1 : det, m2 = n2 < det ? n2 : det;
@@ -433,7 +479,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(m1 == m2);
   for (size_t i = 0; i < m1 && i < 256; i++) {
     FUZZ_CHECK(r1[i].r.rid == r2[i].r.rid && r1[i].r.status == r2[i].r.status);
-    if (ops[i] == MGRI_OP_STATS && r1[i].r.status == MGR_OK) continue;
+    /* STATS and DUMP say what the heap holds (malloc_usable_size), which
+     * depends on which free blocks the allocator reused. */
+    if ((ops[i] == MGRI_OP_STATS || ops[i] == MGRI_OP_DUMP) && r1[i].r.status == MGR_OK)
+      continue;
     FUZZ_CHECK(r1[i].len == r2[i].len && memcmp(r1[i].body, r2[i].body, r1[i].len) == 0);
   }
   mgri_arena_fini(&a);
