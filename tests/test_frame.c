@@ -419,6 +419,71 @@ static void test_body_lifetime(void **state) {
   mgri_reader_fini(&r);
 }
 
+/* A reader whose owner keeps large buffers (mgri_reader_set_keep) keeps
+ * the memory of a large frame once it is taken, and gives it back when the
+ * keep goes back to the idle size. */
+static void test_keep(void **state) {
+  (void)state;
+  size_t big = 200000;
+  stream s;
+  stream_make(&s, &big, 1);
+  mgri_reader r;
+  mgri_reader_init(&r, 0);
+  mgri_reader_set_keep(&r, SIZE_MAX);
+  assert_int_equal(mgri_reader_feed(&r, s.data, s.len), MGR_OK);
+  assert_int_equal(drain(&r, &s, 0), 1);
+  mgri_reader_shrink(&r);
+  assert_true(mgri_reader_held(&r) >= s.len);
+  mgri_reader_set_keep(&r, 0); /* at least MGRI_IDLE_BUF_MAX */
+  mgri_reader_shrink(&r);
+  assert_true(mgri_reader_held(&r) <= MGRI_IDLE_BUF_MAX);
+  stream_free(&s);
+  mgri_reader_fini(&r);
+}
+
+/* mgri_reader_excise: a frame's middle read elsewhere. The bytes of it
+ * already buffered move out, the frame comes out shortened by the cut,
+ * what follows it is untouched, and stream offsets count the cut bytes
+ * (mgri_reader_take). */
+static void test_excise(void **state) {
+  (void)state;
+  uint8_t f[4 + 20 + 4 + 2];
+  f[0] = 0, f[1] = 0, f[2] = 0, f[3] = 20;
+  for (int i = 0; i < 20; i++) f[4 + i] = (uint8_t)i;
+  uint8_t g[] = {0, 0, 0, 2, 'x', 'y'};
+  mgri_reader r;
+  mgri_reader_init(&r, 0);
+  /* Header and 12 body bytes arrive; bytes 5..14 (10) are cut out. */
+  assert_int_equal(mgri_reader_feed(&r, f, 4 + 12), MGR_OK);
+  uint8_t out[10];
+  memset(out, 0xee, sizeof out);
+  assert_int_equal(mgri_reader_excise(&r, 5, 10, out), 7);
+  for (int i = 0; i < 7; i++) assert_int_equal(out[i], 5 + i);
+  size_t have;
+  const uint8_t *p = mgri_reader_peek(&r, &have);
+  assert_int_equal(have, 4 + 5);
+  assert_int_equal(p[3], 10); /* 20 - 10 */
+  const uint8_t *body;
+  size_t len;
+  assert_int_equal(mgri_reader_next(&r, &body, &len), 0);
+  /* The rest of the cut goes around the reader; then the frame's tail and
+   * the next frame. */
+  assert_int_equal(mgri_reader_feed(&r, f + 4 + 15, 5), MGR_OK);
+  assert_int_equal(mgri_reader_feed(&r, g, sizeof g), MGR_OK);
+  assert_int_equal(mgri_reader_next(&r, &body, &len), 1);
+  assert_int_equal(len, 10);
+  const uint8_t want[10] = {0, 1, 2, 3, 4, 15, 16, 17, 18, 19};
+  assert_memory_equal(body, want, 10);
+  assert_int_equal(mgri_reader_next(&r, &body, &len), 1);
+  assert_memory_equal(body, "xy", 2);
+  /* Offsets: 24 + 6 bytes of stream so far. */
+  uint8_t z[4] = {0};
+  assert_int_equal(mgri_reader_feed(&r, z, 4), MGR_OK);
+  assert_int_equal(mgri_reader_next(&r, &body, &len), MGR_EDECODE);
+  assert_int_equal(r.err_offset, 30);
+  mgri_reader_fini(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_whole),
@@ -433,6 +498,8 @@ int main(void) {
       cmocka_unit_test(test_bound),
       cmocka_unit_test(test_idle_shrink),
       cmocka_unit_test(test_body_lifetime),
+      cmocka_unit_test(test_keep),
+      cmocka_unit_test(test_excise),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "mgr/error.h"
 #include "common/kinds.h"
@@ -875,6 +876,140 @@ static void test_random_round_trips(void **state) {
   mgri_arena_fini(&ga);
 }
 
+/* ------------------------------------------- large strings without copies -- */
+
+/* The bytes b holds, references included, gathered into one array. */
+static uint8_t *gather(const mgri_buf *b, size_t from, size_t *n) {
+  struct iovec iov[2 * MGRI_BUF_REFS + 1];
+  size_t k = mgri_buf_iov(b, from, iov, sizeof iov / sizeof iov[0]);
+  *n = mgri_buf_total(b) - from;
+  uint8_t *out = malloc(*n + 1), *w = out;
+  assert_non_null(out);
+  for (size_t i = 0; i < k; i++) {
+    memcpy(w, iov[i].iov_base, iov[i].iov_len);
+    w += iov[i].iov_len;
+  }
+  assert_int_equal((size_t)(w - out), *n);
+  return out;
+}
+
+/* Frames encoded with large strings held by reference gather to exactly
+ * the bytes of a plain encoding, back to back (a reference that ends one
+ * frame is not counted in the next one's length), from any offset; a frame
+ * that fails drops its references and nothing before it. */
+static void test_gather_refs(void **state) {
+  fx *f = *state;
+  size_t big = 5000;
+  char *blob = malloc(big);
+  assert_non_null(blob);
+  for (size_t i = 0; i < big; i++) blob[i] = (char)('a' + i % 26);
+  mgri_buf plain, g;
+  mgri_buf_init(&plain, 0);
+  mgri_buf_init(&g, 0);
+  g.ref_min = 1000;
+  mgr_value args[2] = {mgr_bytes(blob, big), mgr_textn(blob, 3000)};
+  for (int k = 0; k < 3; k++) {
+    mgri_reply rp = {(uint64_t)k + 1, MGR_OK, mgr_bytes(blob, big - (size_t)k), NULL, 0};
+    assert_int_equal(mgri_reply_encode(&plain, &rp, 0), MGR_OK);
+    assert_int_equal(mgri_reply_encode(&g, &rp, 0), MGR_OK);
+  }
+  mgri_request rq = {9, MGRI_OP_PING, 0, args, 2};
+  assert_int_equal(mgri_request_encode(&plain, &rq, 0), MGR_OK);
+  assert_int_equal(mgri_request_encode(&g, &rq, 0), MGR_OK);
+  assert_int_equal(g.nrefs, MGRI_BUF_REFS); /* the fifth string is copied */
+  assert_true(g.len < plain.len / 4);
+  assert_int_equal(mgri_buf_total(&g), plain.len);
+  for (size_t from = 0; from <= plain.len; from += 997) {
+    size_t n;
+    uint8_t *all = gather(&g, from, &n);
+    assert_int_equal(n, plain.len - from);
+    assert_memory_equal(all, plain.data + from, n);
+    free(all);
+  }
+  /* A frame too large for its limit: nothing of it stays, references
+   * included; what came before is intact. */
+  mgri_buf_clear(&g);
+  mgri_reply one = {1, MGR_OK, mgr_bytes(blob, big), NULL, 0};
+  assert_int_equal(mgri_reply_encode(&g, &one, 0), MGR_OK);
+  size_t total = mgri_buf_total(&g), nrefs = g.nrefs;
+  assert_int_equal(mgri_reply_encode(&g, &one, (uint32_t)big), MGR_ETOOBIG);
+  assert_int_equal(mgri_buf_total(&g), total);
+  assert_int_equal(g.nrefs, nrefs);
+  assert_int_equal(g.err, 0);
+  /* The length prefix of a frame with a reference counts it. */
+  assert_int_equal(g.data[0] << 24 | g.data[1] << 16 | g.data[2] << 8 | g.data[3],
+                   total - 4);
+  mgri_buf_fini(&plain);
+  mgri_buf_fini(&g);
+  free(blob);
+  (void)f;
+}
+
+/* mgri_request_split finds a request's large top-level string from the
+ * body's first bytes; the decoder, given the string's payload elsewhere (a
+ * hole), decodes the rest around it to the same request. */
+static void test_split_and_hole(void **state) {
+  fx *f = *state;
+  size_t big = 70000;
+  char *blob = malloc(big);
+  assert_non_null(blob);
+  for (size_t i = 0; i < big; i++) blob[i] = (char)('A' + i % 26);
+  mgr_value args[3] = {mgr_text("key"), mgr_textn(blob, big), mgr_int(-5)};
+  mgri_request rq = {77, MGRI_OP_DICT_SET, 3, args, 3};
+  mgri_buf_clear(&f->b);
+  assert_int_equal(mgri_request_encode(&f->b, &rq, 0), MGR_OK);
+  const uint8_t *body = f->b.data + 4;
+  size_t n = f->b.len - 4, at = 0, len = 0;
+  /* [rid, op, oid, ["key", text(70000), -5]]: 1+2+1+1+1+4+5 bytes of heads
+   * before the payload. */
+  assert_true(mgri_request_split(body, 40, n, 1000, &at, &len));
+  assert_int_equal(at, 15);
+  assert_int_equal(len, big);
+  assert_memory_equal(body + at, blob, big);
+  assert_false(mgri_request_split(body, at - 1, n, 1000, &at, &len)); /* head cut */
+  assert_false(mgri_request_split(body, 40, n, big + 1, &at, &len)); /* too short */
+  assert_false(mgri_request_split(body, 40, at + big - 1, 1000, &at, &len));
+  /* The body without the payload, decoded with the payload as a hole. */
+  uint8_t *cut = malloc(n - big);
+  assert_non_null(cut);
+  memcpy(cut, body, 15);
+  memcpy(cut + 15, body + 15 + big, n - 15 - big);
+  char *elsewhere = malloc(big);
+  assert_non_null(elsewhere);
+  memcpy(elsewhere, blob, big);
+  mgri_hole h = {15, (const uint8_t *)elsewhere, big, false};
+  mgri_request d;
+  mgri_decode_error e;
+  assert_int_equal(mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &h),
+                   MGR_OK);
+  assert_true(h.used);
+  assert_int_equal(d.rid, 77);
+  assert_int_equal(d.nargs, 3);
+  assert_ptr_equal(d.args[1].u.s.ptr, elsewhere); /* not copied */
+  assert_int_equal(d.args[1].u.s.len, big);
+  assert_int_equal(d.args[2].u.i, -5);
+  /* A hole the decoder never meets: refused. */
+  mgri_hole far = {16, (const uint8_t *)elsewhere, big, false};
+  assert_int_equal(mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &far),
+                   MGR_EDECODE);
+  /* The payload is checked as if it were in place: invalid UTF-8. */
+  elsewhere[100] = (char)0xff;
+  assert_int_equal(mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &h),
+                   MGR_EDECODE);
+  assert_int_equal(e.offset, 10); /* the string's head */
+  /* Borrowing: strings of borrow_min bytes or more point into the input. */
+  mgri_limits lim;
+  mgri_limits_default(&lim);
+  lim.borrow_min = 1000;
+  assert_int_equal(mgri_request_decode(body, n, &lim, &f->a, &d, &e), MGR_OK);
+  assert_ptr_equal(d.args[1].u.s.ptr, (const char *)body + 15);
+  assert_ptr_not_equal(d.args[0].u.s.ptr, (const char *)body + 7); /* short: copied */
+  assert_string_equal(d.args[0].u.s.ptr, "key");
+  free(cut);
+  free(elsewhere);
+  free(blob);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ops_table),
@@ -888,6 +1023,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_encode_depth, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reply_encode, setup, teardown),
       cmocka_unit_test_setup_teardown(test_random_round_trips, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gather_refs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_split_and_hole, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -136,12 +136,12 @@ void mgri_cbor_float(mgri_buf *b, double v) {
 
 void mgri_cbor_text(mgri_buf *b, const char *p, size_t n) {
   mgri_cbor_head(b, 3, n);
-  mgri_buf_append(b, p, n);
+  mgri_buf_append_ref(b, p, n);
 }
 
 void mgri_cbor_bytes(mgri_buf *b, const void *p, size_t n) {
   mgri_cbor_head(b, 2, n);
-  mgri_buf_append(b, p, n);
+  mgri_buf_append_ref(b, p, n);
 }
 
 void mgri_cbor_array(mgri_buf *b, size_t n) { mgri_cbor_head(b, 4, n); }
@@ -235,13 +235,15 @@ int mgri_cbor_value(mgri_buf *b, const mgr_value *v) {
 typedef struct dec {
   const uint8_t *p;
   size_t n, pos;
-  uint32_t depth_max, items_max;
+  uint32_t depth_max, items_max, borrow_min;
   size_t items;
   mgri_arena *a;
   mgri_decode_error *err;
+  mgri_hole *hole;
 } dec;
 
 static int fail(dec *d, int code, size_t off, const char *what) {
+  if (d->hole && d->hole->used && off >= d->hole->at) off += d->hole->n;
   d->err->code = code;
   d->err->offset = off;
   d->err->what = what;
@@ -351,11 +353,28 @@ static int item(dec *d, unsigned depth, mgr_value *out) {
     return MGR_OK;
   case 2:
   case 3: {
+    if (d->hole && !d->hole->used && d->pos == d->hole->at &&
+        arg == d->hole->n) {
+      /* The payload read elsewhere: checked as if it were here. */
+      const char *hp = (const char *)d->hole->p;
+      if (major == 3 && !mgri_utf8_valid(hp, d->hole->n))
+        return fail(d, MGR_EDECODE, at, "invalid UTF-8");
+      d->hole->used = true;
+      *out = major == 3 ? mgr_textn(hp, d->hole->n) : mgr_bytes(hp, d->hole->n);
+      return MGR_OK;
+    }
     if (arg > left) return fail(d, MGR_EDECODE, at, EOI);
     size_t len = (size_t)arg;
     const char *src = (const char *)d->p + d->pos;
     if (major == 3 && !mgri_utf8_valid(src, len))
       return fail(d, MGR_EDECODE, at, "invalid UTF-8");
+    if (d->borrow_min && len >= d->borrow_min) {
+      /* A large string stays where it is (the caller's buffer outlives
+       * the value): no arena copy, no arena growth. */
+      *out = major == 3 ? mgr_textn(src, len) : mgr_bytes(src, len);
+      d->pos += len;
+      return MGR_OK;
+    }
     char *s = mgri_arena_alloc(d->a, len + (major == 3));
     if (!s) return fail(d, MGR_ENOMEM, at, "out of memory");
     if (len) memcpy(s, src, len);
@@ -451,13 +470,21 @@ static int item(dec *d, unsigned depth, mgr_value *out) {
 
 int mgri_cbor_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                      mgri_arena *a, mgr_value *out, mgri_decode_error *err) {
+  return mgri_cbor_decode_hole(p, n, lim, a, out, err, NULL);
+}
+
+int mgri_cbor_decode_hole(const uint8_t *p, size_t n, const mgri_limits *lim,
+                          mgri_arena *a, mgr_value *out,
+                          mgri_decode_error *err, mgri_hole *hole) {
   mgri_decode_error spare;
   mgri_limits defaults;
   if (!lim) {
     mgri_limits_default(&defaults);
     lim = &defaults;
   }
-  dec d = {p, n, 0, lim->depth_max, lim->items_max, 0, a, err ? err : &spare};
+  dec d = {p,         n, 0, lim->depth_max, lim->items_max, lim->borrow_min,
+           0,         a, err ? err : &spare, hole};
+  if (hole) hole->used = false;
   /* 0 means "the default"; nothing may exceed the protocol's ceiling. */
   if (d.depth_max == 0 || d.depth_max > MGRI_DEPTH_MAX)
     d.depth_max = MGRI_DEPTH_MAX;
@@ -469,6 +496,8 @@ int mgri_cbor_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
   int rc = item(&d, 1, out);
   if (rc == MGR_OK && d.pos != n)
     rc = fail(&d, MGR_EDECODE, d.pos, "trailing bytes");
+  if (rc == MGR_OK && hole && !hole->used)
+    rc = fail(&d, MGR_EDECODE, hole->at, "a string's payload out of place");
   if (rc != MGR_OK) *out = mgr_nil();
   return rc;
 }

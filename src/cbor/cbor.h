@@ -56,10 +56,29 @@ size_t mgri_cbor_size(const mgr_value *v, size_t cap);
 
 /* --- decoder ----------------------------------------------------------------
  * Decodes exactly one item spanning all of p[0..n) into *out; the tree and its
- * strings (NUL-terminated copies) live in arena a. Returns MGR_OK, or an error
+ * strings (NUL-terminated copies) live in arena a, except strings of at least
+ * lim->borrow_min bytes when it is set, which point into p (not
+ * NUL-terminated). Returns MGR_OK, or an error
  * with *err filled (err may be NULL). Never reads past p+n; allocates nothing
  * from a declared length before checking that the input could hold it. */
 int mgri_cbor_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                      mgri_arena *a, mgr_value *out, mgri_decode_error *err);
+
+/* A string whose payload is not in the input (a large one a receiver read
+ * into a block of its own): the text or bytes head ending at input offset
+ * `at` declares n bytes, and they are at p instead of following the head.
+ * The decoded string points to p; `used` says whether the decoder met it
+ * (a decoding that succeeds without meeting it is refused: EDECODE).
+ * Offsets in errors count the hole's bytes where they belong. */
+typedef struct mgri_hole {
+  size_t at;
+  const uint8_t *p;
+  size_t n;
+  bool used;
+} mgri_hole;
+/* mgri_cbor_decode over an input with a hole (NULL: none). */
+int mgri_cbor_decode_hole(const uint8_t *p, size_t n, const mgri_limits *lim,
+                          mgri_arena *a, mgr_value *out,
+                          mgri_decode_error *err, mgri_hole *hole);
 
 #endif

@@ -82,8 +82,24 @@ static void atfork_child(void) {
   g_mu = fresh;
 }
 
+static pthread_key_t g_owned;
+static bool g_owned_ok;
+
 static void once_init(void) {
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  g_owned_ok = pthread_key_create(&g_owned, free) == 0;
+}
+
+/* A large result received straight into the block the caller gets is the
+ * calling thread's (g_owned, a key: a thread that exits frees its own)
+ * until mgri_result_out hands it over or the thread's next call frees it. */
+static void owned_set(char *p) {
+  if (!g_owned_ok) {
+    free(p);
+    return;
+  }
+  free(pthread_getspecific(g_owned));
+  pthread_setspecific(g_owned, p);
 }
 
 /* A thread exits: close its connection, unless it holds the session. */
@@ -172,6 +188,7 @@ int mgri_client_new(const char *address, const mgr_options *given,
 
 void mgri_client_free(mgr_client *m) {
   if (!m) return;
+  owned_set(NULL);
   pthread_mutex_lock(&g_mu);
   for (mgr_client **pp = &g_clients; *pp; pp = &(*pp)->reg_next) {
     if (*pp == m) {
@@ -264,12 +281,14 @@ static int wait_fd(mgri_conn *c, short events, const struct timespec *dl) {
   }
 }
 
-static int send_all(mgri_conn *c, const uint8_t *p, size_t len, int tmo,
+/* Sends all of b (its referenced runs too: large strings go from the
+ * caller's memory to the socket without a copy). */
+static int send_all(mgri_conn *c, const mgri_buf *b, int tmo,
                     const struct timespec *dl) {
-  size_t off = 0;
+  size_t off = 0, len = mgri_buf_total(b);
   int flags = MSG_NOSIGNAL | (tmo >= 0 ? MSG_DONTWAIT : 0);
   while (off < len) {
-    ssize_t n = mgri_transport_send(c, p + off, len - off, flags);
+    ssize_t n = mgri_transport_sendb(c, b, off, flags);
     if (n > 0) {
       off += (size_t)n;
       continue;
@@ -336,7 +355,7 @@ static void orphan_reply(mgri_conn *c, const mgri_reply *rep, int tmo,
     c->next_rid++;
     mgri_buf_clear(&c->out);
     if (mgri_request_encode(&c->out, &rq, c->send_max) == MGR_OK)
-      send_all(c, c->out.data, c->out.len, tmo, dl);
+      send_all(c, &c->out, tmo, dl);
     return;
   }
 }
@@ -361,6 +380,106 @@ static bool fatal(int status) {
          status == MGR_EVERSION || status == MGR_EPERM || status == MGR_ESHUTDOWN;
 }
 
+/* Waits until c can be read (for the deadline when tmo >= 0) and reads
+ * up to n bytes at p: > 0 bytes read, 0 end of stream, -1 an error (errno),
+ * -2 timed out. */
+static ssize_t read_some(mgri_conn *c, void *p, size_t n, int tmo,
+                         const struct timespec *dl) {
+  for (;;) {
+    if ((tmo >= 0 || c->ssl) && !mgri_transport_buffered(c) &&
+        !wait_fd(c, mgri_transport_events(c, POLLIN), tmo >= 0 ? dl : NULL))
+      return -2;
+    ssize_t r = mgri_transport_recv(c, p, n);
+    if (r >= 0) return r;
+    if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+  }
+}
+
+static uint32_t be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+/* A reply [rid, 0, text or bytes] whose frame is larger than
+ * MGRI_IDLE_BUF_MAX, recognised from its first bytes: its string goes from
+ * the transport straight into a block of its own, which becomes the
+ * caller's value without a copy (mgri_result_out). The checks are the
+ * decoder's for this shape (shortest heads, a rid within the profile's
+ * uints, the string filling the frame, UTF-8 for text); anything else
+ * goes the ordinary way. 1 with *out filled, 0 not this shape (nothing
+ * consumed), or an error (timed out: what was read is back in the reader,
+ * the stream in step; no memory for the block: nothing consumed). */
+static int recv_direct(mgri_conn *c, int tmo, const struct timespec *dl,
+                       mgri_reply *out) {
+  size_t have;
+  const uint8_t *p = mgri_reader_peek(&c->rd, &have);
+  /* header, 0x83, a rid head, 0x00, a 5-byte string head */
+  if (!p || have < MGRI_FRAME_HEADER + 8) return 0;
+  uint32_t n = be32(p);
+  if (n <= MGRI_IDLE_BUF_MAX || n > c->rd.frame_max) return 0;
+  const uint8_t *b = p + MGRI_FRAME_HEADER;
+  if (b[0] != 0x83 || (b[1] >> 5) != 0) return 0;
+  unsigned ai = b[1] & 31;
+  size_t rl = ai < 24 ? 0 : ai <= 27 ? (size_t)1 << (ai - 24) : 9;
+  if (rl == 9) return 0;
+  size_t k = 2 + rl; /* the code's offset */
+  if (have < MGRI_FRAME_HEADER + k + 6) return 0;
+  uint64_t rid = ai < 24 ? ai : 0;
+  for (size_t i = 0; i < rl; i++) rid = rid << 8 | b[2 + i];
+  static const uint64_t floor_[4] = {24, 0x100, 0x10000, 0x100000000ull};
+  if ((ai >= 24 && rid < floor_[ai - 24]) || rid > INT64_MAX) return 0;
+  if (b[k] != 0x00 || (b[k + 1] != 0x5a && b[k + 1] != 0x7a)) return 0;
+  bool text = b[k + 1] == 0x7a;
+  uint32_t len = be32(b + k + 2);
+  k += 6; /* the string's first byte */
+  if (len < 0x10000 || k + len != n) return 0;
+  char *blk = malloc((size_t)len + 1);
+  if (!blk) {
+    /* Nothing taken: the reply waits, and is skipped as stale by the next
+     * call (as when the reader cannot grow). */
+    snprintf(c->errmsg, sizeof c->errmsg,
+             "out of memory for a reply of %lu bytes", (unsigned long)n);
+    return MGR_ENOMEM;
+  }
+  size_t got = have - MGRI_FRAME_HEADER - k;
+  if (got > len) got = len;
+  memcpy(blk, b + k, got);
+  size_t inbuf = got;
+  while (got < len) {
+    ssize_t r = read_some(c, blk + got, len - got, tmo, dl);
+    if (r > 0) {
+      got += (size_t)r;
+      continue;
+    }
+    if (r == -2) {
+      /* What came goes back behind the frame's start: the next call
+       * reads on from there. */
+      int f = mgri_reader_feed(&c->rd, blk + inbuf, got - inbuf);
+      free(blk);
+      if (f != MGR_OK) return broken(c, f, "out of memory");
+      snprintf(c->errmsg, sizeof c->errmsg, "no reply within %d ms", tmo);
+      return MGR_ETIMEDOUT;
+    }
+    free(blk);
+    return broken(c, MGR_ECLOSED, "connection to the manager lost: %s",
+                  r == 0 ? "end of stream" : strerror(errno));
+  }
+  mgri_reader_take(&c->rd, MGRI_FRAME_HEADER + k + inbuf, len - inbuf);
+  if (text && !mgri_utf8_valid(blk, len)) {
+    free(blk);
+    return broken(c, MGR_EDECODE, "malformed reply at offset %zu: %s", k - 5,
+                  "invalid UTF-8");
+  }
+  blk[len] = '\0';
+  owned_set(blk);
+  memset(out, 0, sizeof *out);
+  out->rid = rid;
+  out->status = MGR_OK;
+  out->result = text ? mgr_textn(blk, len) : mgr_bytes(blk, len);
+  c->reply_len = n;
+  return 1;
+}
+
 static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
                       const struct timespec *dl, mgri_reply *out) {
   for (;;) {
@@ -370,21 +489,29 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
     if (r < 0)
       return broken(c, r, "bad reply frame: %s",
                     c->rd.errmsg[0] ? c->rd.errmsg : mgr_strerror(r));
+    bool direct = false;
+    if (r == 0) {
+      r = recv_direct(c, tmo, dl, out);
+      direct = r == 1;
+    }
+    if (r < 0) return r;
     if (r == 1) {
-      c->reply_len = len;
-      mgri_decode_error de = {0, 0, NULL};
-      int d = mgri_reply_decode(body, len, &c->lim, &c->arena, out, &de);
-      if (d == MGR_ENOMEM) {
-        /* The frame is consumed, the stream in step: this call fails, the
-         * connection stays usable (its reply, if this was not it, comes
-         * later and is skipped as stale). */
-        snprintf(c->errmsg, sizeof c->errmsg,
-                 "out of memory decoding a reply of %zu bytes", len);
-        return MGR_ENOMEM;
+      if (!direct) {
+        c->reply_len = len;
+        mgri_decode_error de = {0, 0, NULL};
+        int d = mgri_reply_decode(body, len, &c->lim, &c->arena, out, &de);
+        if (d == MGR_ENOMEM) {
+          /* The frame is consumed, the stream in step: this call fails,
+           * the connection stays usable (its reply, if this was not it,
+           * comes later and is skipped as stale). */
+          snprintf(c->errmsg, sizeof c->errmsg,
+                   "out of memory decoding a reply of %zu bytes", len);
+          return MGR_ENOMEM;
+        }
+        if (d != MGR_OK)
+          return broken(c, d, "malformed reply at offset %zu: %s", de.offset,
+                        de.what ? de.what : mgr_strerror(d));
       }
-      if (d != MGR_OK)
-        return broken(c, d, "malformed reply at offset %zu: %s", de.offset,
-                      de.what ? de.what : mgr_strerror(d));
       if (fatal(out->status)) /* whatever the rid: the server closes */
         return broken(c, out->status, "%.*s",
                       (int)(out->msg ? out->msglen : strlen(mgr_strerror(out->status))),
@@ -395,13 +522,11 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
       mgri_arena_reset(&c->arena);
       continue;
     }
-    if ((tmo >= 0 || c->ssl) && !mgri_transport_buffered(c) &&
-        !wait_fd(c, mgri_transport_events(c, POLLIN), tmo >= 0 ? dl : NULL)) {
-      snprintf(c->errmsg, sizeof c->errmsg, "no reply within %d ms", tmo);
-      return MGR_ETIMEDOUT;
-    }
-    size_t avail = 0;
-    uint8_t *p = mgri_reader_prepare(&c->rd, 16384, &avail);
+    /* What the frame being read still needs (a large reply's whole body
+     * at once: no regrowing), or a small chunk. */
+    size_t avail = 0, want = mgri_reader_want(&c->rd);
+    uint8_t *p = mgri_reader_prepare(&c->rd, want > 16384 ? want : 16384,
+                                     &avail);
     if (!p && c->rd.err == MGR_ENOMEM) {
       /* Nothing was read: the reply waits in the socket, and is skipped as
        * stale by the next call. */
@@ -410,16 +535,33 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
       return MGR_ENOMEM;
     }
     if (!p) return broken(c, c->rd.err ? c->rd.err : MGR_ENOMEM, "out of memory");
-    ssize_t n = mgri_transport_recv(c, p, avail);
+    ssize_t n = read_some(c, p, avail, tmo, dl);
     if (n > 0) {
       mgri_reader_commit(&c->rd, (size_t)n);
       continue;
     }
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-      continue;
+    if (n == -2) {
+      snprintf(c->errmsg, sizeof c->errmsg, "no reply within %d ms", tmo);
+      return MGR_ETIMEDOUT;
+    }
     return broken(c, MGR_ECLOSED, "connection to the manager lost: %s",
                   n == 0 ? "end of stream" : strerror(errno));
   }
+}
+
+/* The buffer policy of a connection (the server's, spec 14.2.3, in
+ * miniature): after a call whose request or reply frame was larger than
+ * MGRI_IDLE_BUF_MAX the reply buffer is kept for the next MGRI_KEEP_REQS
+ * calls, so a thread that moves large values does not map, fault in and
+ * give back a new buffer for each; after that many small calls it goes
+ * back to MGRI_IDLE_BUF_MAX. */
+static void keep_policy(mgri_conn *c) {
+  if (c->reply_len > MGRI_IDLE_BUF_MAX ||
+      mgri_buf_total(&c->out) > MGRI_IDLE_BUF_MAX)
+    c->keep_calls = MGRI_KEEP_REQS;
+  else if (c->keep_calls)
+    c->keep_calls--;
+  mgri_reader_set_keep(&c->rd, c->keep_calls ? SIZE_MAX : MGRI_IDLE_BUF_MAX);
 }
 
 /* wait_ms: how long the op may wait in the manager (< 0 without limit), or
@@ -434,6 +576,7 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
     return c->broken_err;
   }
   mgri_arena_reset(&c->arena);
+  owned_set(NULL); /* the last call's result, if nobody took it */
   c->errmsg[0] = 0;
   int64_t tmo64 = atomic_load_explicit(&c->m->timeout_ms, memory_order_relaxed);
   /* The per-call timeout counts from the end of the op's own wait; a wait
@@ -462,9 +605,9 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
                atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
                c->conn_id, rq.rid, op, oid,
                mgri_trace_kind(op), mgri_trace_key(op, args, nargs),
-               (uint64_t)c->out.len);
+               (uint64_t)mgri_buf_total(&c->out));
   c->reply_len = 0;
-  rc = send_all(c, c->out.data, c->out.len, tmo, &dl);
+  rc = send_all(c, &c->out, tmo, &dl);
   if (rc == MGR_OK) {
     mgri_reply rep;
     rc = recv_reply(c, rq.rid, tmo, &dl, &rep);
@@ -481,6 +624,7 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
       *result = rep.result;
     }
   }
+  keep_policy(c);
   if (traced)
     MGRI_TRACE(call_end, mgri_trace_pid(),
                atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
@@ -603,6 +747,11 @@ static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
   mgri_buf_init(&c->out, 0);
   mgri_reader_init(&c->rd, m->max_frame);
   mgri_arena_init(&c->arena, 0);
+  /* Large strings go from the caller's value to the socket, and from the
+   * reply buffer to the caller's copy, without another copy between
+   * (TLS copies into its records anyway). */
+  if (m->addr.kind != MGRI_ADDR_TLS) c->out.ref_min = MGRI_GATHER_MIN;
+  c->lim.borrow_min = MGRI_BORROW_MIN;
   int rc = mgri_transport_open(c);
   if (rc == MGR_OK) rc = hello(c, session, session_out);
   if (rc != MGR_OK) {
@@ -685,6 +834,13 @@ int mgri_callm_wait(mgr_client *m, uint64_t op, uint64_t oid,
 }
 
 int mgri_result_out(const mgr_value *res, mgr_value *out) {
+  /* A large string received into a block of its own: handed over. */
+  if ((res->type == MGR_T_TEXT || res->type == MGR_T_BYTES) && g_owned_ok &&
+      res->u.s.ptr && res->u.s.ptr == pthread_getspecific(g_owned)) {
+    *out = *res;
+    pthread_setspecific(g_owned, NULL);
+    return MGR_OK;
+  }
   switch (res->type) {
   case MGR_T_NIL:
   case MGR_T_BOOL:

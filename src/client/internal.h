@@ -46,6 +46,7 @@ typedef struct mgri_conn {
   uint64_t next_rid;   /* HELLO is rid 0 */
   uint64_t conn_id;    /* from HELLO */
   size_t reply_len;    /* body length of the last reply read (tracing) */
+  uint32_t keep_calls; /* calls left that keep a large reply buffer */
   uint32_t send_max;   /* min(our max_frame, the server's; before HELLO's
                           reply the default, spec 3.6) */
   mgri_buf out;        /* encoded request, reused */
@@ -161,6 +162,11 @@ int mgri_transport_open(mgri_conn *c);
  * send's (MSG_DONTWAIT); MSG_NOSIGNAL is always added. */
 ssize_t mgri_transport_send(mgri_conn *c, const void *p, size_t n, int flags);
 ssize_t mgri_transport_recv(mgri_conn *c, void *p, size_t n);
+/* Sends b's contents from offset off on (a gather of its referenced runs
+ * on a plain socket; TLS connections encode without references). As
+ * mgri_transport_send. */
+ssize_t mgri_transport_sendb(mgri_conn *c, const mgri_buf *b, size_t off,
+                             int flags);
 short mgri_transport_events(mgri_conn *c, short dflt);
 /* Whether bytes already wait inside c (TLS): read before polling. */
 bool mgri_transport_buffered(mgri_conn *c);

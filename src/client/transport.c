@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +125,24 @@ ssize_t mgri_transport_send(mgri_conn *c, const void *p, size_t n, int flags) {
   ssize_t r = mgri_tls_send(c->ssl, p, n, &want);
   if (r < 0 && errno == EAGAIN) c->want = (short)want;
   return r;
+}
+
+ssize_t mgri_transport_sendb(mgri_conn *c, const mgri_buf *b, size_t off,
+                             int flags) {
+  if (!b->nrefs)
+    return mgri_transport_send(c, b->data + off, b->len - off, flags);
+  struct iovec iov[2 * MGRI_BUF_REFS + 1];
+  size_t n = mgri_buf_iov(b, off, iov, sizeof iov / sizeof iov[0]);
+  if (n == 0) return 0;
+  /* TLS writes one piece at a time (its records copy anyway). */
+  if (c->ssl) return mgri_transport_send(c, iov[0].iov_base, iov[0].iov_len, flags);
+  /* A plain socket: one gather. */
+  c->want = 0;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = iov;
+  mh.msg_iovlen = n;
+  return sendmsg(c->fd, &mh, flags | MSG_NOSIGNAL);
 }
 
 ssize_t mgri_transport_recv(mgri_conn *c, void *p, size_t n) {

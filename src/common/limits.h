@@ -33,6 +33,14 @@
 #define MGRI_MEMORY_MAX_DEFAULT (1u << 30) /* bytes the server may hold: 1 GiB */
 #define MGRI_IDLE_BUF_MAX (16u << 10) /* bytes a reader, arena or output
                                          buffer keeps between requests */
+/* Large buffers kept across requests (spec 14.2.3): after a request whose
+ * frame or reply exceeded MGRI_IDLE_BUF_MAX a connection keeps its buffers
+ * for the next MGRI_KEEP_REQS requests while it is not idle for
+ * MGRI_KEEP_IDLE_MS, all connections' kept bytes together within
+ * MGRI_KEEP_MAX_DEFAULT and an eighth of memory_max. */
+#define MGRI_KEEP_REQS 16u
+#define MGRI_KEEP_IDLE_MS 1000u
+#define MGRI_KEEP_MAX_DEFAULT (128u << 20)
 #define MGRI_HELLO_FRAME_MAX 256u /* largest frame body before HELLO completes */
 #define MGRI_HANDSHAKE_MS_DEFAULT 10000u /* HELLO must complete within this */
 #define MGRI_HANDSHAKES_MAX_DEFAULT 64u  /* connections not yet past HELLO */
@@ -65,6 +73,12 @@ typedef struct mgri_limits {
   uint32_t frame_max; /* <= MGRI_FRAME_MAX_CEIL */
   uint32_t depth_max; /* <= MGRI_DEPTH_MAX */
   uint32_t items_max; /* data items per frame */
+  /* Decoding: text and bytes of at least this many bytes are not copied
+   * into the arena but refer into the decoded input, which must then stay
+   * unchanged while the value is used (text so borrowed is not
+   * NUL-terminated); 0 copies every string (the default). Not a protocol
+   * limit: what a receiver does with its own buffer. */
+  uint32_t borrow_min;
 } mgri_limits;
 
 /* The defaults. */

@@ -98,6 +98,10 @@ void mgri_mem_forget(mgri_mem *m, unsigned cat, const void *p) {
   if (m && p && cat < MGRI_MEM_NCAT) count(m, cat, 0, mgri_mem_size(p));
 }
 
+void mgri_mem_count(mgri_mem *m, unsigned cat, const void *p) {
+  if (m && p && cat < MGRI_MEM_NCAT) count(m, cat, mgri_mem_size(p), 0);
+}
+
 const char *mgri_mem_cat_name(unsigned cat) {
   static const char *const names[] = {
 #define MGRI_MEM_NAME_(name, s) s,

@@ -64,6 +64,9 @@ void mgri_mem_free(mgri_mem *m, unsigned cat, void *p);
 void mgri_mem_move(mgri_mem *m, unsigned from, unsigned to, const void *p);
 /* Uncounts p without freeing it (it is freed later, by free()). */
 void mgri_mem_forget(mgri_mem *m, unsigned cat, const void *p);
+/* Counts again in cat a block p uncounted by mgri_mem_forget (never
+ * refused: the block is held already). */
+void mgri_mem_count(mgri_mem *m, unsigned cat, const void *p);
 /* The category's name in STATS ("objects" ...), NULL when out of range. */
 const char *mgri_mem_cat_name(unsigned cat);
 

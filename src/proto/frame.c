@@ -14,6 +14,7 @@
  * mgri_buf_* functions, so its growth and compaction policy is its own. */
 
 #define MIN_CAP 4096u
+#define LARGE ((size_t)64 << 10)
 
 static size_t bound(const mgri_reader *r) {
   return (size_t)r->frame_max + MGRI_FRAME_HEADER + MGRI_READER_SLACK;
@@ -34,6 +35,7 @@ void mgri_reader_init(mgri_reader *r, uint32_t frame_max) {
   if (frame_max > MGRI_FRAME_MAX_CEIL) frame_max = MGRI_FRAME_MAX_CEIL;
   r->frame_max = frame_max;
   r->in.max = bound(r);
+  r->keep = MGRI_IDLE_BUF_MAX;
 }
 
 void mgri_reader_fini(mgri_reader *r) {
@@ -80,6 +82,10 @@ static int room(mgri_reader *r, size_t n) {
   size_t need = keep + n, cap = r->in.cap ? r->in.cap : MIN_CAP;
   while (cap < need)
     cap *= 2;
+  /* A large frame's whole length is asked for at once (want): its buffer,
+   * which may be kept, grows to that (or double, if more), not to the next
+   * power of two. */
+  if (need > LARGE) cap = need < 2 * r->in.cap ? 2 * r->in.cap : need;
   if (cap > bound(r)) cap = bound(r);
   uint8_t *p = mgri_mem_realloc(r->mem, r->cat, r->in.data, cap);
   if (!p) {
@@ -96,7 +102,9 @@ static int room(mgri_reader *r, size_t n) {
  * frame, as hiredis does, so thousands of idle connections do not each keep
  * frame_max bytes. Failing to shrink is harmless. */
 static void shrink_idle(mgri_reader *r) {
-  if (r->pos != r->in.len || r->in.cap <= MGRI_IDLE_BUF_MAX) return;
+  if (r->pos != r->in.len || r->in.cap <= MGRI_IDLE_BUF_MAX ||
+      r->in.cap <= r->keep)
+    return;
   r->offset += r->pos;
   r->pos = r->in.len = 0;
   /* Freed rather than shrunk in place: a realloc to a smaller size may keep
@@ -189,4 +197,50 @@ size_t mgri_reader_pending(const mgri_reader *r) {
 
 void mgri_reader_shrink(mgri_reader *r) {
   if (!r->err) shrink_idle(r);
+}
+
+void mgri_reader_set_keep(mgri_reader *r, size_t keep) {
+  r->keep = keep < MGRI_IDLE_BUF_MAX ? MGRI_IDLE_BUF_MAX : keep;
+}
+
+size_t mgri_reader_held(const mgri_reader *r) {
+  return r->in.cap;
+}
+
+const uint8_t *mgri_reader_peek(const mgri_reader *r, size_t *n) {
+  *n = pending(r);
+  return r->in.data ? r->in.data + r->pos : NULL;
+}
+
+size_t mgri_reader_excise(mgri_reader *r, size_t at, size_t n, void *to) {
+  uint8_t *h = r->in.data + r->pos;
+  uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+                 (uint32_t)h[2] << 8 | (uint32_t)h[3];
+  size_t from = MGRI_FRAME_HEADER + at; /* in the pending bytes */
+  size_t have = pending(r), moved = 0;
+  if (have > from) {
+    moved = have - from < n ? have - from : n;
+    memcpy(to, h + from, moved);
+    memmove(h + from, h + from + moved, have - from - moved);
+    r->in.len -= moved;
+  }
+  len -= (uint32_t)n;
+  /* The stream holds the cut bytes too: later offsets count them (the
+   * frame's own header was checked already). */
+  r->offset += n;
+  h[0] = (uint8_t)(len >> 24);
+  h[1] = (uint8_t)(len >> 16);
+  h[2] = (uint8_t)(len >> 8);
+  h[3] = (uint8_t)len;
+  return moved;
+}
+
+void mgri_reader_take(mgri_reader *r, size_t n, size_t past) {
+  if (n > pending(r)) n = pending(r); /* misuse */
+  r->pos += n;
+  if (r->pos == r->in.len) {
+    r->offset += r->pos;
+    r->pos = r->in.len = 0;
+  }
+  r->offset += past;
 }

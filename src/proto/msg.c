@@ -89,9 +89,14 @@ static int frame_end(mgri_buf *b, const frame_mark *m, int rc,
   frame_max = clamp_max(frame_max);
   if (rc == MGR_OK) rc = b->err;
   size_t item = b->len - m->start - MGRI_FRAME_HEADER;
+  /* Runs held by reference (mgri_buf_append_ref) are part of the item:
+   * those after its first byte (one at m->start ends the frame before). */
+  for (size_t i = 0; i < b->nrefs; i++)
+    if (b->refs[i].at > m->start) item += b->refs[i].n;
   if (rc == MGR_OK && item > frame_max) rc = MGR_ETOOBIG;
   b->max = m->max;
   if (rc != MGR_OK) {
+    mgri_buf_drop_refs(b, m->start);
     b->len = m->start;
     b->err = 0;
     return rc;
@@ -245,21 +250,75 @@ static bool is_uint(const mgr_value *v) {
 }
 
 static int decode_top(const uint8_t *p, size_t n, const mgri_limits *lim,
-                      mgri_arena *a, mgr_value *v, mgri_decode_error *err) {
+                      mgri_arena *a, mgr_value *v, mgri_decode_error *err,
+                      mgri_hole *hole) {
   mgri_limits def;
   if (!lim) {
     mgri_limits_default(&def);
     lim = &def;
   }
-  return mgri_cbor_decode(p, n, lim, a, v, err);
+  return mgri_cbor_decode_hole(p, n, lim, a, v, err, hole);
+}
+
+/* One head at p[*off] within have bytes: its major type and argument
+ * (floats' bits ignored). false when it does not fit or is indefinite. */
+static bool peek_head(const uint8_t *p, size_t have, size_t *off,
+                      unsigned *major, uint64_t *arg) {
+  if (*off >= have) return false;
+  unsigned ai = p[*off] & 31;
+  *major = p[*off] >> 5;
+  if (ai > 27) return false;
+  size_t len = ai < 24 ? 0 : (size_t)1 << (ai - 24);
+  if (have - *off - 1 < len) return false;
+  uint64_t v = ai < 24 ? ai : 0;
+  for (size_t i = 0; i < len; i++) v = v << 8 | p[*off + 1 + i];
+  *arg = v;
+  *off += 1 + len;
+  return true;
+}
+
+bool mgri_request_split(const uint8_t *p, size_t have, size_t n, size_t min,
+                        size_t *at, size_t *len) {
+  size_t off = 0;
+  unsigned major;
+  uint64_t arg;
+  if (have > n) have = n;
+  if (!peek_head(p, have, &off, &major, &arg) || major != 4 || arg != 4)
+    return false;
+  for (int i = 0; i < 3; i++)
+    if (!peek_head(p, have, &off, &major, &arg) || major != 0) return false;
+  if (!peek_head(p, have, &off, &major, &arg) || major != 4 ||
+      arg > MGRI_ARGS_MAX)
+    return false;
+  for (uint64_t k = arg; k > 0; k--) {
+    if (!peek_head(p, have, &off, &major, &arg)) return false;
+    if (major == 0 || major == 1 || major == 7) continue;
+    if (major != 2 && major != 3) return false; /* nested: not looked into */
+    if (arg > n - off) return false;
+    if (arg >= min) {
+      *at = off;
+      *len = (size_t)arg;
+      return true;
+    }
+    if (arg > have - off) return false;
+    off += (size_t)arg;
+  }
+  return false;
 }
 
 int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                         mgri_arena *a, mgri_request *out,
                         mgri_decode_error *err) {
+  return mgri_request_decode_hole(p, n, lim, a, out, err, NULL);
+}
+
+int mgri_request_decode_hole(const uint8_t *p, size_t n,
+                             const mgri_limits *lim, mgri_arena *a,
+                             mgri_request *out, mgri_decode_error *err,
+                             mgri_hole *hole) {
   mgr_value v;
   memset(out, 0, sizeof *out);
-  int rc = decode_top(p, n, lim, a, &v, err);
+  int rc = decode_top(p, n, lim, a, &v, err, hole);
   if (rc) return rc;
   if (v.type != MGR_T_ARRAY)
     return proto_err(err, 0, "request is not an array"); /* P1 */
@@ -292,7 +351,7 @@ int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
   mgr_value v;
   memset(out, 0, sizeof *out);
   out->result = mgr_nil();
-  int rc = decode_top(p, n, lim, a, &v, err);
+  int rc = decode_top(p, n, lim, a, &v, err, NULL);
   if (rc) return rc;
   if (v.type != MGR_T_ARRAY) /* Q1 */
     return proto_err(err, 0, "reply is not an array");

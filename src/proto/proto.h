@@ -51,6 +51,21 @@ int mgri_reply_encode(mgri_buf *b, const mgri_reply *r, uint32_t frame_max);
 int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                         mgri_arena *a, mgri_request *out,
                         mgri_decode_error *err);
+/* The same over a body whose large string was read elsewhere (hole, see
+ * mgri_cbor_decode_hole; NULL: none). */
+int mgri_request_decode_hole(const uint8_t *p, size_t n,
+                             const mgri_limits *lim, mgri_arena *a,
+                             mgri_request *out, mgri_decode_error *err,
+                             mgri_hole *hole);
+/* Where a request's large string is, from the first `have` bytes of its
+ * body of n: true with the payload's offset (*at) and length (*len) when
+ * the top-level arguments up to it are heads and short strings all within
+ * those bytes and it is text or bytes of at least `min` bytes inside the
+ * body. A receiver may then read that payload into a block of its own
+ * (which a store can keep as the value: no copy) and decode around it.
+ * Only a guide: the decoder still checks everything. */
+bool mgri_request_split(const uint8_t *p, size_t have, size_t n, size_t min,
+                        size_t *at, size_t *len);
 int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                       mgri_arena *a, mgri_reply *out, mgri_decode_error *err);
 
@@ -63,6 +78,10 @@ int mgri_err_from_wire(uint64_t code);
  * whole frames out. "Need more" is not an error; errors are sticky.
  * The buffer holds at most frame_max + MGRI_FRAME_HEADER + MGRI_READER_SLACK
  * bytes: call next() until it returns 0 after each feed/commit. */
+/* Strings at least this long are decoded in place (mgri_limits.borrow_min)
+ * by the server's loop and the client: they stay in the frame reader's
+ * buffer, which outlives the decoded message. */
+#define MGRI_BORROW_MIN 4096u
 /* Room for batched reads past a whole frame. */
 #define MGRI_READER_SLACK (256u << 10)
 /* A reader with nothing pending keeps at most MGRI_IDLE_BUF_MAX bytes
@@ -77,6 +96,7 @@ typedef struct mgri_reader {
   char errmsg[96];
   mgri_mem *mem; /* NULL: plain malloc */
   unsigned cat;
+  size_t keep; /* bytes an idle reader keeps (MGRI_IDLE_BUF_MAX unless set) */
 } mgri_reader;
 
 /* frame_max 0 means MGRI_FRAME_MAX_DEFAULT; values above MGRI_FRAME_MAX_CEIL
@@ -117,5 +137,26 @@ size_t mgri_reader_pending(const mgri_reader *r);
  * MGRI_IDLE_BUF_MAX (feed and prepare do it too, but only when bytes come):
  * the server calls it once it has taken the frames it read. */
 void mgri_reader_shrink(mgri_reader *r);
+/* How many bytes an idle reader may keep instead of MGRI_IDLE_BUF_MAX (at
+ * least that much): its owner's buffer policy (the server's, spec 14.2.3)
+ * lets a peer that keeps sending large frames keep its buffer. */
+void mgri_reader_set_keep(mgri_reader *r, size_t keep);
+/* Bytes the reader's buffer holds (allocated). */
+size_t mgri_reader_held(const mgri_reader *r);
+/* The pending bytes (those of the next frame first), without taking them:
+ * *n of them at the returned pointer, valid until the next call. */
+const uint8_t *mgri_reader_peek(const mgri_reader *r, size_t *n);
+/* Takes n pending bytes (n <= pending) that the caller used itself, and
+ * counts `past` more bytes of the stream that it read around the reader
+ * (a large body received elsewhere): stream offsets stay right. */
+void mgri_reader_take(mgri_reader *r, size_t n, size_t past);
+/* Cuts bytes at, at + n of the next frame's body out of the stream the
+ * reader sees (their receiver reads them elsewhere: mgri_request_split):
+ * those already buffered are moved to `to` (how many is returned), the
+ * rest must be read around the reader before anything else, and the
+ * frame's length becomes N - n; later stream offsets count the n bytes.
+ * The frame's header must be buffered,
+ * N >= at + n, and its body must not be whole yet. */
+size_t mgri_reader_excise(mgri_reader *r, size_t at, size_t n, void *to);
 
 #endif

@@ -88,6 +88,9 @@ struct mgri_sconn {
  * the next one runs. */
 #define MGRI_LATER_MAX 8u
 
+/* Stored blocks pinned at once (mgri_obj_pin); more are sent by copy. */
+#define MGRI_PINS_MAX 64u
+
 struct mgri_store {
   mgri_store_config cfg;
   mgri_mem mem;
@@ -107,6 +110,21 @@ struct mgri_store {
   bool in_drop;
   mgr_value later[MGRI_LATER_MAX];
   size_t nlater;
+  /* Stored strings a connection's unsent output refers to (the loop sends
+   * large results from where they are): a block freed while pinned waits
+   * for its last unpin, counted in conn_out meanwhile. */
+  struct {
+    void *p;
+    uint32_t n;  /* pins */
+    bool freed;  /* its owner let go: free it at the last unpin */
+  } pins[MGRI_PINS_MAX];
+  size_t npins;
+  /* The next request's string block that a setter may keep instead of
+   * copying (mgri_store_adopt): *adopt is set to NULL when one does. */
+  void **adopt;
+  /* While the reply callback runs: its result is a value an object holds
+   * as it is (mgri_store_reply_stored). */
+  bool emit_stored;
   mgri_arena scratch; /* results of the current request */
   mgri_arena batch;   /* a BATCH's copied results, until its reply */
   mgri_waiter **heap; /* min-heap of the waiters that have a deadline */
@@ -128,6 +146,10 @@ struct mgri_octx {
   size_t nargs;
   int64_t now;
   mgr_value result; /* borrowed (object, scratch or args); nil by default */
+  bool result_stored; /* result is a value o holds, as it is stored (a
+                         getter's): the reply may pin its block */
+  void **adopt; /* the request's string block a setter may keep (the
+                   store's adopt; NULL in a batch's sub-requests) */
   int action;       /* MGRI_DISPATCH_* */
   char msg[320];
 };

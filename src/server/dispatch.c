@@ -221,6 +221,8 @@ static int exec(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   x->nargs = rq->nargs;
   x->now = now_ns;
   x->result = mgr_nil();
+  x->result_stored = false;
+  x->adopt = sub ? NULL : s->adopt;
   x->action = MGRI_DISPATCH_OK;
   x->msg[0] = '\0';
   /* The handshake is traced as conn_open, not as a call: the client cannot
@@ -267,7 +269,9 @@ int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   s->st.requests++;
   s->cost = 1; /* until run() knows the op */
   int rc = exec(s, c, rq, now_ns, false, &x);
-  if (rc != MGRI_PARKED) mgri_emit(s, c, rq->rid, rc, &x.result, x.msg);
+  s->adopt = NULL; /* for this request only */
+  if (rc != MGRI_PARKED)
+    mgri_emit(s, c, rq->rid, rc, &x.result, x.msg, x.result_stored);
   if (rq->op == MGRI_OP_HELLO && rc == MGR_OK)
     MGRI_TRACE(conn_open, (int64_t)c->pid, c->id, c->sess ? c->sess->id : 0);
   mgri_store_after_reply(s);

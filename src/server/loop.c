@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,9 @@
 /* Bytes asked of recv at a time when no frame needs more: small enough that
  * an idle connection's buffer stays within MGRI_IDLE_BUF_MAX. */
 #define READ_CHUNK ((size_t)MGRI_IDLE_BUF_MAX - 1024)
+/* Frames from this size on have their large string read into a block of
+ * its own (split_start). */
+#define SPLIT_MIN ((size_t)64 << 10)
 
 /* A connection's phases: the TLS handshake (tls:// listeners), the authkey
  * exchange (servers with a key), then frames (HELLO and on). Before the
@@ -69,6 +73,22 @@ struct lconn {
   bool in_act;    /* in the activity list */
   bool backlog;   /* in the backlog: whole frames wait for its next turn */
   int64_t since;  /* accepted (handshaking) or last request (live), ns */
+  /* The buffer policy (spec 14.2.3): requests left during which large
+   * buffers are kept, the bytes kept (counted in loop.kept), when the
+   * connection last used them, and its place in the keepers list. */
+  uint32_t keep_left;
+  uint32_t since_large; /* requests since the last large one */
+  size_t kept;
+  int64_t kept_at;
+  bool in_keep;
+  lconn *kprev, *knext;
+  /* The large string of the frame being read, read into a block of its
+   * own (split_start): the block (counted in conn_in), the payload's
+   * offset in the body, its length and the bytes read so far. */
+  struct {
+    uint8_t *blk;
+    size_t at, n, got;
+  } split;
   size_t sent;    /* bytes of out already sent (moved out lazily) */
   uint64_t turn;  /* the loop turn `spent` counts for */
   uint64_t spent; /* estimated cost served in that turn */
@@ -119,6 +139,10 @@ typedef struct loop {
   lconn *backlog;
   clist hs;  /* connections in the handshake */
   clist act; /* live connections, by last request */
+  /* Connections keeping large buffers, least recently used first, and the
+   * bytes they keep in all (at most keep_max). */
+  lconn *khead, *ktail;
+  size_t kept, keep_max;
 } loop;
 
 static int64_t now_ns(void) {
@@ -151,7 +175,9 @@ static void list_del(clist *l, lconn *c) {
 }
 
 /* Reply bytes not yet sent. */
-static size_t unsent(const lconn *c) { return c->out.len - c->sent; }
+static size_t unsent(const lconn *c) {
+  return mgri_buf_total(&c->out) - c->sent;
+}
 
 /* recv/send on c, through TLS when c has it: > 0 bytes, 0 end of stream
  * (recv), -1 with errno (EAGAIN: try again on readiness). */
@@ -171,12 +197,39 @@ static ssize_t c_send(lconn *c, const void *p, size_t n) {
   return r;
 }
 
+/* Empties c's output, unpinning the stored strings it referred to. */
+static void out_clear(loop *L, lconn *c) {
+  for (size_t i = 0; i < c->out.nrefs; i++)
+    mgri_store_unpin(L->st, (void *)c->out.refs[i].p);
+  mgri_buf_clear(&c->out);
+  c->sent = 0;
+}
+
+/* Sends what c's output has from c->sent on: a gather when it refers to
+ * stored strings. As c_send. */
+static ssize_t c_sendout(lconn *c) {
+  if (!c->out.nrefs) return c_send(c, c->out.data + c->sent, unsent(c));
+  struct iovec iov[2 * MGRI_BUF_REFS + 1];
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = iov;
+  mh.msg_iovlen = mgri_buf_iov(&c->out, c->sent, iov, sizeof iov / sizeof iov[0]);
+  return sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* Whether the peer has proven the authkey (or there is none to prove). */
 static bool authed(const lconn *c) { return c->phase == PH_OPEN; }
 
+/* Whether the large string of the next frame is still being read (the
+ * frame is not whole, whatever its shortened header says). */
+static bool split_reading(const lconn *c) {
+  return c->split.blk && c->split.got < c->split.n;
+}
+
 /* Whether whole frames wait in c's reader. */
 static bool frames_wait(const lconn *c) {
-  return mgri_reader_pending(&c->rd) && mgri_reader_want(&c->rd) == 0;
+  return mgri_reader_pending(&c->rd) && mgri_reader_want(&c->rd) == 0 &&
+         !split_reading(c);
 }
 
 static void backlog_add(loop *L, lconn *c) {
@@ -226,7 +279,22 @@ static bool on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
   lconn *c = mgri_sconn_user(sc);
   if (L->quitting || !c || c->dead) return false;
   bool live = !c->closing && !c->eof;
+  /* A large stored string goes from where it is (spec 14.2.3: no copy
+   * between the store and the socket): its block stays pinned until
+   * sent. TLS copies into its records anyway. */
+  size_t nrefs = c->out.nrefs;
+  void *pin = NULL;
+  if (mgri_store_reply_stored(L->st) && live && !c->ssl &&
+      nrefs < MGRI_BUF_REFS &&
+      (r->result.type == MGR_T_TEXT || r->result.type == MGR_T_BYTES) &&
+      r->result.u.s.len >= MGRI_GATHER_MIN &&
+      mgri_store_pin(L->st, (void *)r->result.u.s.ptr)) {
+    pin = (void *)r->result.u.s.ptr;
+    c->out.ref_min = MGRI_GATHER_MIN;
+  }
   int rc = mgri_reply_encode(&c->out, r, L->lim.frame_max);
+  c->out.ref_min = 0;
+  if (pin && c->out.nrefs == nrefs) mgri_store_unpin(L->st, pin);
   /* Whatever the reply hands over reaches the peer only when it is sent as
    * it is: a LIMIT answered instead does not carry it. */
   live = live && rc == MGR_OK;
@@ -287,9 +355,93 @@ static void set_events(loop *L, lconn *c) {
   if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &e) == 0) c->events = ev;
 }
 
+/* --- the buffer policy (spec 14.2.3) -------------------------------------
+ * A connection that keeps moving large values keeps its buffers: from the
+ * second request within MGRI_KEEP_REQS whose frame or reply exceeded
+ * MGRI_IDLE_BUF_MAX, its frame reader's and output buffer's memory stays
+ * for the next MGRI_KEEP_REQS requests (renewed by every large one), unless
+ * it is idle MGRI_KEEP_IDLE_MS or the bytes kept by all connections would
+ * pass keep_max: such a peer does not make the server map, fault in and
+ * give back a new buffer for each value. A single large request keeps
+ * nothing. Kept buffers stay counted in conn_in and conn_out. */
+
+/* Counts a request served: large when its frame or its reply exceeded
+ * MGRI_IDLE_BUF_MAX. The second large one within MGRI_KEEP_REQS requests
+ * starts (or renews) a grace of MGRI_KEEP_REQS requests: a single large
+ * request keeps nothing. */
+static void keep_large(lconn *c, bool large, int64_t now) {
+  if (large) {
+    if (c->since_large < MGRI_KEEP_REQS) c->keep_left = MGRI_KEEP_REQS;
+    c->since_large = 0;
+  } else {
+    if (c->since_large < UINT32_MAX) c->since_large++;
+    if (c->keep_left) c->keep_left--;
+  }
+  if (c->keep_left) c->kept_at = now;
+}
+
+/* The bytes c's buffers hold beyond what any connection keeps. */
+static size_t held_large(const lconn *c) {
+  size_t r = mgri_reader_held(&c->rd), o = c->out.cap;
+  return (r > MGRI_IDLE_BUF_MAX ? r : 0) + (o > MGRI_IDLE_BUF_MAX ? o : 0);
+}
+
+static void keep_unlink(loop *L, lconn *c) {
+  if (!c->in_keep) return;
+  if (c->kprev) c->kprev->knext = c->knext;
+  else L->khead = c->knext;
+  if (c->knext) c->knext->kprev = c->kprev;
+  else L->ktail = c->kprev;
+  c->kprev = c->knext = NULL;
+  c->in_keep = false;
+}
+
+static void keep_forget(loop *L, lconn *c) {
+  keep_unlink(L, c);
+  L->kept -= c->kept;
+  c->kept = 0;
+}
+
+/* Applies the policy to c after its requests were served and its output
+ * flushed: keeps (and counts) its large buffers, or gives them back. */
+static void keep_update(loop *L, lconn *c) {
+  if (c->closing || c->dead) c->keep_left = 0;
+  size_t held = c->keep_left ? held_large(c) : 0;
+  if (held && L->kept - c->kept + held > L->keep_max)
+    c->keep_left = 0; /* over the bound: this one's go back, not others' */
+  if (!c->keep_left) {
+    keep_forget(L, c);
+    mgri_reader_set_keep(&c->rd, MGRI_IDLE_BUF_MAX);
+    mgri_reader_shrink(&c->rd);
+    if (!unsent(c)) mgri_buf_shrink(&c->out);
+    return;
+  }
+  L->kept = L->kept - c->kept + held;
+  c->kept = held;
+  keep_unlink(L, c);
+  if (!held) return;
+  /* Most recently used last: the head is the first to go idle. */
+  c->kprev = L->ktail;
+  if (L->ktail) L->ktail->knext = c;
+  else L->khead = c;
+  L->ktail = c;
+  c->in_keep = true;
+}
+
+/* Gives back the large buffers of connections idle for MGRI_KEEP_IDLE_MS. */
+static void keep_expire(loop *L, int64_t now) {
+  while (L->khead &&
+         L->khead->kept_at + (int64_t)MGRI_KEEP_IDLE_MS * 1000000 <= now) {
+    lconn *c = L->khead;
+    c->keep_left = 0;
+    keep_update(L, c);
+  }
+}
+
 static void conn_drop(loop *L, lconn *c) {
   if (c->dead) return;
   c->dead = true;
+  keep_forget(L, c);
   backlog_del(L, c);
   if (c->in_hs) {
     list_del(&L->hs, c);
@@ -308,6 +460,7 @@ static void conn_drop(loop *L, lconn *c) {
   if (sc) mgri_store_conn_close(L->st, sc); /* may reply to others */
   epoll_ctl(L->ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
+  out_clear(L, c); /* nothing more is sent: its pins go */
   if (c->prev) c->prev->next = c->next;
   else L->all = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -333,6 +486,7 @@ static void conn_free(loop *L, lconn *c) {
     mgri_mem_free(L->mem, MGRI_MEM_STORE, c->auth);
   }
   mgri_reader_fini(&c->rd);
+  mgri_mem_free(L->mem, MGRI_MEM_CONN_IN, c->split.blk);
   mgri_arena_fini(&c->arena);
   mgri_buf_fini(&c->out);
   mgri_mem_free(L->mem, MGRI_MEM_STORE, c);
@@ -341,10 +495,10 @@ static void conn_free(loop *L, lconn *c) {
 /* Sends what can be sent now. -1 when the peer is gone. What was sent is
  * moved out of the buffer only when all of it was, or when it is most of a
  * large buffer: a slow reader of a long output costs no quadratic copying. */
-static int flush(lconn *c) {
+static int flush(loop *L, lconn *c) {
   int rc = 0;
   while (unsent(c)) {
-    ssize_t n = c_send(c, c->out.data + c->sent, unsent(c));
+    ssize_t n = c_sendout(c);
     if (n > 0) {
       c->sent += (size_t)n;
       continue;
@@ -354,12 +508,13 @@ static int flush(lconn *c) {
     rc = -1;
     break;
   }
-  if (c->sent == c->out.len) {
-    mgri_buf_clear(&c->out);
-    c->sent = 0;
-    /* Everything sent: a buffer grown for a large reply goes back. */
-    mgri_buf_shrink(&c->out);
-  } else if (c->sent >= MGRI_IDLE_BUF_MAX && c->sent >= c->out.len / 2) {
+  if (c->sent == mgri_buf_total(&c->out)) {
+    out_clear(L, c);
+    /* Everything sent: a buffer grown for a large reply goes back, unless
+     * the buffer policy keeps it (keep_update). */
+    if (!c->keep_left) mgri_buf_shrink(&c->out);
+  } else if (!c->out.nrefs && c->sent >= MGRI_IDLE_BUF_MAX &&
+             c->sent >= c->out.len / 2) {
     mgri_buf_consume(&c->out, c->sent);
     c->sent = 0;
   }
@@ -413,7 +568,7 @@ static void process(loop *L, lconn *c) {
     }
     const uint8_t *body;
     size_t len;
-    int r = mgri_reader_next(&c->rd, &body, &len);
+    int r = split_reading(c) ? 0 : mgri_reader_next(&c->rd, &body, &len);
     if (r == 0) {
       if (c->eof) c->closing = true; /* a partial frame is dropped */
       break;
@@ -428,11 +583,26 @@ static void process(loop *L, lconn *c) {
       c->closing = true;
       break;
     }
+    /* A frame whose large string was read into a block of its own: the
+     * decoder finds it there, and a setter may keep the block. */
+    uint8_t *sblk = c->split.blk;
+    mgri_hole hole = {c->split.at, sblk, c->split.n, false};
+    if (sblk) {
+      sblk[hole.n] = '\0';
+      memset(&c->split, 0, sizeof c->split);
+    }
+    /* A large frame soon after another: the reader keeps its buffer for
+     * the next requests (the policy, keep_large). */
+    bool large = len > MGRI_IDLE_BUF_MAX || sblk;
+    if (large && c->since_large < MGRI_KEEP_REQS)
+      mgri_reader_set_keep(&c->rd, SIZE_MAX);
     mgri_arena_reset(&c->arena);
     mgri_request rq;
     mgri_decode_error de;
     memset(&de, 0, sizeof de);
-    int rc = mgri_request_decode(body, len, &L->lim, &c->arena, &rq, &de);
+    int rc = mgri_request_decode_hole(body, len, &L->lim, &c->arena, &rq, &de,
+                                      sblk ? &hole : NULL);
+    if (rc) mgri_mem_free(L->mem, MGRI_MEM_CONN_IN, sblk);
     if (rc == MGR_ENOMEM) {
       refuse_memory(L, c, "the decoded request");
       break;
@@ -446,8 +616,11 @@ static void process(loop *L, lconn *c) {
       break;
     }
     int64_t now = now_ns();
+    mgri_store_adopt(L->st, sblk ? (void **)&sblk : NULL);
     int act = mgri_dispatch(L->st, c->sc, &rq, now);
+    mgri_mem_free(L->mem, MGRI_MEM_CONN_IN, sblk); /* NULL if kept */
     c->spent += mgri_store_last_cost(L->st);
+    keep_large(c, large || unsent(c) > MGRI_IDLE_BUF_MAX, now);
     if (!c->hello && mgri_sconn_hello(c->sc)) hello_done(L, c, now);
     else touch(L, c, now);
     if (act == MGRI_DISPATCH_CLOSE) c->closing = true;
@@ -464,8 +637,7 @@ static void process(loop *L, lconn *c) {
 /* Closes c without a word: whatever it was to be sent is dropped (spec
  * 7.8: before authentication a refusal is a close). */
 static void close_silently(loop *L, lconn *c) {
-  mgri_buf_clear(&c->out);
-  c->sent = 0;
+  out_clear(L, c);
   c->closing = true;
   mark_dirty(L, c);
 }
@@ -550,7 +722,7 @@ static bool auth_step(loop *L, lconn *c) {
       return false;
     }
     /* The CHALLENGE goes out before the RESPONSE is read (spec 7.8.3). */
-    if (olen && r == 0 && flush(c) < 0) {
+    if (olen && r == 0 && flush(L, c) < 0) {
       auth_fail(L, c, MGRI_TRACE_AUTH_TRUNCATED);
       return false;
     }
@@ -574,6 +746,30 @@ static void tls_rearm(loop *L, lconn *c) {
   }
 }
 
+/* A large request's large string (a value being set) is read into a block
+ * of its own, which the store may keep as the value: from the socket to
+ * the store without a copy (spec 14.2.3). Started once the frame's first
+ * bytes show where the string is (mgri_request_split); true when it was. */
+static bool split_start(loop *L, lconn *c) {
+  size_t have, at, n;
+  const uint8_t *p = mgri_reader_peek(&c->rd, &have);
+  if (!c->hello || !p || have < MGRI_FRAME_HEADER) return false;
+  uint32_t len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+                 (uint32_t)p[2] << 8 | (uint32_t)p[3];
+  if (len < SPLIT_MIN || len > c->rd.frame_max ||
+      have - MGRI_FRAME_HEADER >= len ||
+      !mgri_request_split(p + MGRI_FRAME_HEADER, have - MGRI_FRAME_HEADER, len,
+                          SPLIT_MIN / 2, &at, &n))
+    return false;
+  uint8_t *blk = mgri_mem_alloc(L->mem, MGRI_MEM_CONN_IN, n + 1);
+  if (!blk) return false; /* read the ordinary way (which may refuse it) */
+  c->split.blk = blk;
+  c->split.at = at;
+  c->split.n = n;
+  c->split.got = mgri_reader_excise(&c->rd, at, n, blk);
+  return true;
+}
+
 static void on_readable(loop *L, lconn *c) {
   if (c->phase == PH_TLS && !tls_step(L, c)) return;
   if (c->phase == PH_AUTH && !auth_step(L, c)) return;
@@ -581,13 +777,23 @@ static void on_readable(loop *L, lconn *c) {
   while (!c->eof && total < READ_BUDGET) {
     /* What the frame being received still needs, or a small chunk. */
     size_t want = mgri_reader_want(&c->rd);
-    if (want < READ_CHUNK) want = READ_CHUNK;
+    if (want > READ_CHUNK && !c->split.blk) (void)split_start(L, c);
     size_t avail;
-    uint8_t *p = mgri_reader_prepare(&c->rd, want, &avail);
-    if (!p) break; /* the sticky error surfaces from mgri_reader_next */
+    uint8_t *p;
+    if (c->split.blk && c->split.got < c->split.n) {
+      p = c->split.blk + c->split.got;
+      avail = c->split.n - c->split.got;
+    } else {
+      if (want < READ_CHUNK) want = READ_CHUNK;
+      p = mgri_reader_prepare(&c->rd, want, &avail);
+      if (!p) break; /* the sticky error surfaces from mgri_reader_next */
+    }
     ssize_t n = c_recv(c, p, avail);
     if (n > 0) {
-      mgri_reader_commit(&c->rd, (size_t)n);
+      if (c->split.blk && c->split.got < c->split.n)
+        c->split.got += (size_t)n;
+      else
+        mgri_reader_commit(&c->rd, (size_t)n);
       total += (size_t)n;
       /* A stalled partial frame must not hold the loop: stop at the first
        * short read (TLS returns one record at a time: read on). */
@@ -613,7 +819,7 @@ static bool evict_handshake(loop *L) {
     (void)encode_error(L, old, 0, MGR_ELIMIT,
                        "MemoryError: too many connections in the handshake; "
                        "this one, the oldest, was closed");
-    (void)flush(old);
+    (void)flush(L, old);
   } else {
     trace_refusal(old, MGRI_TRACE_AUTH_EVICTED);
   }
@@ -657,6 +863,7 @@ static void on_accept(loop *L, listener *ls) {
       continue;
     }
     c->fd = fd;
+    c->since_large = UINT32_MAX;
     struct ucred cred;
     socklen_t cl = sizeof cred;
     /* TCP peers are authenticated by the authkey instead (spec 2.6). */
@@ -722,7 +929,7 @@ static void on_conn(loop *L, lconn *c, uint32_t ev) {
       !c->closing && !c->eof && unsent(c) <= L->outbuf_max)
     on_readable(L, c);
   if (ev & EPOLLOUT) {
-    if (flush(c) < 0) {
+    if (flush(L, c) < 0) {
       conn_drop(L, c);
       return;
     }
@@ -733,7 +940,7 @@ static void on_conn(loop *L, lconn *c, uint32_t ev) {
    * answered (the frames a turn's budget left wait in the backlog). */
   if ((ev & (EPOLLHUP | EPOLLERR)) &&
       (c->closing || c->eof || c->events == EPOLLOUT) && !c->backlog) {
-    if (flush(c) < 0 || !unsent(c)) conn_drop(L, c);
+    if (flush(L, c) < 0 || !unsent(c)) conn_drop(L, c);
   }
   mark_dirty(L, c);
 }
@@ -766,7 +973,7 @@ static void expire_conns(loop *L, int64_t now) {
     if (authed(c)) {
       (void)encode_error(L, c, 0, MGR_EPROTO,
                          "no HELLO within the handshake deadline");
-      (void)flush(c);
+      (void)flush(L, c);
     } else {
       trace_refusal(c, MGRI_TRACE_AUTH_TIMEOUT);
     }
@@ -794,6 +1001,8 @@ static int next_timeout(loop *L) {
     dl = L->hs.head->since + L->handshake_ns;
   if (L->idle_ns && L->act.head && L->act.head->since + L->idle_ns < dl)
     dl = L->act.head->since + L->idle_ns;
+  if (L->khead && L->khead->kept_at + (int64_t)MGRI_KEEP_IDLE_MS * 1000000 < dl)
+    dl = L->khead->kept_at + (int64_t)MGRI_KEEP_IDLE_MS * 1000000;
   if (dl == INT64_MAX) return -1;
   int64_t now = now_ns();
   int64_t ms = dl <= now ? 0 : (dl - now + 999999) / 1000000;
@@ -807,10 +1016,11 @@ static void flush_dirty(loop *L) {
     L->dirty = c->dnext;
     c->dirty = false;
     if (c->dead) continue;
-    if (flush(c) < 0 || (c->closing && !unsent(c) && !c->backlog)) {
+    if (flush(L, c) < 0 || (c->closing && !unsent(c) && !c->backlog)) {
       conn_drop(L, c);
       continue;
     }
+    keep_update(L, c);
     /* The output drained below its limit with whole frames still read: they
      * are served in the next turn (nothing else would wake them). */
     if (!c->closing && unsent(c) <= L->outbuf_max && frames_wait(c))
@@ -920,6 +1130,15 @@ int mgr_server_run(const mgr_server_options *given) {
   L.handshakes_max =
       opt->max_handshakes ? opt->max_handshakes : MGRI_HANDSHAKES_MAX_DEFAULT;
   L.budget = MGRI_WORK_BUDGET;
+  /* Spec 14.2.3: large buffers kept across requests, within an eighth of
+   * the memory limit. */
+  {
+    size_t mm = opt->max_memory ? opt->max_memory : MGRI_MEMORY_MAX_DEFAULT;
+    L.keep_max = mm / 8 < MGRI_KEEP_MAX_DEFAULT ? mm / 8 : MGRI_KEEP_MAX_DEFAULT;
+  }
+  /* Large strings of a request stay in the frame reader's buffer while
+   * it is served (the store copies what it keeps). */
+  L.lim.borrow_min = MGRI_BORROW_MIN;
 
   mgri_store_config cfg;
   mgri_store_config_init(&cfg);
@@ -1018,6 +1237,7 @@ int mgr_server_run(const mgr_server_options *given) {
     mgri_store_tick(L.st, now);
     expire_conns(&L, now);
     flush_dirty(&L);
+    keep_expire(&L, now);
     while (L.grave) {
       lconn *c = L.grave;
       L.grave = c->next;
@@ -1031,7 +1251,7 @@ out:;
    * SHUTDOWN reply above all), then close all. */
   mgri_store_shutdown(L.st);
   for (lconn *c = L.all; c; c = c->next)
-    if (!c->dead) (void)flush(c);
+    if (!c->dead) (void)flush(&L, c);
   L.quitting = true;
   while (L.all) conn_drop(&L, L.all);
   while (L.grave) {

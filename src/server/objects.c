@@ -52,10 +52,67 @@ void *mgri_obj_shrink(mgri_store *s, mgri_obj *o, void *p, size_t n) {
   return q;
 }
 
+/* --- pins ----------------------------------------------------------------
+ * A reply may refer to a stored string instead of copying it (the loop
+ * sends large results from where they are): its block is pinned until the
+ * reply is sent. Freeing a pinned block (its value replaced, popped or its
+ * object destroyed meanwhile) hands it to the pin, counted in conn_out, and
+ * the last unpin frees it. */
+
+static size_t pin_find(const mgri_store *s, const void *p) {
+  for (size_t i = 0; i < s->npins; i++)
+    if (s->pins[i].p == p) return i;
+  return SIZE_MAX;
+}
+
+bool mgri_obj_pin(mgri_store *s, void *p) {
+  size_t i = pin_find(s, p);
+  if (i != SIZE_MAX) {
+    if (s->pins[i].freed) return false; /* no longer stored */
+    s->pins[i].n++;
+    return true;
+  }
+  if (s->npins == MGRI_PINS_MAX) return false;
+  s->pins[s->npins].p = p;
+  s->pins[s->npins].n = 1;
+  s->pins[s->npins].freed = false;
+  s->npins++;
+  return true;
+}
+
+void mgri_obj_unpin(mgri_store *s, void *p) {
+  size_t i = pin_find(s, p);
+  if (i == SIZE_MAX || --s->pins[i].n) return;
+  if (s->pins[i].freed) mgri_mem_free(&s->mem, MGRI_MEM_CONN_OUT, p);
+  s->pins[i] = s->pins[--s->npins];
+}
+
+bool mgri_obj_pinned(const mgri_store *s, const void *p) {
+  return s->npins && pin_find(s, p) != SIZE_MAX;
+}
+
+/* Whether block p (counted in `cat`, or uncounted when cat is
+ * MGRI_MEM_NCAT) is pinned: then it is the pin's to free, now counted in
+ * conn_out. */
+static bool pin_keeps(mgri_store *s, void *p, unsigned cat) {
+  size_t i = s->npins ? pin_find(s, p) : SIZE_MAX;
+  if (i == SIZE_MAX) return false;
+  s->pins[i].freed = true;
+  if (cat < MGRI_MEM_NCAT) mgri_mem_move(&s->mem, cat, MGRI_MEM_CONN_OUT, p);
+  else mgri_mem_count(&s->mem, MGRI_MEM_CONN_OUT, p);
+  return true;
+}
+
 void mgri_obj_free(mgri_store *s, mgri_obj *o, void *p) {
   if (!p) return;
   charge(s, o, 0, mgri_mem_size(p));
+  if (pin_keeps(s, p, MGRI_MEM_OBJECTS)) return;
   mgri_mem_free(&s->mem, MGRI_MEM_OBJECTS, p);
+}
+
+/* A block dropped later (uncounted by mgri_sv_drop_later) goes now. */
+static void later_free(mgri_store *s, void *p) {
+  if (p && !pin_keeps(s, p, MGRI_MEM_NCAT)) free(p);
 }
 
 void mgri_obj_own(mgri_obj *o, mgri_sconn *c) {
@@ -230,6 +287,46 @@ int mgri_sv_make(mgri_octx *x, mgri_obj *o, const mgr_value *src,
   int rc = mgri_sv_check(x, src);
   if (rc) return rc;
   return mgri_sv_make_checked(x, o, src, dst);
+}
+
+static bool is_str(const mgr_value *v) {
+  return v->type == MGR_T_TEXT || v->type == MGR_T_BYTES;
+}
+
+int mgri_sv_replace(mgri_octx *x, mgri_obj *o, mgr_value *slot,
+                    const mgr_value *src) {
+  if (x->adopt && *x->adopt && is_str(src) && src->u.s.ptr == *x->adopt) {
+    /* The string was read into a block of its own (the loop's, counted in
+     * conn_in, NUL-terminated): it becomes the value, no copy. */
+    void *b = *x->adopt;
+    *x->adopt = NULL;
+    mgri_mem_move(&x->s->mem, MGRI_MEM_CONN_IN, MGRI_MEM_OBJECTS, b);
+    charge(x->s, o, mgri_mem_size(b), 0);
+    mgri_sv_drop(x->s, o, slot);
+    *slot = *src;
+    o->items++;
+    return MGR_OK;
+  }
+  if (is_str(src) && is_str(slot) && slot->u.s.ptr &&
+      !mgri_obj_pinned(x->s, slot->u.s.ptr)) {
+    char *blk = (char *)slot->u.s.ptr;
+    size_t have = mgri_mem_size(blk), need = src->u.s.len + 1;
+    if (have >= need && need > have / 2) {
+      /* The same block, the same count (o->bytes, one item, no refs). */
+      if (src->u.s.len) memmove(blk, src->u.s.ptr, src->u.s.len);
+      blk[src->u.s.len] = '\0';
+      slot->type = src->type;
+      slot->u.s.len = src->u.s.len;
+      return MGR_OK;
+    }
+  }
+  mgr_value nv;
+  int rc = mgri_need(x, mgri_sv_need(src));
+  if (!rc) rc = mgri_sv_make_checked(x, o, src, &nv);
+  if (rc) return rc;
+  mgri_sv_drop(x->s, o, slot);
+  *slot = nv;
+  return MGR_OK;
 }
 
 void mgri_sv_drop(mgri_store *s, mgri_obj *o, mgr_value *v) {
@@ -437,7 +534,8 @@ int mgri_obj_create(mgri_octx *x, const mgri_kind *kind, const mgr_value *init,
 /* --- between requests --------------------------------------------------- */
 
 void mgri_store_after_reply(mgri_store *s) {
-  for (size_t i = 0; i < s->nlater; i++) free(mgri_value_block(&s->later[i]));
+  for (size_t i = 0; i < s->nlater; i++)
+    later_free(s, mgri_value_block(&s->later[i]));
   s->nlater = 0;
   process_drops(s);
   mgri_arena_reset(&s->scratch);
@@ -461,7 +559,8 @@ void mgri_objects_free_all(mgri_store *s) {
   }
   s->dropped = NULL;
   s->in_drop = false;
-  for (size_t i = 0; i < s->nlater; i++) free(mgri_value_block(&s->later[i]));
+  for (size_t i = 0; i < s->nlater; i++)
+    later_free(s, mgri_value_block(&s->later[i]));
   s->nlater = 0;
   mgri_u64map_fini(&s->objs);
   mgri_mem_free(&s->mem, MGRI_MEM_STORE, s->names);

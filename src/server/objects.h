@@ -32,6 +32,14 @@ void mgri_obj_free(mgri_store *s, mgri_obj *o, void *p);
  * refused: see mgri_mem_shrink). Nothing to undo either way. */
 void *mgri_obj_shrink(mgri_store *s, mgri_obj *o, void *p, size_t n);
 
+/* Pins block p (a stored string a reply refers to) so that freeing it
+ * waits for the last unpin; false when too many are pinned (the caller
+ * copies instead). Whether p is pinned (a setter must not overwrite it in
+ * place). */
+bool mgri_obj_pin(mgri_store *s, void *p);
+void mgri_obj_unpin(mgri_store *s, void *p);
+bool mgri_obj_pinned(const mgri_store *s, const void *p);
+
 /* Makes c o's owner (o must have none) / o ownerless. */
 void mgri_obj_own(mgri_obj *o, mgri_sconn *c);
 void mgri_obj_unown(mgri_obj *o);
@@ -51,6 +59,15 @@ int mgri_sv_make(mgri_octx *x, mgri_obj *o, const mgr_value *src,
 /* Same, refs already checked (after mgri_sv_check). */
 int mgri_sv_make_checked(mgri_octx *x, mgri_obj *o, const mgr_value *src,
                          mgr_value *dst);
+/* Replaces owned value *slot of o with a copy of src (refs already
+ * checked): in place when both are text or bytes and slot's block holds src
+ * with at most half of it unused — a peer that sets large values of one
+ * size again and again does not make the server allocate, fault in and free
+ * a block for each — else a new copy (growth checked first, mgri_need) and
+ * the old one dropped. MGR_OK, or MGR_ELIMIT (message set) with *slot as it
+ * was. Only for a slot no result borrows (a setter's). */
+int mgri_sv_replace(mgri_octx *x, mgri_obj *o, mgr_value *slot,
+                    const mgr_value *src);
 /* Drops an owned value of o: its refs are released after the reply; its
  * memory now (drop) or after the reply (drop_later, for a value the result
  * borrows). v becomes nil. Never allocates, never fails. */

@@ -117,7 +117,7 @@ int mgri_arg_int(mgri_octx *x, size_t i, const char *what, int64_t *out) {
 }
 
 bool mgri_emit(mgri_store *s, mgri_sconn *c, uint64_t rid, int status,
-               const mgr_value *result, const char *msg) {
+               const mgr_value *result, const char *msg, bool stored) {
   if (!s->cfg.reply) return false;
   mgri_reply r;
   memset(&r, 0, sizeof r);
@@ -130,5 +130,8 @@ bool mgri_emit(mgri_store *s, mgri_sconn *c, uint64_t rid, int status,
     r.msg = m;
     r.msglen = strlen(m);
   }
-  return s->cfg.reply(s->cfg.reply_ctx, c, &r);
+  s->emit_stored = stored && result && status == MGR_OK;
+  bool ok = s->cfg.reply(s->cfg.reply_ctx, c, &r);
+  s->emit_stored = false;
+  return ok;
 }

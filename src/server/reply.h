@@ -32,8 +32,9 @@ mgr_value *mgri_scratch(mgri_octx *x, size_t n);
 /* *out = argument i when it is an int, else TYPE ("what must be int"). */
 int mgri_arg_int(mgri_octx *x, size_t i, const char *what, int64_t *out);
 /* Sends a reply through the store's callback; false when it cannot be
- * delivered (the connection is closing or gone: see mgri_reply_fn). */
+ * delivered (the connection is closing or gone: see mgri_reply_fn).
+ * stored: result is a value an object holds as it is (mgri_reply.stored). */
 bool mgri_emit(mgri_store *s, mgri_sconn *c, uint64_t rid, int status,
-               const mgr_value *result, const char *msg);
+               const mgr_value *result, const char *msg, bool stored);
 
 #endif

@@ -99,6 +99,14 @@ void mgri_store_free(mgri_store *s) {
 mgri_mem *mgri_store_mem(mgri_store *s) { return &s->mem; }
 mgri_store_stats *mgri_store_stats_of(mgri_store *s) { return &s->st; }
 
+bool mgri_store_reply_stored(const mgri_store *s) { return s->emit_stored; }
+
+void mgri_store_adopt(mgri_store *s, void **block) { s->adopt = block; }
+
+bool mgri_store_pin(mgri_store *s, void *p) { return mgri_obj_pin(s, p); }
+
+void mgri_store_unpin(mgri_store *s, void *p) { mgri_obj_unpin(s, p); }
+
 void mgri_store_count_limit(mgri_store *s, int why) {
   if (why >= 0 && why < MGRI_WHY_N) s->st.refused[why]++;
 }

@@ -155,9 +155,25 @@ enum {
  * refs with kind 1..MGRI_KIND_MAX). Returns MGRI_DISPATCH_*. */
 int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
                   int64_t now_ns);
+/* For the next mgri_dispatch only: *block (counted in conn_in, a
+ * NUL-terminated copy of one of the request's string arguments, read into
+ * a block of its own) may be kept by a setter as the stored value instead
+ * of being copied; *block is then set to NULL and the store owns it.
+ * NULL: none. */
+void mgri_store_adopt(mgri_store *s, void **block);
 /* The estimated cost (items touched, spec 14.2) of the last request
  * dispatched. */
 uint64_t mgri_store_last_cost(const mgri_store *s);
+
+/* Inside the reply callback: whether the reply's result is a value an
+ * object holds as it is (a getter's result), which stays unchanged until
+ * the next request unless pinned. */
+bool mgri_store_reply_stored(const mgri_store *s);
+/* A reply's stored result (mgri_store_reply_stored) sent from where it is: pins
+ * its string's block p until the loop has sent it (unpin). false when too
+ * many are pinned: the loop copies it then. */
+bool mgri_store_pin(mgri_store *s, void *p);
+void mgri_store_unpin(mgri_store *s, void *p);
 
 /* Answers every parked request whose deadline is <= now_ns. */
 void mgri_store_tick(mgri_store *s, int64_t now_ns);

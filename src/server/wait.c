@@ -196,7 +196,7 @@ bool mgri_wait_answer(mgri_store *s, mgri_waiter *w, int status,
   waiter_free(s, w);
   (void)op;
   (void)oid;
-  return mgri_emit(s, c, rid, status, result, msg);
+  return mgri_emit(s, c, rid, status, result, msg, false);
 }
 
 void mgri_wait_cancel_all(mgri_store *s, mgri_waitq *q, int status,

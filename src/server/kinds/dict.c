@@ -528,8 +528,12 @@ static int op_get(mgri_octx *x) {
   if (rc) return rc;
   dict *d = D(x->o);
   long ix = find(x->s, d, &x->args[0], h, NULL);
-  if (ix >= 0) x->result = eval(&d->e[ix]);
-  else if (x->nargs > 1) x->result = x->args[1];
+  if (ix >= 0) {
+    x->result = eval(&d->e[ix]);
+    x->result_stored = true;
+  } else if (x->nargs > 1) {
+    x->result = x->args[1];
+  }
   else return key_error(x, &x->args[0]);
   return MGR_OK;
 }

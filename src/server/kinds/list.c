@@ -328,6 +328,7 @@ static int op_get(mgri_octx *x) {
   int rc = index_arg(x, 0, "list index out of range", &i);
   if (rc) return rc;
   x->result = L(x->o)->v[i];
+  x->result_stored = true;
   return MGR_OK;
 }
 

@@ -295,6 +295,7 @@ static int op_get(mgri_octx *x) {
   long ix = find(x->s, t, name, name_hash(x->s, name), NULL);
   if (ix < 0) return attr_error(x, name);
   x->result = t->e[ix].val; /* borrowed until the reply */
+  x->result_stored = true;
   return MGR_OK;
 }
 

@@ -12,18 +12,13 @@ static mgr_value *V(const mgri_obj *o) { return mgri_state(o); }
 
 static int op_get(mgri_octx *x) {
   x->result = *V(x->o);
+  x->result_stored = true;
   return MGR_OK;
 }
 
 static int op_set(mgri_octx *x) {
-  mgr_value nv;
   int rc = mgri_sv_check(x, &x->args[0]);
-  if (!rc) rc = mgri_need(x, mgri_sv_need(&x->args[0]));
-  if (!rc) rc = mgri_sv_make_checked(x, x->o, &x->args[0], &nv);
-  if (rc) return rc;
-  mgri_sv_drop(x->s, x->o, V(x->o));
-  *V(x->o) = nv;
-  return MGR_OK;
+  return rc ? rc : mgri_sv_replace(x, x->o, V(x->o), &x->args[0]);
 }
 
 static int op_incr(mgri_octx *x) {
