@@ -35,9 +35,11 @@ static void mgr_bench(long ops, int depth) {
   mgr_client *m;
   if (mgr_start(NULL, &m) != MGR_OK) bench_die("mgr_start", mgr_errmsg(NULL));
   mgr_proxy *d;
-  if (mgr_dict_new(m, NULL, &d) != MGR_OK) bench_die("mgr_dict_new", mgr_errmsg(m));
+  if (mgr_dict_new(m, NULL, &d) != MGR_OK)
+    bench_die("mgr_dict_new", mgr_errmsg(m));
   mgr_value key = mgr_text("c");
-  for (int i = 0; i < 200; i++) mgr_dict_incr_int(d, &key, 1, true, NULL);
+  for (int i = 0; i < 200; i++)
+    mgr_dict_incr_int(d, &key, 1, true, NULL);
 
   int64_t base = 0, end = 0;
   mgr_dict_incr_int(d, &key, 0, true, &base);
@@ -58,7 +60,8 @@ static void mgr_bench(long ops, int depth) {
     if (mgr_batch_dict_incr_int(b, d, &key, 1, true) != MGR_OK)
       bench_die("mgr_batch_dict_incr_int", mgr_errmsg(m));
   long runs = ops / depth;
-  for (int i = 0; i < 20; i++) mgr_batch_run(b, NULL);
+  for (int i = 0; i < 20; i++)
+    mgr_batch_run(b, NULL);
   mgr_dict_incr_int(d, &key, 0, true, &base);
   t0 = bench_now();
   for (long i = 0; i < runs; i++)
@@ -118,11 +121,13 @@ static void redis_bench(long ops, int depth, const char *tmpdir) {
     nanosleep(&ts, NULL);
   }
   if (!rc) bench_die("redis-server", "no answer within 10 s");
-  for (int i = 0; i < 200; i++) hincr(rc, 1);
+  for (int i = 0; i < 200; i++)
+    hincr(rc, 1);
 
   long long base = hincr(rc, 0);
   double t0 = bench_now();
-  for (long i = 0; i < ops; i++) hincr(rc, 1);
+  for (long i = 0; i < ops; i++)
+    hincr(rc, 1);
   double t1 = bench_now();
   if (hincr(rc, 0) - base != ops) bench_die("redis incr", "lost increments");
   line("redis", "incr", ops, t1 - t0);
@@ -131,15 +136,18 @@ static void redis_bench(long ops, int depth, const char *tmpdir) {
   base = hincr(rc, 0);
   t0 = bench_now();
   for (long i = 0; i < runs; i++) {
-    for (int k = 0; k < depth; k++) redisAppendCommand(rc, "HINCRBY h c 1");
+    for (int k = 0; k < depth; k++)
+      redisAppendCommand(rc, "HINCRBY h c 1");
     for (int k = 0; k < depth; k++) {
       void *r = NULL;
-      if (redisGetReply(rc, &r) != REDIS_OK) bench_die("redisGetReply", rc->errstr);
+      if (redisGetReply(rc, &r) != REDIS_OK)
+        bench_die("redisGetReply", rc->errstr);
       freeReplyObject(r);
     }
   }
   t1 = bench_now();
-  if (hincr(rc, 0) - base != runs * depth) bench_die("redis pipe", "lost increments");
+  if (hincr(rc, 0) - base != runs * depth)
+    bench_die("redis pipe", "lost increments");
   char op[32];
   snprintf(op, sizeof op, "pipe%d", depth);
   line("redis", op, runs * depth, t1 - t0);
@@ -155,16 +163,22 @@ int main(int argc, char **argv) {
   const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
   bool only_mgr = false, only_redis = false;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--ops") && i + 1 < argc) ops = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--depth") && i + 1 < argc) depth = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--tmpdir") && i + 1 < argc) tmpdir = argv[++i];
+    if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+      ops = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--depth") && i + 1 < argc)
+      depth = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--tmpdir") && i + 1 < argc)
+      tmpdir = argv[++i];
     else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
       i++;
       only_mgr = !strcmp(argv[i], "mgr");
       only_redis = !strcmp(argv[i], "redis");
-    } else bench_die("usage", "bench_batch [--ops N] [--depth D] [--tmpdir DIR] [--only mgr|redis]");
+    } else
+      bench_die("usage", "bench_batch [--ops N] [--depth D] [--tmpdir DIR] "
+                         "[--only mgr|redis]");
   }
-  if (depth < 1 || depth > 1024 || ops < depth) bench_die("options", "bad --ops/--depth");
+  if (depth < 1 || depth > 1024 || ops < depth)
+    bench_die("options", "bad --ops/--depth");
   if (!only_redis) mgr_bench(ops, depth);
   if (!only_mgr) redis_bench(ops, depth, tmpdir);
   return 0;

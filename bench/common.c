@@ -30,9 +30,7 @@ bool bench_op_is_queue(int op) {
   return op == OP_QPAIR || op == OP_QPC || op == OP_QPCB;
 }
 
-static bool split(int op) {
-  return op == OP_QPC || op == OP_QPCB;
-}
+static bool split(int op) { return op == OP_QPC || op == OP_QPCB; }
 
 bool bench_is_producer(int op, int idx, int nclients) {
   return op == OP_QPAIR || (split(op) && idx < nclients / 2);

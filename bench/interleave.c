@@ -77,11 +77,15 @@ int main(int argc, char **argv) {
   int blocks = 100, bs = 200;
   bool same = false;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--block") && i + 1 < argc) bs = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--same-cpu")) same = true;
+    if (!strcmp(argv[i], "--blocks") && i + 1 < argc)
+      blocks = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--block") && i + 1 < argc)
+      bs = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--same-cpu"))
+      same = true;
     else {
-      fprintf(stderr, "usage: %s [--blocks N] [--block B] [--same-cpu]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--blocks N] [--block B] [--same-cpu]\n",
+              argv[0]);
       return 2;
     }
   }
@@ -103,7 +107,8 @@ int main(int argc, char **argv) {
     return perror("sched_setaffinity"), 1;
   mgr_value k0 = mgr_text("k0"), c = mgr_text("c"), v;
   double *t[O_N];
-  for (int o = 0; o < O_N; o++) t[o] = calloc((size_t)blocks, sizeof(double));
+  for (int o = 0; o < O_N; o++)
+    t[o] = calloc((size_t)blocks, sizeof(double));
   for (int b = -1; b < blocks; b++) /* block -1: warm-up */
     for (int j = 0; j < O_N; j++) {
       int o = (j + b + 1) % O_N;
@@ -136,7 +141,8 @@ int main(int argc, char **argv) {
   printf("%s, %d blocks of %d calls (median of the blocks' us per call)\n",
          same ? "one CPU" : "CPUs as the scheduler places them", blocks, bs);
   for (int o = 0; o < O_N; o++)
-    printf("%-5s %7.2f us  floor/this %.3f\n", names[o], med[o], med[O_FLOOR] / med[o]);
+    printf("%-5s %7.2f us  floor/this %.3f\n", names[o], med[o],
+           med[O_FLOOR] / med[o]);
   mgr_shutdown(m);
   close(sv[0]);
   return 0;

@@ -128,7 +128,8 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
       nsizes = 0;
-      for (char *s = strtok(argv[++i], ","); s && nsizes < 8; s = strtok(NULL, ","))
+      for (char *s = strtok(argv[++i], ","); s && nsizes < 8;
+           s = strtok(NULL, ","))
         sizes[nsizes++] = (size_t)strtoull(s, NULL, 10);
     } else if (!strcmp(argv[i], "--blocks") && i + 1 < argc) {
       blocks = atoi(argv[++i]);
@@ -165,7 +166,8 @@ int main(int argc, char **argv) {
   if (!rin || !rout || !payload) return 1;
   memset(rin, 2, max + 4);
   memset(rout, 0x5a, max + 4);
-  for (size_t i = 0; i < max; i++) payload[i] = (unsigned char)(i * 131 + 7);
+  for (size_t i = 0; i < max; i++)
+    payload[i] = (unsigned char)(i * 131 + 7);
 
   const char *ts[2] = {"socket", "shm"};
   for (int t = 0; t < 2; t++) {
@@ -174,21 +176,27 @@ int main(int argc, char **argv) {
     mgr_options_init(&o);
     o.max_frame = FRAME_MAX;
     o.max_memory = (size_t)4 << 30;
-    if (t == 0) setenv("MGR_SHM", "0", 1);
-    else unsetenv("MGR_SHM");
+    if (t == 0)
+      setenv("MGR_SHM", "0", 1);
+    else
+      unsetenv("MGR_SHM");
     mgr_client *m;
     mgr_proxy *v;
     mgr_value nil = mgr_nil();
     int e = mgr_start(&o, &m);
     if (!e) e = mgr_var_new(m, &nil, &v);
-    if (e) return fprintf(stderr, "mgr: %s (%s)\n", mgr_err_name(e), mgr_errmsg(NULL)), 1;
+    if (e)
+      return fprintf(stderr, "mgr: %s (%s)\n", mgr_err_name(e),
+                     mgr_errmsg(NULL)),
+             1;
     for (int s = 0; s < nsizes; s++) {
       size_t n = sizes[s];
       int bs = (int)(bytes / (double)n);
       if (bs < 2) bs = 2;
       if (bs > 400) bs = 400;
       double *tm[K_N];
-      for (int k = 0; k < K_N; k++) tm[k] = calloc((size_t)blocks, sizeof(double));
+      for (int k = 0; k < K_N; k++)
+        tm[k] = calloc((size_t)blocks, sizeof(double));
       mgr_value val = mgr_bytes(payload, n);
       for (int b = -1; b < blocks; b++) /* block -1: warm-up */
         for (int j = 0; j < K_N; j++) {
@@ -210,12 +218,18 @@ int main(int argc, char **argv) {
               break;
             case MGR_SET:
               e = mgr_var_set(v, &val);
-              if (e) return fprintf(stderr, "mgr set: %s (%s)\n", mgr_err_name(e), mgr_errmsg(m)), 1;
+              if (e)
+                return fprintf(stderr, "mgr set: %s (%s)\n", mgr_err_name(e),
+                               mgr_errmsg(m)),
+                       1;
               break;
             default: {
               mgr_value got;
               e = mgr_var_get(v, &got);
-              if (e) return fprintf(stderr, "mgr get: %s (%s)\n", mgr_err_name(e), mgr_errmsg(m)), 1;
+              if (e)
+                return fprintf(stderr, "mgr get: %s (%s)\n", mgr_err_name(e),
+                               mgr_errmsg(m)),
+                       1;
               if (got.type != MGR_T_BYTES || got.u.s.len != n ||
                   memcmp(got.u.s.ptr, payload, 64) ||
                   memcmp(got.u.s.ptr + n - 64, payload + n - 64, 64))
@@ -229,7 +243,8 @@ int main(int argc, char **argv) {
       for (int op = 0; op < 2; op++) {
         int raw = op ? RAW_GET : RAW_SET, mg = op ? MGR_GET : MGR_SET;
         double *r = calloc((size_t)blocks, sizeof(double));
-        for (int b = 0; b < blocks; b++) r[b] = tm[raw][b] / tm[mg][b];
+        for (int b = 0; b < blocks; b++)
+          r[b] = tm[raw][b] / tm[mg][b];
         qsort(r, (size_t)blocks, sizeof(double), cmpd);
         qsort(tm[raw], (size_t)blocks, sizeof(double), cmpd);
         qsort(tm[mg], (size_t)blocks, sizeof(double), cmpd);
@@ -243,7 +258,8 @@ int main(int argc, char **argv) {
         fflush(stdout);
         free(r);
       }
-      for (int k = 0; k < K_N; k++) free(tm[k]);
+      for (int k = 0; k < K_N; k++)
+        free(tm[k]);
     }
     mgr_release(v);
     mgr_shutdown(m);

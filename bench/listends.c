@@ -51,14 +51,16 @@ static void die(const char *what, mgr_client *m, int e) {
 static mgr_proxy *make_list(mgr_client *m, long n) {
   static mgr_value items[1000];
   long k = n < 1000 ? n : 1000;
-  for (long i = 0; i < k; i++) items[i] = mgr_int(i);
+  for (long i = 0; i < k; i++)
+    items[i] = mgr_int(i);
   mgr_value init = mgr_array(items, (size_t)k);
   mgr_proxy *l;
   int e = mgr_list_new(m, &init, &l);
   if (e) die("list_new", m, e);
   if (n > 1000 && (e = mgr_list_imul(l, n / 1000))) die("list_imul", m, e);
   size_t len = 0;
-  if ((e = mgr_list_len(l, &len)) || (long)len != (n > 1000 ? n / 1000 * 1000 : n))
+  if ((e = mgr_list_len(l, &len)) ||
+      (long)len != (n > 1000 ? n / 1000 * 1000 : n))
     die("list_len", m, e);
   return l;
 }
@@ -70,7 +72,8 @@ static void pair(mgr_client *m, mgr_proxy *l, int w, long i) {
   int e = w == W_FRONT ? mgr_list_insert(l, 0, &x) : mgr_list_append(l, &x);
   if (e) die("insert/append", m, e);
   if ((e = mgr_list_pop(l, w == W_BACK ? -1 : 0, &out))) die("pop", m, e);
-  if (w != W_QUEUE && (out.type != MGR_T_INT || out.u.i != i)) die("pop: wrong item", m, 0);
+  if (w != W_QUEUE && (out.type != MGR_T_INT || out.u.i != i))
+    die("pop: wrong item", m, 0);
   mgr_value_free(&out);
 }
 
@@ -82,30 +85,34 @@ static void pair(mgr_client *m, mgr_proxy *l, int w, long i) {
 static int cmpd(const void *a, const void *b);
 static double median(double *v, int n);
 #define MAXBLOCKS 4096
-static void run_mgr(mgr_client *m, mgr_proxy **lists, int nsizes, int w, long pairs,
-                    long block, int first, double *us) {
+static void run_mgr(mgr_client *m, mgr_proxy **lists, int nsizes, int w,
+                    long pairs, long block, int first, double *us) {
   static double t[MAXSIZES][MAXBLOCKS];
   int nb = 0;
   for (int s = 0; s < nsizes; s++)
-    for (long i = 0; i < 50; i++) pair(m, lists[s], w, i); /* warm-up */
+    for (long i = 0; i < 50; i++)
+      pair(m, lists[s], w, i); /* warm-up */
   for (long done = 0; done < pairs && nb < MAXBLOCKS; done += block, nb++) {
     long b = pairs - done < block ? pairs - done : block;
     for (int j = 0; j < nsizes; j++) {
       int s = (j + first) % nsizes;
       double t0 = now();
-      for (long i = 0; i < b; i++) pair(m, lists[s], w, done + i);
+      for (long i = 0; i < b; i++)
+        pair(m, lists[s], w, done + i);
       t[s][nb] = (now() - t0) * 1e6 / (double)b;
     }
   }
-  for (int s = 0; s < nsizes; s++) us[s] = median(t[s], nb);
+  for (int s = 0; s < nsizes; s++)
+    us[s] = median(t[s], nb);
 }
 
 /* The same by listends.py (one line per size: "<n> <us_per_pair>"). */
-static int run_py(const long *sizes, int nsizes, int w, long pairs, long block, int first,
-                  double *us) {
+static int run_py(const long *sizes, int nsizes, int w, long pairs, long block,
+                  int first, double *us) {
   char cmd[1024];
-  int k = snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/listends.py %s %ld %ld %d",
-                   BENCH_SOURCE_DIR, wnames[w], pairs, block, first);
+  int k =
+      snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/listends.py %s %ld %ld %d",
+               BENCH_SOURCE_DIR, wnames[w], pairs, block, first);
   for (int s = 0; s < nsizes; s++)
     k += snprintf(cmd + k, sizeof cmd - (size_t)k, " %ld", sizes[s]);
   FILE *f = popen(cmd, "r");
@@ -155,20 +162,25 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--reps") && v) {
       reps = atoi(v), i++;
     } else if (!strcmp(a, "--only") && v) {
-      for (int w = 0; w < W_N; w++) on[w] = strstr(v, wnames[w]) != NULL;
+      for (int w = 0; w < W_N; w++)
+        on[w] = strstr(v, wnames[w]) != NULL;
       i++;
     } else {
-      fprintf(stderr, "usage: %s [--sizes N,N..] [--pairs N] [--block B] [--reps R] "
-                      "[--only front,queue,back] [--python]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--sizes N,N..] [--pairs N] [--block B] [--reps R] "
+              "[--only front,queue,back] [--python]\n",
+              argv[0]);
       return 2;
     }
   }
-  if (reps < 1 || reps > MAXREPS || pairs < 1 || block < 1 || nsizes < 1) return 2;
+  if (reps < 1 || reps > MAXREPS || pairs < 1 || block < 1 || nsizes < 1)
+    return 2;
   mgr_client *m;
   int e = mgr_start(NULL, &m);
   if (e) die("mgr_start", NULL, e);
   mgr_proxy *lists[MAXSIZES];
-  for (int s = 0; s < nsizes; s++) lists[s] = make_list(m, sizes[s]);
+  for (int s = 0; s < nsizes; s++)
+    lists[s] = make_list(m, sizes[s]);
   static double us[C_N][W_N][MAXSIZES][MAXREPS];
   int k = 0;
   for (int r = 0; r < reps; r++) {
@@ -185,7 +197,8 @@ int main(int argc, char **argv) {
           run_mgr(m, lists, nsizes, w, pairs, block, k % nsizes, v);
         } else {
           if (!python) continue;
-          long pp = pairs / 10 > 0 ? pairs / 10 : 1, pb = block / 10 > 0 ? block / 10 : 1;
+          long pp = pairs / 10 > 0 ? pairs / 10 : 1,
+               pb = block / 10 > 0 ? block / 10 : 1;
           if (run_py(sizes, nsizes, w, pp, pb, k % nsizes, v)) {
             fprintf(stderr, "bench_listends: listends.py failed\n");
             return 1;
@@ -193,17 +206,20 @@ int main(int argc, char **argv) {
         }
         for (int s = 0; s < nsizes; s++) {
           us[c][w][s][r] = v[s];
-          printf("listends,%s,%s,%ld,%d,%.2f\n", cnames[c], wnames[w], sizes[s], r + 1, v[s]);
+          printf("listends,%s,%s,%ld,%d,%.2f\n", cnames[c], wnames[w], sizes[s],
+                 r + 1, v[s]);
         }
         fflush(stdout);
       }
     }
   }
-  for (int s = 0; s < nsizes; s++) mgr_release(lists[s]);
+  for (int s = 0; s < nsizes; s++)
+    mgr_release(lists[s]);
   printf("\n%-7s %-6s", "who", "ends");
-  for (int s = 0; s < nsizes; s++) printf(" %9ld", sizes[s]);
-  printf("   (median us per pair)  n=%ld/n=%ld: median [min-max]\n", sizes[nsizes - 1],
-         sizes[0]);
+  for (int s = 0; s < nsizes; s++)
+    printf(" %9ld", sizes[s]);
+  printf("   (median us per pair)  n=%ld/n=%ld: median [min-max]\n",
+         sizes[nsizes - 1], sizes[0]);
   for (int c = 0; c < C_N; c++) {
     if (c == C_PY && !python) continue;
     for (int w = 0; w < W_N; w++) {
@@ -215,7 +231,8 @@ int main(int argc, char **argv) {
         printf(" %9.1f", median(v, reps));
       }
       double ratio[MAXREPS];
-      for (int r = 0; r < reps; r++) ratio[r] = us[c][w][nsizes - 1][r] / us[c][w][0][r];
+      for (int r = 0; r < reps; r++)
+        ratio[r] = us[c][w][nsizes - 1][r] / us[c][w][0][r];
       double med = median(ratio, reps); /* sorts ratio */
       printf("   %.2fx [%.2f-%.2f]\n", med, ratio[0], ratio[reps - 1]);
     }

@@ -46,7 +46,10 @@ static void die(const char *what, const char *why) {
   exit(1);
 }
 
-typedef struct { double t0, t1; int ok; } result;
+typedef struct {
+  double t0, t1;
+  int ok;
+} result;
 
 /* --- the mgr side --------------------------------------------------------- */
 
@@ -56,7 +59,8 @@ static mgr_proxy *D;
 static pid_t tls_server = -1;
 
 static void mgr_up(void) {
-  for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(i * 37 + 11);
+  for (size_t i = 0; i < sizeof key; i++)
+    key[i] = (uint8_t)(i * 37 + 11);
   mgr_options o;
   mgr_options_init(&o);
   o.authkey = key;
@@ -95,7 +99,8 @@ static void mgr_up(void) {
     close(p[1]);
     char buf[512];
     ssize_t got = 0, r;
-    while ((r = read(p[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0) got += r;
+    while ((r = read(p[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0)
+      got += r;
     close(p[0]);
     buf[got > 0 ? got : 0] = '\0';
     char *nl = strchr(buf, '\n');
@@ -186,13 +191,20 @@ static void client(int me, int ready, int go, int out) {
 
 int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--contender")) contender = argv[i + 1];
-    else if (!strcmp(argv[i], "--op")) op = argv[i + 1];
-    else if (!strcmp(argv[i], "--clients")) clients = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--ops")) ops = atol(argv[i + 1]);
-    else if (!strcmp(argv[i], "--certs")) certs = argv[i + 1];
-    else if (!strcmp(argv[i], "--redis-port")) redis_port = atoi(argv[i + 1]);
-    else die("usage", argv[i]);
+    if (!strcmp(argv[i], "--contender"))
+      contender = argv[i + 1];
+    else if (!strcmp(argv[i], "--op"))
+      op = argv[i + 1];
+    else if (!strcmp(argv[i], "--clients"))
+      clients = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--ops"))
+      ops = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--certs"))
+      certs = argv[i + 1];
+    else if (!strcmp(argv[i], "--redis-port"))
+      redis_port = atoi(argv[i + 1]);
+    else
+      die("usage", argv[i]);
   }
   if (clients < 1 || ops < clients) die("usage", "--clients P --ops N, N >= P");
   if (is_redis()) {
@@ -234,7 +246,8 @@ int main(int argc, char **argv) {
     if (r.t0 < t0) t0 = r.t0;
     if (r.t1 > t1) t1 = r.t1;
   }
-  for (int c = 0; c < clients; c++) waitpid(pids[c], NULL, 0);
+  for (int c = 0; c < clients; c++)
+    waitpid(pids[c], NULL, 0);
   long n = ops / clients * clients;
   if (is_redis()) {
     if (!strcmp(op, "incr")) {

@@ -44,7 +44,8 @@ int main(void) {
     return 1;
   }
   mgr_value none[N * PHASES];
-  for (int i = 0; i < N * PHASES; i++) none[i] = mgr_nil();
+  for (int i = 0; i < N * PHASES; i++)
+    none[i] = mgr_nil();
   mgr_value init = mgr_array(none, N * PHASES);
   mgr_proxy *b = NULL, *results = NULL;
   if ((rc = mgr_barrier_new(m, N, -1, &b)) != MGR_OK ||

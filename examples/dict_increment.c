@@ -20,8 +20,8 @@ int main(void) {
     fprintf(stderr, "mgr_start: %s: %s\n", mgr_err_name(rc), mgr_errmsg(NULL));
     return 1;
   }
-  mgr_value pairs[6] = {mgr_text("a"), mgr_int(0), mgr_text("b"), mgr_int(1),
-                        mgr_text("c"), mgr_int(2)};
+  mgr_value pairs[6] = {mgr_text("a"), mgr_int(0),    mgr_text("b"),
+                        mgr_int(1),    mgr_text("c"), mgr_int(2)};
   mgr_value init = mgr_map(pairs, 3);
   mgr_proxy *d;
   if ((rc = mgr_dict_new(m, &init, &d)) != MGR_OK) {
@@ -41,7 +41,9 @@ int main(void) {
   for (size_t i = 0; i < n; i++) {
     pids[i] = fork();
     if (pids[i] == 0)
-      _exit(mgr_dict_incr_int(d, &keys.u.a.items[i], 1, false, NULL) == MGR_OK ? 0 : 1);
+      _exit(mgr_dict_incr_int(d, &keys.u.a.items[i], 1, false, NULL) == MGR_OK
+                ? 0
+                : 1);
   }
   int failed = 0;
   for (size_t i = 0; i < n; i++) {

@@ -26,7 +26,8 @@ int main(void) {
     return 1;
   }
   mgr_value items[N];
-  for (int i = 0; i < N; i++) items[i] = mgr_int(i);
+  for (int i = 0; i < N; i++)
+    items[i] = mgr_int(i);
   mgr_value init = mgr_array(items, N);
   mgr_proxy *shared;
   if ((rc = mgr_list_new(m, &init, &shared)) != MGR_OK) {
@@ -38,7 +39,8 @@ int main(void) {
   pid_t pids[N];
   for (int i = 0; i < N; i++) {
     pids[i] = fork();
-    if (pids[i] == 0) _exit(mgr_list_incr_int(shared, i, 1, NULL) == MGR_OK ? 0 : 1);
+    if (pids[i] == 0)
+      _exit(mgr_list_incr_int(shared, i, 1, NULL) == MGR_OK ? 0 : 1);
   }
   int failed = 0;
   for (int i = 0; i < N; i++) {

@@ -100,8 +100,10 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--only") && i + 1 < argc) {
       const char *w = argv[++i];
-      first = !strcmp(w, "racy") ? RACY : !strcmp(w, "atomic") ? ATOMIC
-              : !strcmp(w, "locked") ? LOCKED : -1;
+      first = !strcmp(w, "racy")     ? RACY
+              : !strcmp(w, "atomic") ? ATOMIC
+              : !strcmp(w, "locked") ? LOCKED
+                                     : -1;
       if (first < 0) {
         fprintf(stderr, "%s: --only racy|atomic|locked\n", argv[0]);
         return 2;
@@ -113,8 +115,7 @@ int main(int argc, char **argv) {
                 : !strcmp(argv[i], "--iterations") ? &iters
                                                    : NULL;
     if (!dst || i + 1 >= argc || (*dst = arg_long(argv[++i])) < 0) {
-      fprintf(stderr,
-              "usage: %s [--workers N] [--iterations M] [--only WAY]\n",
+      fprintf(stderr, "usage: %s [--workers N] [--iterations M] [--only WAY]\n",
               argv[0]);
       return 2;
     }

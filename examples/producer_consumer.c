@@ -88,7 +88,8 @@ int main(void) {
 
   int64_t want = 0;
   for (int k = 0; k < PRODUCERS; k++)
-    for (int i = 0; i < ITEMS; i++) want += k * 1000 + i;
+    for (int i = 0; i < ITEMS; i++)
+      want += k * 1000 + i;
   mgr_value got;
   if ((rc = mgr_var_get(total, &got)) == MGR_OK) {
     printf("%d items from %d producers through a queue of 8 to %d consumers: "

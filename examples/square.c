@@ -61,7 +61,8 @@ int main(void) {
   } else {
     fprintf(stderr, "get: %s: %s\n", mgr_err_name(rc), mgr_errmsg(m));
   }
-  for (int i = 0; i < 2; i++) mgr_value_free(&got[i]);
+  for (int i = 0; i < 2; i++)
+    mgr_value_free(&got[i]);
   mgr_release(result);
   mgr_shutdown(m);
   return rc == MGR_OK && !failed ? 0 : 1;

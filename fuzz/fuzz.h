@@ -37,7 +37,8 @@ static inline uint8_t fuzz_u8(fuzz_in *in) {
 }
 static inline uint64_t fuzz_un(fuzz_in *in, unsigned nbytes) {
   uint64_t v = 0;
-  for (unsigned i = 0; i < nbytes; i++) v = v << 8 | fuzz_u8(in);
+  for (unsigned i = 0; i < nbytes; i++)
+    v = v << 8 | fuzz_u8(in);
   return v;
 }
 /* Up to n bytes of input, as a pointer into it (*got gets how many). */

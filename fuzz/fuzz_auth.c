@@ -29,14 +29,14 @@ static const uint8_t NS[32] = {0x5e, 0x12, 0x99, 0x01, 0xab, 0x77, 0x00, 0xfe,
                                0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80,
                                0x91, 0xa2, 0xb3, 0xc4, 0xd5, 0xe6, 0xf7, 0x08,
                                0x19, 0x2a, 0x3b, 0x4c, 0x5d, 0x6e, 0x7f, 0x80};
-static const uint8_t BIND[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-                                 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-                                 26, 27, 28, 29, 30, 31, 32};
+static const uint8_t BIND[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 typedef struct outcome {
-  int r;          /* 1 authenticated, -1 refused, 0 wants more */
-  size_t taken;   /* bytes fed and accepted */
-  size_t at;      /* refusal offset */
+  int r;        /* 1 authenticated, -1 refused, 0 wants more */
+  size_t taken; /* bytes fed and accepted */
+  size_t at;    /* refusal offset */
   uint8_t out[MGRI_AUTH_HELLO_LEN + MGRI_AUTH_MAC_LEN];
   size_t olen;
 } outcome;
@@ -58,7 +58,8 @@ static outcome run(const uint8_t *p, size_t n, bool tls, const uint8_t *sizes,
     uint8_t out[MGRI_AUTH_HELLO_LEN];
     size_t olen = 99, at = 0;
     o.r = mgri_auth_srv_feed(&a, p + off, chunk, out, &olen, &at);
-    FUZZ_CHECK(olen == 0 || olen == MGRI_AUTH_HELLO_LEN || olen == MGRI_AUTH_MAC_LEN);
+    FUZZ_CHECK(olen == 0 || olen == MGRI_AUTH_HELLO_LEN ||
+               olen == MGRI_AUTH_MAC_LEN);
     FUZZ_CHECK(o.olen + olen <= sizeof o.out);
     memcpy(o.out + o.olen, out, olen);
     o.olen += olen;
@@ -111,14 +112,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   outcome whole = run(buf, n, tls, NULL, 0);
   outcome split = run(buf, n, tls, sizes, nsizes);
   FUZZ_CHECK(whole.r == split.r && whole.at == split.at &&
-             whole.olen == split.olen && !memcmp(whole.out, split.out, whole.olen));
+             whole.olen == split.olen &&
+             !memcmp(whole.out, split.out, whole.olen));
 
   /* What the server sent: the CHALLENGE once the OPEN was whole, and the
    * PROOF only on success. */
   bool open_ok = n >= 5 && !memcmp(buf, "MGRA\x01", 5);
   if (whole.olen) {
-    FUZZ_CHECK(open_ok && (whole.taken >= MGRI_AUTH_HELLO_LEN ||
-                           whole.r < 0));
+    FUZZ_CHECK(open_ok && (whole.taken >= MGRI_AUTH_HELLO_LEN || whole.r < 0));
     FUZZ_CHECK(!memcmp(whole.out, "MGRA\x01", 5) &&
                !memcmp(whole.out + 5, NS, 32));
   }
@@ -143,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (whole.r < 0) {
     size_t first_bad = 5;
     for (size_t i = 0; i < 5 && i < n; i++)
-      if (buf[i] != (uint8_t)"MGRA\x01"[i]) {
+      if (buf[i] != (uint8_t) "MGRA\x01"[i]) {
         first_bad = i;
         break;
       }

@@ -53,11 +53,11 @@
 #include "mgr/sync.h"
 #include "proto/proto.h"
 
-#define SCONNS 8     /* connections per input */
-#define RIDS 512     /* rids recorded per connection */
-#define HELD 16      /* replies held back per connection */
-#define CLIENTS 2    /* clients alive at once */
-#define PROXIES 12   /* proxies per client */
+#define SCONNS 8   /* connections per input */
+#define RIDS 512   /* rids recorded per connection */
+#define HELD 16    /* replies held back per connection */
+#define CLIENTS 2  /* clients alive at once */
+#define PROXIES 12 /* proxies per client */
 #define SERVER_PID 4242
 
 /* --- the scripted server ------------------------------------------------- */
@@ -71,19 +71,19 @@ typedef struct sconn {
   const uint8_t *script;
   size_t slen, spos;
   size_t inlen;
-  int64_t tmo;      /* the client's per-call timeout (the fuzzer's thread sets it) */
-  uint64_t nreq;    /* requests received */
-  uint64_t max_rid; /* the largest rid received (valid when nreq) */
-  uint16_t ok[RIDS];      /* OK replies sent with this rid */
-  bool tok[RIDS];         /* the last one's result carries the token */
-  uint64_t errs[RIDS];    /* bit c: an error reply with wire code c (< 64) */
-  bool errs_other[RIDS];  /* an error reply with a code >= 64 */
-  uint64_t fatal;         /* bit c: a fatal code c sent, any rid */
-  bool broke;             /* garbage, a bad header or a truncated frame sent */
-  int hello_expect;       /* what mgr_connect must return; 1: anything */
+  int64_t tmo; /* the client's per-call timeout (the fuzzer's thread sets it) */
+  uint64_t nreq;         /* requests received */
+  uint64_t max_rid;      /* the largest rid received (valid when nreq) */
+  uint16_t ok[RIDS];     /* OK replies sent with this rid */
+  bool tok[RIDS];        /* the last one's result carries the token */
+  uint64_t errs[RIDS];   /* bit c: an error reply with wire code c (< 64) */
+  bool errs_other[RIDS]; /* an error reply with a code >= 64 */
+  uint64_t fatal;        /* bit c: a fatal code c sent, any rid */
+  bool broke;            /* garbage, a bad header or a truncated frame sent */
+  int hello_expect;      /* what mgr_connect must return; 1: anything */
   held held[HELD];
   size_t nheld;
-  bool cbroke;        /* the client's side broke ... */
+  bool cbroke;         /* the client's side broke ... */
   uint64_t cbroke_rid; /* ... when its next rid was this */
   uint8_t in[1 << 16]; /* requests received, not yet served (last: the
                           rest of the struct is reset per connection) */
@@ -116,8 +116,12 @@ static size_t head(uint8_t *p, unsigned major, uint64_t n) {
     return 1;
   }
   unsigned bytes = n <= 0xff ? 1 : n <= 0xffff ? 2 : n <= 0xffffffffu ? 4 : 8;
-  p[0] = (uint8_t)(major << 5 | (bytes == 1 ? 24 : bytes == 2 ? 25 : bytes == 4 ? 26 : 27));
-  for (unsigned i = 0; i < bytes; i++) p[1 + i] = (uint8_t)(n >> (8 * (bytes - 1 - i)));
+  p[0] = (uint8_t)(major << 5 | (bytes == 1   ? 24
+                                 : bytes == 2 ? 25
+                                 : bytes == 4 ? 26
+                                              : 27));
+  for (unsigned i = 0; i < bytes; i++)
+    p[1 + i] = (uint8_t)(n >> (8 * (bytes - 1 - i)));
   return 1 + bytes;
 }
 
@@ -143,7 +147,8 @@ static void send_all_fd(sconn *sc, const void *p, size_t n) {
 
 /* One frame: the 4-byte length and the body. */
 static void send_frame(sconn *sc, const uint8_t *body, size_t n, bool dribble) {
-  uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+  uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                  (uint8_t)n};
   if (!dribble) {
     uint8_t buf[4096];
     if (n <= sizeof buf - 4) {
@@ -156,13 +161,16 @@ static void send_frame(sconn *sc, const uint8_t *body, size_t n, bool dribble) {
     send_all_fd(sc, body, n);
     return;
   }
-  for (size_t i = 0; i < 4; i++) send_all_fd(sc, &h[i], 1);
-  for (size_t i = 0; i < n; i++) send_all_fd(sc, &body[i], 1);
+  for (size_t i = 0; i < 4; i++)
+    send_all_fd(sc, &h[i], 1);
+  for (size_t i = 0; i < n; i++)
+    send_all_fd(sc, &body[i], 1);
 }
 
 /* An error reply [rid, code, text] (code may be one the encoder refuses:
  * local-only, unknown). */
-static void send_error(sconn *sc, uint64_t rid, uint64_t code, const char *msg) {
+static void send_error(sconn *sc, uint64_t rid, uint64_t code,
+                       const char *msg) {
   uint8_t b[512];
   size_t n = 0, len = strlen(msg);
   if (len > 256) len = 256;
@@ -173,10 +181,13 @@ static void send_error(sconn *sc, uint64_t rid, uint64_t code, const char *msg) 
   memcpy(b + n, msg, len);
   n += len;
   if (rid < RIDS) {
-    if (code < 64) sc->errs[rid] |= UINT64_C(1) << code;
-    else sc->errs_other[rid] = true;
+    if (code < 64)
+      sc->errs[rid] |= UINT64_C(1) << code;
+    else
+      sc->errs_other[rid] = true;
   }
-  if (code == 20 || code == 21 || code == 22 || code == 23 || code == 24 || code == 48)
+  if (code == 20 || code == 21 || code == 22 || code == 23 || code == 24 ||
+      code == 48)
     sc->fatal |= UINT64_C(1) << code;
   send_frame(sc, b, n, false);
 }
@@ -221,14 +232,16 @@ static mgr_value result_for(const mgri_request *rq, mgr_value *cells, bool *tok,
     return rq->nargs ? rq->args[0] : mgr_nil();
   case MGRI_OP_CREATE: {
     uint32_t kind = rq->nargs && rq->args[0].type == MGR_T_INT &&
-                            rq->args[0].u.i >= 1 && rq->args[0].u.i <= MGRI_KIND_MAX
+                            rq->args[0].u.i >= 1 &&
+                            rq->args[0].u.i <= MGRI_KIND_MAX
                         ? (uint32_t)rq->args[0].u.i
                         : 1;
     return ref_to(kind, (uint64_t)t + 1);
   }
   case MGRI_OP_OPEN: {
     uint32_t kind = rq->nargs > 1 && rq->args[1].type == MGR_T_INT &&
-                            rq->args[1].u.i >= 1 && rq->args[1].u.i <= MGRI_KIND_MAX
+                            rq->args[1].u.i >= 1 &&
+                            rq->args[1].u.i <= MGRI_KIND_MAX
                         ? (uint32_t)rq->args[1].u.i
                         : 1;
     cells[0] = ref_to(kind, (uint64_t)t + 1);
@@ -247,7 +260,8 @@ static mgr_value result_for(const mgri_request *rq, mgr_value *cells, bool *tok,
     *tok = false;
     return mgr_map(cells, 1);
   case MGRI_OP_BATCH: {
-    size_t n = rq->nargs && rq->args[0].type == MGR_T_ARRAY ? rq->args[0].u.a.len : 0;
+    size_t n =
+        rq->nargs && rq->args[0].type == MGR_T_ARRAY ? rq->args[0].u.a.len : 0;
     if (n > 8) n = 8; /* the client sends at most 4 */
     for (size_t i = 0; i < n; i++) {
       cells[8 + 2 * i] = mgr_int(0);
@@ -374,15 +388,17 @@ static int64_t wait_bound(const sconn *sc, const mgri_request *rq) {
     return sc->tmo;
   if (ti >= rq->nargs) return -1;
   const mgr_value *t = &rq->args[ti];
-  if (t->type == MGR_T_INT && t->u.i >= 0 && t->u.i < 1000000) return sc->tmo + t->u.i * 1000;
-  if (t->type == MGR_T_FLOAT && t->u.f >= 0 && t->u.f < 1000) return sc->tmo + (int64_t)(t->u.f * 1000) + 1;
+  if (t->type == MGR_T_INT && t->u.i >= 0 && t->u.i < 1000000)
+    return sc->tmo + t->u.i * 1000;
+  if (t->type == MGR_T_FLOAT && t->u.f >= 0 && t->u.f < 1000)
+    return sc->tmo + (int64_t)(t->u.f * 1000) + 1;
   return -1;
 }
 
 static void hello_reply(sconn *sc, size_t idx, uint8_t a) {
-  mgr_value f[6] = {mgr_int(MGR_PROTOCOL_MAX), mgr_int(SERVER_PID),
-                    mgr_int((int64_t)idx + 1), mgr_int(7), mgr_int(MGRI_FRAME_MAX_DEFAULT),
-                    mgr_int(99)};
+  mgr_value f[6] = {mgr_int(MGR_PROTOCOL_MAX),       mgr_int(SERVER_PID),
+                    mgr_int((int64_t)idx + 1),       mgr_int(7),
+                    mgr_int(MGRI_FRAME_MAX_DEFAULT), mgr_int(99)};
   size_t n = 5;
   int expect = MGR_OK;
   uint8_t v = script_u8(sc);
@@ -391,8 +407,9 @@ static void hello_reply(sconn *sc, size_t idx, uint8_t a) {
   case 1:
   case 2:
   case 3: {
-    static const int64_t frames[] = {MGRI_FRAME_MAX_DEFAULT, 64, 4096, MGRI_FRAME_MAX_CEIL,
-                                     2 * MGRI_FRAME_MAX_DEFAULT, 1};
+    static const int64_t frames[] = {
+        MGRI_FRAME_MAX_DEFAULT,     64, 4096, MGRI_FRAME_MAX_CEIL,
+        2 * MGRI_FRAME_MAX_DEFAULT, 1};
     f[4] = mgr_int(frames[v % 6]);
     if (v & 0x80) n = 6; /* a later version's extra field: ignored */
     break;
@@ -406,20 +423,23 @@ static void hello_reply(sconn *sc, size_t idx, uint8_t a) {
     expect = MGR_EPROTO;
     break;
   case 6:
-    f[v % 5] = (v & 0x10) ? mgr_int(-1) : (v & 0x20) ? mgr_float(1.0) : mgr_text("1");
+    f[v % 5] = (v & 0x10)   ? mgr_int(-1)
+               : (v & 0x20) ? mgr_float(1.0)
+                            : mgr_text("1");
     expect = MGR_EPROTO;
     break;
   case 7: {
     static const int field[] = {2, 3, 4, 4};
-    f[field[v % 4]] = mgr_int((v % 4) == 3 ? (int64_t)MGRI_FRAME_MAX_CEIL + 1 : 0);
+    f[field[v % 4]] =
+        mgr_int((v % 4) == 3 ? (int64_t)MGRI_FRAME_MAX_CEIL + 1 : 0);
     expect = MGR_EPROTO;
     break;
   }
   case 8: {
     static const uint64_t codes[] = {23, 24, 45, 47, 20, 48, 40, 5, 1000};
-    static const int as[] = {MGR_EVERSION, MGR_EPERM, MGR_ENOTFOUND, MGR_ELIMIT,
-                             MGR_EPROTO, MGR_ESHUTDOWN, MGR_EKEY, MGR_EUNKNOWN,
-                             MGR_EUNKNOWN};
+    static const int as[] = {MGR_EVERSION, MGR_EPERM,    MGR_ENOTFOUND,
+                             MGR_ELIMIT,   MGR_EPROTO,   MGR_ESHUTDOWN,
+                             MGR_EKEY,     MGR_EUNKNOWN, MGR_EUNKNOWN};
     send_error(sc, 0, codes[v % 9], "no");
     sc->hello_expect = as[v % 9];
     return;
@@ -467,15 +487,18 @@ static void serve(sconn *sc, size_t idx, const mgri_request *rq) {
       return;
     }
     case 6: { /* an error, any code */
-      static const uint64_t codes[] = {25, 40, 41, 42, 43, 44, 45, 46, 47, 49,
-                                       50, 51, 52, 1, 5, 8, 19, 53, 60, 1000,
-                                       (uint64_t)INT64_MAX, 20, 48};
+      static const uint64_t codes[] = {
+          25, 40, 41, 42, 43, 44,   45,
+          46, 47, 49, 50, 51, 52,   1,
+          5,  8,  19, 53, 60, 1000, (uint64_t)INT64_MAX,
+          20, 48};
       send_error(sc, rq->rid, codes[v % 23], (v & 0x80) ? "" : "error text");
       return;
     }
     case 7: { /* a reply with another rid first, then go on */
-      uint64_t rids[] = {rq->rid + 1, rq->rid + 5, rq->rid ? rq->rid - 1 : 0, 0,
-                         UINT64_C(1) << 62, sc->nheld ? sc->held[0].rid : 3};
+      uint64_t rids[] = {
+          rq->rid + 1, rq->rid + 5,       rq->rid ? rq->rid - 1 : 0,
+          0,           UINT64_C(1) << 62, sc->nheld ? sc->held[0].rid : 3};
       uint64_t other = rids[v % 6];
       if (v & 0x40) {
         send_error(sc, other, 40, "stale");
@@ -487,13 +510,15 @@ static void serve(sconn *sc, size_t idx, const mgri_request *rq) {
     }
     case 8: { /* hold the reply back until the client has timed out */
       int64_t bound = wait_bound(sc, rq);
-      if (bound < 0 || bound > 12 || sc->nheld == HELD) break; /* answer instead */
+      if (bound < 0 || bound > 12 || sc->nheld == HELD)
+        break; /* answer instead */
       sc->held[sc->nheld++] = (held){rq->rid, rq->op, rq->oid};
       return;
     }
     case 9: /* the held replies now (late: orphans), then go on */
       for (size_t i = 0; i < sc->nheld; i++) {
-        mgri_request hq = {sc->held[i].rid, sc->held[i].op, sc->held[i].oid, NULL, 0};
+        mgri_request hq = {sc->held[i].rid, sc->held[i].op, sc->held[i].oid,
+                           NULL, 0};
         mgr_value r = result_for(&hq, cells, &tok, v | 1);
         send_ok(sc, hq.rid, &r, tok, false);
       }
@@ -505,7 +530,8 @@ static void serve(sconn *sc, size_t idx, const mgri_request *rq) {
     case 11: { /* a frame of garbage */
       uint8_t g[16];
       size_t n = 1 + v % 12;
-      for (size_t i = 0; i < n; i++) g[i] = script_u8(sc);
+      for (size_t i = 0; i < n; i++)
+        g[i] = script_u8(sc);
       sc->broke = true;
       send_frame(sc, g, n, false);
       return;
@@ -514,7 +540,8 @@ static void serve(sconn *sc, size_t idx, const mgri_request *rq) {
       static const uint32_t lens[] = {0, 0xffffffffu, MGRI_FRAME_MAX_CEIL + 1,
                                       MGRI_FRAME_MAX_DEFAULT + 1};
       uint32_t n = lens[v % 4];
-      uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+      uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                      (uint8_t)n};
       sc->broke = true;
       send_all_fd(sc, h, 4);
       if (v % 4 == 3) { /* a body that never comes whole */
@@ -602,7 +629,8 @@ static void on_readable(size_t idx) {
     sconn_close(sc); /* a request larger than the client may send here */
     return;
   }
-  ssize_t n = recv(sc->fd, sc->in + sc->inlen, sizeof sc->in - sc->inlen, MSG_DONTWAIT);
+  ssize_t n =
+      recv(sc->fd, sc->in + sc->inlen, sizeof sc->in - sc->inlen, MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
     sconn_close(sc);
@@ -612,7 +640,8 @@ static void on_readable(size_t idx) {
   while (sc->fd >= 0 && sc->inlen >= 4) {
     size_t len = (size_t)sc->in[0] << 24 | (size_t)sc->in[1] << 16 |
                  (size_t)sc->in[2] << 8 | sc->in[3];
-    FUZZ_CHECK(len > 0 && len <= sizeof sc->in - 4); /* the client frames well */
+    FUZZ_CHECK(len > 0 &&
+               len <= sizeof sc->in - 4); /* the client frames well */
     if (sc->inlen < 4 + len) break;
     mgri_arena_reset(&S.arena);
     mgri_limits lim;
@@ -643,7 +672,8 @@ static void *server_main(void *arg) {
       return NULL;
     }
     p[np++] = (struct pollfd){.fd = S.wake[0], .events = POLLIN};
-    if (S.nconns < SCONNS) p[np++] = (struct pollfd){.fd = S.lfd, .events = POLLIN};
+    if (S.nconns < SCONNS)
+      p[np++] = (struct pollfd){.fd = S.lfd, .events = POLLIN};
     for (size_t i = 0; i < S.nconns; i++)
       if (S.conns[i].fd >= 0) {
         map[np] = i;
@@ -692,7 +722,8 @@ static void server_start(void) {
   pthread_mutex_init(&S.mu, NULL);
   pthread_cond_init(&S.cv, NULL);
   const char *tmp = getenv("TMPDIR");
-  snprintf(S.dir, sizeof S.dir, "%s/mgr-fuzz-XXXXXX", tmp && strlen(tmp) < 32 ? tmp : "/tmp");
+  snprintf(S.dir, sizeof S.dir, "%s/mgr-fuzz-XXXXXX",
+           tmp && strlen(tmp) < 32 ? tmp : "/tmp");
   FUZZ_CHECK(mkdtemp(S.dir) != NULL); /* 0700: private */
   snprintf(S.path, sizeof S.path, "%s/s", S.dir);
   S.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -720,10 +751,10 @@ static void server_wake(void) {
 
 typedef struct client {
   mgr_client *m;
-  size_t sidx;       /* its connection at the server */
+  size_t sidx; /* its connection at the server */
   mgr_proxy *px[PROXIES];
   size_t npx;
-  bool broke;        /* its connection broke */
+  bool broke; /* its connection broke */
   int broke_err;
   uint64_t broke_rid; /* the next rid when it broke */
 } client;
@@ -777,7 +808,8 @@ static bool server_sent(const sconn *sc, uint64_t rid, int rc) {
     /* Unknown and local-only codes decode as EUNKNOWN. */
     if (sc->errs_other[rid]) return true;
     for (uint64_t c = 1; c < 64; c++)
-      if ((sc->errs[rid] >> c & 1) && mgri_err_from_wire(c) == MGR_EUNKNOWN) return true;
+      if ((sc->errs[rid] >> c & 1) && mgri_err_from_wire(c) == MGR_EUNKNOWN)
+        return true;
     return false;
   }
   return code && code < 64 && (sc->errs[rid] >> code & 1);
@@ -786,8 +818,8 @@ static bool server_sent(const sconn *sc, uint64_t rid, int rc) {
 /* The checks after one call on client k whose request had rid (the
  * connection's next rid before the call); val: the token the call handed
  * back (NULL: none to check). */
-static void after(client *k, uint64_t rid, bool was_broken, int rc, unsigned extra,
-                  const int64_t *val) {
+static void after(client *k, uint64_t rid, bool was_broken, int rc,
+                  unsigned extra, const int64_t *val) {
   pthread_mutex_lock(&S.mu);
   const sconn *sc = &S.conns[k->sidx];
   bool ok = is_common(rc) || server_sent(sc, rid, rc) ||
@@ -829,9 +861,11 @@ static void after(client *k, uint64_t rid, bool was_broken, int rc, unsigned ext
     k->broke_rid = c->next_rid;
     FUZZ_CHECK(c->fd < 0);
     if (rc != c->broken_err)
-      fprintf(stderr, "fuzz_client: rid %llu broke the connection with %s but returned %s (%s)\n",
-              (unsigned long long)rid, mgr_err_name(c->broken_err), mgr_err_name(rc),
-              mgr_errmsg(k->m));
+      fprintf(stderr,
+              "fuzz_client: rid %llu broke the connection with %s but returned "
+              "%s (%s)\n",
+              (unsigned long long)rid, mgr_err_name(c->broken_err),
+              mgr_err_name(rc), mgr_errmsg(k->m));
     FUZZ_CHECK(rc == c->broken_err);
     pthread_mutex_lock(&S.mu);
     S.conns[k->sidx].cbroke = true;
@@ -912,8 +946,10 @@ static void connect_step(prog *p) {
   clock_gettime(CLOCK_REALTIME, &dl);
   dl.tv_sec += 1;
   while (S.nconns == idx) {
-    if (rc == MGR_OK) pthread_cond_wait(&S.cv, &S.mu);
-    else if (pthread_cond_timedwait(&S.cv, &S.mu, &dl) == ETIMEDOUT) break;
+    if (rc == MGR_OK)
+      pthread_cond_wait(&S.cv, &S.mu);
+    else if (pthread_cond_timedwait(&S.cv, &S.mu, &dl) == ETIMEDOUT)
+      break;
   }
   bool accepted = S.nconns > idx;
   int expect = accepted ? S.conns[idx].hello_expect : 1;
@@ -928,7 +964,8 @@ static void connect_step(prog *p) {
   FUZZ_CHECK(msg && strlen(msg) < 256);
   bool ok = is_common(rc) || rc == MGR_ECONNECT || rc == MGR_EVERSION ||
             rc == MGR_EPERM || err_known;
-  if (!ok) fprintf(stderr, "fuzz_client: mgr_connect returned %s\n", mgr_err_name(rc));
+  if (!ok)
+    fprintf(stderr, "fuzz_client: mgr_connect returned %s\n", mgr_err_name(rc));
   FUZZ_CHECK(ok);
   if (expect != 1 && rc != MGR_ETIMEDOUT) {
     /* The HELLO reply came as such: the spec says what follows from it. */
@@ -959,8 +996,10 @@ static void release_all(client *k) {
     for (size_t i = 0; i < k->npx; i++)
       if (mgr_proxy_id(k->px[i]) == mgr_proxy_id(px)) sends = false;
     int rc = mgr_release(px);
-    if (sends) after(k, pr.rid, pr.broken, rc, 0, NULL);
-    else FUZZ_CHECK(rc == MGR_OK);
+    if (sends)
+      after(k, pr.rid, pr.broken, rc, 0, NULL);
+    else
+      FUZZ_CHECK(rc == MGR_OK);
   }
 }
 
@@ -973,7 +1012,8 @@ static void close_client(prog *p, size_t i, bool shut) {
     /* m is gone: check the code alone. */
     pthread_mutex_lock(&S.mu);
     bool ok = is_common(rc) || server_sent(&S.conns[k->sidx], pr.rid, rc);
-    if (rc == MGR_OK) ok = ok && (pr.rid >= RIDS || S.conns[k->sidx].ok[pr.rid]);
+    if (rc == MGR_OK)
+      ok = ok && (pr.rid >= RIDS || S.conns[k->sidx].ok[pr.rid]);
     pthread_mutex_unlock(&S.mu);
     if (pr.broken) FUZZ_CHECK(rc == k->broke_err);
     FUZZ_CHECK(ok);
@@ -1012,7 +1052,8 @@ static void call_step(prog *p, client *k) {
   int rc;
   pre pr = before(k);
   mgr_proxy *x;
-#define TOKV(v) ((v).type == MGR_T_INT ? (iv = (v).u.i, tv = &iv) : (iv = -1, tv = &iv))
+#define TOKV(v)                                                                \
+  ((v).type == MGR_T_INT ? (iv = (v).u.i, tv = &iv) : (iv = -1, tv = &iv))
   switch (sel % 24) {
   case 0:
     rc = mgr_ping(k->m);
@@ -1078,7 +1119,8 @@ static void call_step(prog *p, client *k) {
     }
     }
     if (rc == MGR_OK) {
-      iv = (int64_t)mgr_proxy_id(np) - 1; /* the token is the rid, the id rid + 1 */
+      iv = (int64_t)mgr_proxy_id(np) -
+           1; /* the token is the rid, the id rid + 1 */
       tv = &iv;
       keep(k, np);
     } else {
@@ -1091,8 +1133,8 @@ static void call_step(prog *p, client *k) {
     mgr_proxy *np = NULL;
     bool created = false;
     static const char *const nm[] = {"a", "counter", "", "n\xc3\xa9"};
-    rc = mgr_open(k->m, nm[b % 4], (mgr_kind)(1 + (b >> 2) % MGRI_KIND_MAX), NULL,
-                  b & 0x80, &np, &created);
+    rc = mgr_open(k->m, nm[b % 4], (mgr_kind)(1 + (b >> 2) % MGRI_KIND_MAX),
+                  NULL, b & 0x80, &np, &created);
     if (rc == MGR_OK) {
       iv = (int64_t)mgr_proxy_id(np) - 1;
       tv = &iv;
@@ -1121,9 +1163,11 @@ static void call_step(prog *p, client *k) {
     mgr_value ref = mgr_nil();
     ref.type = MGR_T_REF;
     ref.u.ref.kind = 1 + b % MGRI_KIND_MAX;
-    ref.u.ref.id = (k->npx && (b & 2)) ? mgr_proxy_id(k->px[0]) : (uint64_t)1000 + b;
+    ref.u.ref.id =
+        (k->npx && (b & 2)) ? mgr_proxy_id(k->px[0]) : (uint64_t)1000 + b;
     bool had = false;
-    for (size_t j = 0; j < k->npx; j++) had |= mgr_proxy_id(k->px[j]) == ref.u.ref.id;
+    for (size_t j = 0; j < k->npx; j++)
+      had |= mgr_proxy_id(k->px[j]) == ref.u.ref.id;
     rc = mgr_proxy_from_value(k->m, &ref, &np);
     if (rc == MGR_OK) keep(k, np);
     if (had) { /* already held: nothing sent */
@@ -1279,7 +1323,8 @@ static void call_step(prog *p, client *k) {
     break;
   }
   case 13: { /* semaphores */
-    if (!(x = proxy(p, k, (b & 1) ? MGR_K_BSEMAPHORE : MGR_K_SEMAPHORE))) return;
+    if (!(x = proxy(p, k, (b & 1) ? MGR_K_BSEMAPHORE : MGR_K_SEMAPHORE)))
+      return;
     switch (b >> 4 & 3) {
     case 0:
     case 1:
@@ -1431,10 +1476,14 @@ static void call_step(prog *p, client *k) {
     mgr_value key = mgr_int(1), val = small_value(p, cells);
     for (size_t i = 0; i < n; i++) {
       mgr_proxy *d = proxy(p, k, MGR_K_DICT), *v = proxy(p, k, MGR_K_VAR);
-      if (d && (i & 1)) mgr_batch_dict_get(bt, d, &key);
-      else if (d) mgr_batch_dict_set(bt, d, &key, &val);
-      else if (v) mgr_batch_var_get(bt, v);
-      else mgr_batch_add(bt, NULL, "PING", NULL, 0);
+      if (d && (i & 1))
+        mgr_batch_dict_get(bt, d, &key);
+      else if (d)
+        mgr_batch_dict_set(bt, d, &key, &val);
+      else if (v)
+        mgr_batch_var_get(bt, v);
+      else
+        mgr_batch_add(bt, NULL, "PING", NULL, 0);
     }
     size_t len = mgr_batch_len(bt);
     rc = mgr_batch_run(bt, &out);
@@ -1506,7 +1555,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
     }
   }
-  while (p->ncl) close_client(p, 0, false);
+  while (p->ncl)
+    close_client(p, 0, false);
   server_drain();
   /* A connection that broke never sent a later rid. */
   pthread_mutex_lock(&S.mu);

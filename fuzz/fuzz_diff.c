@@ -75,7 +75,8 @@ static bool same(const cbor_item_t *c, const mgr_value *v) {
   }
   case CBOR_TYPE_FLOAT_CTRL:
     if (cbor_float_get_width(c) == CBOR_FLOAT_0) {
-      if (cbor_is_bool(c)) return v->type == MGR_T_BOOL && v->u.b == cbor_get_bool(c);
+      if (cbor_is_bool(c))
+        return v->type == MGR_T_BOOL && v->u.b == cbor_get_bool(c);
       if (cbor_is_null(c)) return v->type == MGR_T_NIL;
       return false;
     } else {
@@ -90,8 +91,9 @@ static bool same(const cbor_item_t *c, const mgr_value *v) {
 
 static void report(const char *msg, const mgri_decode_error *e,
                    const prof_result *pr) {
-  fprintf(stderr, "fuzz_diff: %s; ours: code %d at %zu: %s; profile.c sees:",
-          msg, e->code, e->offset, e->what ? e->what : "(null)");
+  fprintf(stderr,
+          "fuzz_diff: %s; ours: code %d at %zu: %s; profile.c sees:", msg,
+          e->code, e->offset, e->what ? e->what : "(null)");
   for (size_t i = 0; i < pr->nhits; i++)
     fprintf(stderr, " %s@%zu", prof_cat_name(pr->hits[i].cat), pr->hits[i].off);
   fprintf(stderr, "\n");
@@ -112,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (pr.overflow) goto out; /* no verdict from the model */
 
   if (!pr.wellformed) {
-    if (rc == MGR_OK) report("ours accepts CBOR that is not well-formed", &err, &pr);
+    if (rc == MGR_OK)
+      report("ours accepts CBOR that is not well-formed", &err, &pr);
     FUZZ_CHECK(rc != MGR_OK);
     goto out;
   }
@@ -122,11 +125,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool theirs = item && res.error.code == CBOR_ERR_NONE && res.read == size;
 
   if (rc == MGR_OK) {
-    if (pr.cats) report("ours accepts input that breaks the profile", &err, &pr);
+    if (pr.cats)
+      report("ours accepts input that breaks the profile", &err, &pr);
     FUZZ_CHECK(pr.cats == 0);
     FUZZ_CHECK(model_same(&pr.value, &v));
     if (!theirs)
-      fprintf(stderr, "fuzz_diff: libcbor rejects (error %d, read %zu of %zu)\n",
+      fprintf(stderr,
+              "fuzz_diff: libcbor rejects (error %d, read %zu of %zu)\n",
               (int)res.error.code, res.read, size);
     FUZZ_CHECK(theirs);
     FUZZ_CHECK(same(item, &v));
@@ -138,14 +143,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* Rules about one head or one key: it must be the one ours names. */
     if (ok && c != P_ITEMS && c != P_TRAILING && c != P_DEPTH)
       ok = prof_hit_at(&pr, c, err.offset);
-    if (ok && c == P_DEPTH) ok = rc == MGR_ETOOBIG && prof_hit_at(&pr, c, err.offset);
+    if (ok && c == P_DEPTH)
+      ok = rc == MGR_ETOOBIG && prof_hit_at(&pr, c, err.offset);
     if (ok && c == P_ITEMS) ok = rc == MGR_ETOOBIG;
     if (!ok) report("our reason is not a rule the input breaks", &err, &pr);
     FUZZ_CHECK(ok);
     /* libcbor takes a well-formed item as far as it goes. */
-    if (!(pr.cats & (1u << P_TRAILING)) && !theirs && getenv("MGR_FUZZ_VERBOSE"))
-      fprintf(stderr, "fuzz_diff: note: libcbor rejects well-formed input "
-              "(error %d)\n", (int)res.error.code);
+    if (!(pr.cats & (1u << P_TRAILING)) && !theirs &&
+        getenv("MGR_FUZZ_VERBOSE"))
+      fprintf(stderr,
+              "fuzz_diff: note: libcbor rejects well-formed input "
+              "(error %d)\n",
+              (int)res.error.code);
   }
   if (item) cbor_decref(&item);
 out:

@@ -78,7 +78,8 @@
 /* The longest name OPEN takes, and one byte more. */
 static char name255[MGRI_NAME_MAX + 1];
 static char long_name[MGRI_NAME_MAX + 2];
-static const char *const names[NAMES] = {"a", "b", "counter", "n\xc3\xa9", name255};
+static const char *const names[NAMES] = {"a", "b", "counter", "n\xc3\xa9",
+                                         name255};
 static const char *const texts[4] = {"x", "yy", "", "z\xe2\x82\xac"};
 
 typedef struct rep {
@@ -133,7 +134,7 @@ typedef struct world {
   bool raw;      /* the request's values live in the arena: not modelled */
   bool oversize; /* the last reply was LIMIT for its size (the loop's) */
   conn slots[SLOTS];
-  conn obs; /* the observer: its own session, holds nothing */
+  conn obs;              /* the observer: its own session, holds nothing */
   mgri_sconn *closing_c; /* the connection mgri_store_conn_close is closing */
   sess sessions[SLOTS + 1];
   uint64_t ended[16]; /* sessions that ended (the latest 16) */
@@ -167,8 +168,10 @@ static void touch(world *w, uint64_t id) {
   if (!id) return;
   for (size_t i = 0; i < w->ntouched; i++)
     if (w->touched[i] == id) return;
-  if (w->ntouched == 64) w->touched_all = true;
-  else w->touched[w->ntouched++] = id;
+  if (w->ntouched == 64)
+    w->touched_all = true;
+  else
+    w->touched[w->ntouched++] = id;
 }
 
 static bool was_touched(const world *w, uint64_t id) {
@@ -233,7 +236,8 @@ static bool sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
 }
 
 static void drop_reps(world *w) {
-  for (size_t i = 0; i < w->nreps; i++) free(w->reps[i].frame);
+  for (size_t i = 0; i < w->nreps; i++)
+    free(w->reps[i].frame);
   w->nreps = 0;
 }
 
@@ -265,7 +269,9 @@ static rep *settle(world *w, mgri_sconn *c, uint64_t rid) {
       continue;
     }
     size_t k = 0;
-    while (k < w->nparked && !(w->parked[k].c == r->conn && w->parked[k].rid == r->rid)) k++;
+    while (k < w->nparked &&
+           !(w->parked[k].c == r->conn && w->parked[k].rid == r->rid))
+      k++;
     FUZZ_CHECK(k < w->nparked); /* a late reply answers a parked request */
     FUZZ_CHECK(r->status <= 0);
     touch(w, w->parked[k].oid);
@@ -397,7 +403,8 @@ static uint64_t pick_id(world *w) {
 static uint64_t pick_kind(world *w, uint32_t kind) {
   uint8_t b = fuzz_u8(&w->in);
   size_t n = 0;
-  for (size_t i = 0; i < w->nlive; i++) n += w->live_kind[i] == kind;
+  for (size_t i = 0; i < w->nlive; i++)
+    n += w->live_kind[i] == kind;
   if (!n) return 0;
   n = b % n;
   for (size_t i = 0; i < w->nlive; i++)
@@ -429,7 +436,8 @@ static mgr_value atom(world *w) {
   case 5: {
     uint64_t id = pick_id(w);
     uint32_t kind = live_kind(w, id);
-    return ref_to(kind ? kind : 1u + (uint32_t)(b >> 3) % MGRI_KIND_MAX, id ? id : 1);
+    return ref_to(kind ? kind : 1u + (uint32_t)(b >> 3) % MGRI_KIND_MAX,
+                  id ? id : 1);
   }
   default:
     return mgr_bool(b & 8);
@@ -492,7 +500,8 @@ static mgr_value anyval(world *w, pool *p, unsigned depth) {
     size_t cells = map ? 2 * n : n;
     mgr_value *c = pool_take(p, cells);
     if (c) {
-      for (size_t i = 0; i < cells; i++) c[i] = anyval(w, p, depth + 1);
+      for (size_t i = 0; i < cells; i++)
+        c[i] = anyval(w, p, depth + 1);
       if (map && n && !model_key_ok(&c[0])) c[0] = mgr_int(0);
       return map ? mgr_map(c, n) : mgr_array(c, n);
     }
@@ -655,7 +664,8 @@ static mgr_value g_numbers(world *w, pool *p) {
   size_t n = fuzz_u8(&w->in) % 5;
   mgr_value *c = pool_take(p, n);
   if (!c) return mgr_array(NULL, 0);
-  for (size_t i = 0; i < n; i++) c[i] = g_number(w);
+  for (size_t i = 0; i < n; i++)
+    c[i] = g_number(w);
   return mgr_array(c, n);
 }
 
@@ -741,7 +751,8 @@ static size_t gen_args(world *w, uint64_t op, mgr_value *args, pool *p) {
   if (!sh || (b & 7) == 0) {
     size_t n = fuzz_u8(&w->in) % (MGRI_ARGS_MAX + 1);
     if (oi && (b & 0x18) && n > oi->max_args) n = oi->max_args;
-    for (size_t i = 0; i < n; i++) args[i] = anyval(w, p, 1);
+    for (size_t i = 0; i < n; i++)
+      args[i] = anyval(w, p, 1);
     return n;
   }
   size_t n = 0, req_n = 0;
@@ -787,7 +798,8 @@ static size_t gen_args(world *w, uint64_t op, mgr_value *args, pool *p) {
     }
     i++;
   }
-  while (i < k) args[i++] = atom(w);
+  while (i < k)
+    args[i++] = atom(w);
   return k;
 }
 
@@ -816,7 +828,8 @@ static mgr_value gen_init(world *w, uint32_t kind, pool *p, bool *has) {
     return atom(w);
   case MGR_K_QUEUE:
   case MGR_K_JQUEUE:
-    return (b & 0x40) ? mgr_nil() : mgr_int((int64_t)(b >> 7) * 2 - (b & 0x80 ? 0 : 1));
+    return (b & 0x40) ? mgr_nil()
+                      : mgr_int((int64_t)(b >> 7) * 2 - (b & 0x80 ? 0 : 1));
   case MGR_K_NAMESPACE: {
     if (b & 0x40) return mgr_nil();
     mgr_value *c = pool_take(p, 4);
@@ -851,7 +864,8 @@ static mgr_value gen_init(world *w, uint32_t kind, pool *p, bool *has) {
     mgr_value *c = pool_take(p, 2);
     if (!c) return mgr_nil();
     c[0] = mgr_text(codes[fuzz_u8(&w->in) % 14]);
-    c[1] = (b & 0x40) ? g_numbers(w, p) : mgr_int((int64_t)(b >> 7) * 5 - (b & 0x20 ? 1 : 0));
+    c[1] = (b & 0x40) ? g_numbers(w, p)
+                      : mgr_int((int64_t)(b >> 7) * 5 - (b & 0x20 ? 1 : 0));
     return mgr_array(c, 2);
   }
   default:
@@ -861,7 +875,9 @@ static mgr_value gen_init(world *w, uint32_t kind, pool *p, bool *has) {
 
 /* --- predictions ---------------------------------------------------------------- */
 
-static bool is_uint(const mgr_value *v) { return v->type == MGR_T_INT && v->u.i >= 0; }
+static bool is_uint(const mgr_value *v) {
+  return v->type == MGR_T_INT && v->u.i >= 0;
+}
 static bool is_nil(const mgr_value *v) { return !v || v->type == MGR_T_NIL; }
 
 /* The status the checks of a CREATE/OPEN init give for kind (spec 9.1,
@@ -893,8 +909,8 @@ static int init_status(const world *w, uint32_t kind, const mgr_value *init) {
     for (size_t i = 0; i < init->u.a.len; i++) {
       const mgr_value *k = &init->u.a.items[2 * i];
       if (k->type != MGR_T_TEXT) return MGR_ETYPE;
-      if (k->u.s.len == 0 || k->u.s.len > MGRI_NAME_MAX || k->u.s.ptr[0] == '_' ||
-          memchr(k->u.s.ptr, 0, k->u.s.len))
+      if (k->u.s.len == 0 || k->u.s.len > MGRI_NAME_MAX ||
+          k->u.s.ptr[0] == '_' || memchr(k->u.s.ptr, 0, k->u.s.len))
         return MGR_EVALUE;
     }
     break;
@@ -916,7 +932,8 @@ static int init_status(const world *w, uint32_t kind, const mgr_value *init) {
     if (init->type == MGR_T_ARRAY && init->u.a.len == 2 &&
         init->u.a.items[0].type == MGR_T_INT) {
       const mgr_value *t = &init->u.a.items[1];
-      if (t->type != MGR_T_NIL && t->type != MGR_T_INT && t->type != MGR_T_FLOAT)
+      if (t->type != MGR_T_NIL && t->type != MGR_T_INT &&
+          t->type != MGR_T_FLOAT)
         return ANY;
       if (init->u.a.items[0].u.i < 1) return MGR_EVALUE;
       return (t->type == MGR_T_NIL || (t->type == MGR_T_INT && t->u.i >= 0) ||
@@ -926,11 +943,13 @@ static int init_status(const world *w, uint32_t kind, const mgr_value *init) {
     }
     return init->type == MGR_T_ARRAY ? ANY : MGR_ETYPE;
   case MGR_K_ARRAY: {
-    if (!init || init->type != MGR_T_ARRAY || init->u.a.len != 2) return MGR_ETYPE;
+    if (!init || init->type != MGR_T_ARRAY || init->u.a.len != 2)
+      return MGR_ETYPE;
     const mgr_value *tc = &init->u.a.items[0], *sz = &init->u.a.items[1];
     if (tc->type != MGR_T_TEXT) return MGR_ETYPE;
     if (tc->u.s.len != 1) return ANY; /* one character, not one byte */
-    if (!strchr("bBhHiIlLqQfd", tc->u.s.ptr[0]) || tc->u.s.ptr[0] == 0) return MGR_EVALUE;
+    if (!strchr("bBhHiIlLqQfd", tc->u.s.ptr[0]) || tc->u.s.ptr[0] == 0)
+      return MGR_EVALUE;
     if (sz->type == MGR_T_INT) return sz->u.i < 0 ? MGR_EVALUE : MGR_OK;
     if (sz->type == MGR_T_ARRAY) {
       for (size_t i = 0; i < sz->u.a.len; i++) {
@@ -951,7 +970,8 @@ static int init_status(const world *w, uint32_t kind, const mgr_value *init) {
 static int name_index(const mgr_value *v) {
   if (v->type != MGR_T_TEXT) return -1;
   for (int i = 0; i < NAMES; i++)
-    if (strlen(names[i]) == v->u.s.len && memcmp(names[i], v->u.s.ptr, v->u.s.len) == 0)
+    if (strlen(names[i]) == v->u.s.len &&
+        memcmp(names[i], v->u.s.ptr, v->u.s.len) == 0)
       return i;
   return -1;
 }
@@ -973,8 +993,8 @@ static int predict(const world *w, const conn *k, const req *q, bool exact) {
     if (!exact || w->stale) return ANY;
     kind = live_kind(w, q->oid);
     if (!kind) return MGR_ENOTFOUND;
-    uint32_t base = kind == MGR_K_RLOCK ? MGR_K_LOCK
-                    : kind == MGR_K_JQUEUE ? MGR_K_QUEUE
+    uint32_t base = kind == MGR_K_RLOCK        ? MGR_K_LOCK
+                    : kind == MGR_K_JQUEUE     ? MGR_K_QUEUE
                     : kind == MGR_K_BSEMAPHORE ? MGR_K_SEMAPHORE
                                                : kind;
     if (oi->kind != kind && oi->kind != base) return MGR_EBADOP;
@@ -1161,8 +1181,10 @@ static void apply(world *w, conn *k, const req *q, int status,
   const mgr_value *a = q->args;
   switch (q->op) {
   case MGRI_OP_PING:
-    if (q->nargs) FUZZ_CHECK(model_same(&a[0], res));
-    else FUZZ_CHECK(res->type == MGR_T_NIL);
+    if (q->nargs)
+      FUZZ_CHECK(model_same(&a[0], res));
+    else
+      FUZZ_CHECK(res->type == MGR_T_NIL);
     return;
   case MGRI_OP_CREATE: {
     uint32_t kind = (uint32_t)a[0].u.i;
@@ -1176,7 +1198,8 @@ static void apply(world *w, conn *k, const req *q, int status,
     m->n = 0;
     m->known = false;
     if (kind == MGR_K_VAR) {
-      m->known = !init || (!w->raw && init->type != MGR_T_ARRAY && init->type != MGR_T_MAP);
+      m->known = !init || (!w->raw && init->type != MGR_T_ARRAY &&
+                           init->type != MGR_T_MAP);
       m->v = init ? *init : mgr_nil();
     } else if (kind == MGR_K_DICT || kind == MGR_K_LIST) {
       m->known = is_nil(init);
@@ -1207,7 +1230,8 @@ static void apply(world *w, conn *k, const req *q, int status,
         m->n = 0;
         m->known = (kind == MGR_K_DICT || kind == MGR_K_LIST) && is_nil(init);
         if (kind == MGR_K_VAR) {
-          m->known = !init || (!w->raw && init->type != MGR_T_ARRAY && init->type != MGR_T_MAP);
+          m->known = !init || (!w->raw && init->type != MGR_T_ARRAY &&
+                               init->type != MGR_T_MAP);
           m->v = init ? *init : mgr_nil();
         }
       }
@@ -1219,7 +1243,8 @@ static void apply(world *w, conn *k, const req *q, int status,
     unhold(k->s, q->oid);
     return;
   case MGRI_OP_RETAIN:
-    for (size_t i = 0; i < a[0].u.a.len; i++) hold(w, k->s, (uint64_t)a[0].u.a.items[i].u.i);
+    for (size_t i = 0; i < a[0].u.a.len; i++)
+      hold(w, k->s, (uint64_t)a[0].u.a.items[i].u.i);
     return;
   case MGRI_OP_UNLINK: {
     int n = name_index(&a[0]);
@@ -1244,7 +1269,8 @@ static void apply(world *w, conn *k, const req *q, int status,
     return;
   case MGRI_OP_LIST_APPEND:
     if (!known) return;
-    if (m->n < ITEMS && !w->raw && a[0].type != MGR_T_ARRAY && a[0].type != MGR_T_MAP)
+    if (m->n < ITEMS && !w->raw && a[0].type != MGR_T_ARRAY &&
+        a[0].type != MGR_T_MAP)
       m->items[m->n++] = a[0];
     else
       m->known = false;
@@ -1267,7 +1293,8 @@ static void apply(world *w, conn *k, const req *q, int status,
       return;
     }
     for (size_t j = 0; j < m->n / 2; j++)
-      if (m->items[2 * j].type == MGR_T_INT && m->items[2 * j].u.i == a[0].u.i) {
+      if (m->items[2 * j].type == MGR_T_INT &&
+          m->items[2 * j].u.i == a[0].u.i) {
         m->items[2 * j + 1] = a[1];
         return;
       }
@@ -1286,7 +1313,8 @@ static void apply(world *w, conn *k, const req *q, int status,
       return;
     }
     for (size_t j = 0; j < m->n / 2; j++)
-      if (m->items[2 * j].type == MGR_T_INT && m->items[2 * j].u.i == a[0].u.i) {
+      if (m->items[2 * j].type == MGR_T_INT &&
+          m->items[2 * j].u.i == a[0].u.i) {
         memmove(&m->items[2 * j], &m->items[2 * j + 2],
                 (m->n - 2 * j - 2) * sizeof m->items[0]);
         m->n -= 2;
@@ -1308,7 +1336,8 @@ static bool as_predicted(const world *w, const req *q, int pred, int status) {
     if (w->tight) return true;
     /* A result larger than the frame (spec 3.7). */
     if (pred == MGR_OK && w->oversize) return true;
-    if (pred == MGR_OK && (q->op == MGRI_OP_CREATE || q->op == MGRI_OP_OPEN)) return true;
+    if (pred == MGR_OK && (q->op == MGRI_OP_CREATE || q->op == MGRI_OP_OPEN))
+      return true;
   }
   return false;
 }
@@ -1425,7 +1454,8 @@ static void check_dump(world *w, uint64_t id, uint32_t kind, const mgr_value *d,
         waiting += w->parked[i].items;
     FUZZ_CHECK((uint64_t)items == items_of(c) + waiting);
     if (kind == MGR_K_JQUEUE) {
-      int64_t unfinished = get_int(st, "unfinished"), joiners = get_int(st, "joiners");
+      int64_t unfinished = get_int(st, "unfinished"),
+              joiners = get_int(st, "joiners");
       FUZZ_CHECK(unfinished >= 0);
       FUZZ_CHECK((size_t)joiners == parked_on(w, id, MGRI_OP_QUEUE_JOIN));
       FUZZ_CHECK(unfinished > 0 || joiners == 0);
@@ -1494,7 +1524,8 @@ static void check_dump(world *w, uint64_t id, uint32_t kind, const mgr_value *d,
 static void check(world *w, bool final) {
   mgri_arena_reset(&w->arena);
   mgri_reply r = call(w, &w->obs, MGRI_OP_LIST, 0, NULL, 0, NULL);
-  if (r.status == MGR_ELIMIT && (w->tight || w->frame_max < MGRI_FRAME_MAX_DEFAULT)) {
+  if (r.status == MGR_ELIMIT &&
+      (w->tight || w->frame_max < MGRI_FRAME_MAX_DEFAULT)) {
     /* Memory (or the frame) too short to list: the model's view of the
      * live objects is stale until the next check that can. */
     w->stale = true;
@@ -1527,7 +1558,8 @@ static void check(world *w, bool final) {
     uint32_t kind;
     uint64_t refs;
     const char *name;
-    FUZZ_CHECK(mgri_store_object_info(w->st, id, &kind, &refs, &name) == MGR_OK);
+    FUZZ_CHECK(mgri_store_object_info(w->st, id, &kind, &refs, &name) ==
+               MGR_OK);
     FUZZ_CHECK(kind == c[1].u.i && refs == (uint64_t)c[3].u.i);
     FUZZ_CHECK(kind >= 1 && kind <= MGRI_KIND_MAX);
     FUZZ_CHECK(refs > 0 || name != NULL); /* else it would be destroyed */
@@ -1538,16 +1570,18 @@ static void check(world *w, bool final) {
     mine.full = false;
     mgri_store_object_refs(w->st, id, count_ref, &mine);
     for (size_t j = 0; j < mine.len; j++)
-      for (uint64_t t = 0; t < mine.n[j]; t++) count_ref(&stored, mine.id[j]);
+      for (uint64_t t = 0; t < mine.n[j]; t++)
+        count_ref(&stored, mine.id[j]);
     size_t b = mgri_store_object_bytes(w->st, id);
     FUZZ_CHECK(b > 0);
     obj_bytes += b;
     /* Contents: for dict/list/var the refs read back are the kind's, and
      * the model's when it knows them. */
     if (!final && !was_touched(w, id) && w->step_no % CHECK_ALL) continue;
-    uint64_t op = kind == MGR_K_DICT ? MGRI_OP_DICT_ITEMS
+    uint64_t op = kind == MGR_K_DICT   ? MGRI_OP_DICT_ITEMS
                   : kind == MGR_K_LIST ? MGRI_OP_LIST_COPY
-                  : kind == MGR_K_VAR  ? MGRI_OP_VAR_GET : 0;
+                  : kind == MGR_K_VAR  ? MGRI_OP_VAR_GET
+                                       : 0;
     bool read = false;
     uint64_t citems = 0;
     if (op) {
@@ -1578,11 +1612,13 @@ static void check(world *w, bool final) {
           if (kind == MGR_K_VAR) {
             FUZZ_CHECK(model_same(&m->v, &cr.result));
           } else if (kind == MGR_K_LIST) {
-            FUZZ_CHECK(cr.result.type == MGR_T_ARRAY && cr.result.u.a.len == m->n);
+            FUZZ_CHECK(cr.result.type == MGR_T_ARRAY &&
+                       cr.result.u.a.len == m->n);
             for (size_t j = 0; j < m->n; j++)
               FUZZ_CHECK(model_same(&m->items[j], &cr.result.u.a.items[j]));
           } else {
-            FUZZ_CHECK(cr.result.type == MGR_T_ARRAY && 2 * cr.result.u.a.len == m->n);
+            FUZZ_CHECK(cr.result.type == MGR_T_ARRAY &&
+                       2 * cr.result.u.a.len == m->n);
             for (size_t j = 0; j < m->n / 2; j++) {
               const mgr_value *kv = &cr.result.u.a.items[j];
               FUZZ_CHECK(kv->type == MGR_T_ARRAY && kv->u.a.len == 2);
@@ -1609,7 +1645,8 @@ static void check(world *w, bool final) {
   FUZZ_CHECK(mgri_store_parked_count(w->st) == w->nparked);
   if (w->nparked == 0) FUZZ_CHECK(mem->used[MGRI_MEM_PARKED] == 0);
   /* Nothing dangles; counts are sessions holding + refs stored. */
-  for (size_t i = 0; i < stored.len; i++) FUZZ_CHECK(live_kind(w, stored.id[i]) != 0);
+  for (size_t i = 0; i < stored.len; i++)
+    FUZZ_CHECK(live_kind(w, stored.id[i]) != 0);
   for (size_t i = 0; i < w->nlive && !w->desync && !stored.full; i++) {
     uint64_t id = w->live[i], holders = 0;
     for (int s = 0; s < SLOTS + 1; s++)
@@ -1617,9 +1654,11 @@ static void check(world *w, bool final) {
     uint64_t refs = 0;
     mgri_store_object_info(w->st, id, NULL, &refs, NULL);
     if (refs != holders + counted(&stored, id))
-      fprintf(stderr, "fuzz_dispatch: #%llu count %llu, sessions %llu + stored %llu\n",
+      fprintf(stderr,
+              "fuzz_dispatch: #%llu count %llu, sessions %llu + stored %llu\n",
               (unsigned long long)id, (unsigned long long)refs,
-              (unsigned long long)holders, (unsigned long long)counted(&stored, id));
+              (unsigned long long)holders,
+              (unsigned long long)counted(&stored, id));
     FUZZ_CHECK(refs == holders + counted(&stored, id));
     if (final) FUZZ_CHECK(holders == 0);
   }
@@ -1631,13 +1670,16 @@ static void check(world *w, bool final) {
     if (!w->name_id[n]) continue;
     const char *name = NULL;
     uint32_t kind;
-    FUZZ_CHECK(mgri_store_object_info(w->st, w->name_id[n], &kind, NULL, &name) == MGR_OK);
+    FUZZ_CHECK(mgri_store_object_info(w->st, w->name_id[n], &kind, NULL,
+                                      &name) == MGR_OK);
     FUZZ_CHECK(name && strcmp(name, names[n]) == 0 && kind == w->name_kind[n]);
   }
   /* Forget the content models of objects that are gone. */
   for (size_t i = 0; i < w->ncont;)
-    if (!live_kind(w, w->cont[i].id)) w->cont[i] = w->cont[--w->ncont];
-    else i++;
+    if (!live_kind(w, w->cont[i].id))
+      w->cont[i] = w->cont[--w->ncont];
+    else
+      i++;
   w->ntouched = 0;
   w->touched_all = false;
   w->step_no++;
@@ -1659,9 +1701,11 @@ static void check_stats(world *w, const mgr_value *st) {
   FUZZ_CHECK((uint64_t)get_int(rq, "slow") == slow);
   const mgr_value *slowlog = get(st, "slowlog");
   FUZZ_CHECK(slowlog && slowlog->type == MGR_T_ARRAY &&
-             slowlog->u.a.len == (slow < MGRI_SLOWLOG_LEN ? slow : MGRI_SLOWLOG_LEN));
+             slowlog->u.a.len ==
+                 (slow < MGRI_SLOWLOG_LEN ? slow : MGRI_SLOWLOG_LEN));
   size_t open = w->obs.c != NULL;
-  for (int i = 0; i < SLOTS; i++) open += w->slots[i].c != NULL;
+  for (int i = 0; i < SLOTS; i++)
+    open += w->slots[i].c != NULL;
   FUZZ_CHECK((size_t)get_int(cn, "open") == open);
   if (w->stale) return;
   /* Per kind: as many objects and bytes as LIST and the store say. */
@@ -1708,8 +1752,12 @@ static bool open_conn(world *w, conn *k, uint64_t join, uint8_t bend) {
     return false;
   }
   uint64_t rid = 0, oid = 0;
-  mgr_value a[6] = {mgr_int(MGR_PROTOCOL_MIN), mgr_int(MGR_PROTOCOL_MAX),
-                    mgr_int(1234), mgr_int((int64_t)join), mgr_int(0), mgr_int(0)};
+  mgr_value a[6] = {mgr_int(MGR_PROTOCOL_MIN),
+                    mgr_int(MGR_PROTOCOL_MAX),
+                    mgr_int(1234),
+                    mgr_int((int64_t)join),
+                    mgr_int(0),
+                    mgr_int(0)};
   size_t n = 4;
   switch (bend % 10) {
   case 1:
@@ -1731,15 +1779,17 @@ static bool open_conn(world *w, conn *k, uint64_t join, uint8_t bend) {
   }
   case 5: {
     uint8_t b = fuzz_u8(&w->in);
-    a[b % 4] = (b & 0x10) ? mgr_int(-1) : (b & 0x20) ? mgr_float(1.0)
-               : (b & 0x40)                          ? mgr_bool(true)
-                                                     : mgr_text("1");
+    a[b % 4] = (b & 0x10)   ? mgr_int(-1)
+               : (b & 0x20) ? mgr_float(1.0)
+               : (b & 0x40) ? mgr_bool(true)
+                            : mgr_text("1");
     break;
   }
   case 6: {
     /* A session that never existed, or one that ended. */
-    uint64_t sid = w->nended && (bend & 0x10) ? w->ended[(bend >> 5) % w->nended]
-                                              : w->max_session + 1 + (bend >> 5);
+    uint64_t sid = w->nended && (bend & 0x10)
+                       ? w->ended[(bend >> 5) % w->nended]
+                       : w->max_session + 1 + (bend >> 5);
     if (bend & 0x80) sid = INT64_MAX;
     a[3] = mgr_int((int64_t)sid);
     join = sid;
@@ -1750,16 +1800,21 @@ static bool open_conn(world *w, conn *k, uint64_t join, uint8_t bend) {
   }
   /* Spec 7.6: rid and oid, arity and types, versions, session. */
   int expect = MGR_OK;
-  if (rid || oid) expect = MGR_EPROTO;
-  else if (n != 4) expect = MGR_ETYPE;
-  else if (!is_uint(&a[0]) || !is_uint(&a[1]) || !is_uint(&a[2]) || !is_uint(&a[3]))
+  if (rid || oid)
+    expect = MGR_EPROTO;
+  else if (n != 4)
+    expect = MGR_ETYPE;
+  else if (!is_uint(&a[0]) || !is_uint(&a[1]) || !is_uint(&a[2]) ||
+           !is_uint(&a[3]))
     expect = MGR_ETYPE;
   else {
     int64_t lo = a[0].u.i, hi = a[1].u.i;
     int64_t v = hi < MGR_PROTOCOL_MAX ? hi : MGR_PROTOCOL_MAX;
     join = (uint64_t)a[3].u.i;
-    if (lo > hi || v < lo || v < MGR_PROTOCOL_MIN) expect = MGR_EVERSION;
-    else if (join && !session_live(w, join)) expect = MGR_ENOTFOUND;
+    if (lo > hi || v < lo || v < MGR_PROTOCOL_MIN)
+      expect = MGR_EVERSION;
+    else if (join && !session_live(w, join))
+      expect = MGR_ENOTFOUND;
   }
   k->c = c;
   req q = {MGRI_OP_HELLO, oid, a, n};
@@ -1788,12 +1843,15 @@ static bool open_conn(world *w, conn *k, uint64_t join, uint8_t bend) {
   FUZZ_CHECK(f[4].type == MGR_T_INT && (uint64_t)f[4].u.i == w->frame_max);
   uint64_t sid = mgri_sconn_session(c);
   FUZZ_CHECK(sid != 0 && f[3].type == MGR_T_INT && (uint64_t)f[3].u.i == sid);
-  if (join) FUZZ_CHECK(sid == join);
-  else FUZZ_CHECK(sid > w->max_session); /* never reused */
+  if (join)
+    FUZZ_CHECK(sid == join);
+  else
+    FUZZ_CHECK(sid > w->max_session); /* never reused */
   if (sid > w->max_session) w->max_session = sid;
   k->s = NULL;
   for (int s = 0; s < SLOTS + 1; s++)
-    if (w->sessions[s].nconns && w->sessions[s].id == sid) k->s = &w->sessions[s];
+    if (w->sessions[s].nconns && w->sessions[s].id == sid)
+      k->s = &w->sessions[s];
   if (join) FUZZ_CHECK(k->s != NULL);
   if (!k->s) k->s = new_sess(w, sid);
   k->s->nconns++;
@@ -1811,8 +1869,10 @@ static void close_conn(world *w, conn *k) {
   settle(w, NULL, 0); /* grants to others, a barrier broken */
   /* Its parked requests went without a reply. */
   for (size_t i = 0; i < w->nparked;)
-    if (w->parked[i].c == c) w->parked[i] = w->parked[--w->nparked];
-    else i++;
+    if (w->parked[i].c == c)
+      w->parked[i] = w->parked[--w->nparked];
+    else
+      i++;
   FUZZ_CHECK(mgri_store_parked_count(w->st) == w->nparked);
   if (--k->s->nconns == 0) session_ended(w, k->s);
   k->s = NULL;
@@ -1910,7 +1970,8 @@ static void gen_forbidden(world *w, bsub *s) {
     return;
   case 3:
     s->args[0] = mgr_bool(true), s->args[1] = mgr_nil();
-    sub_entry(s, (b & 0x10) ? MGRI_OP_COND_ACQUIRE : MGRI_OP_LOCK_ACQUIRE, oid, 2);
+    sub_entry(s, (b & 0x10) ? MGRI_OP_COND_ACQUIRE : MGRI_OP_LOCK_ACQUIRE, oid,
+              2);
     return;
   case 4:
     sub_entry(s, MGRI_OP_QUEUE_GET, oid, (b >> 4) & 1);
@@ -1959,7 +2020,8 @@ static bool may_wait(const req *q) {
 
 /* A modelled request on k (shared by the steps and BATCH); false when
  * there is nothing to aim it at. */
-static bool gen_modelled(world *w, uint8_t sel, mgr_value *args, pool *p, req *q) {
+static bool gen_modelled(world *w, uint8_t sel, mgr_value *args, pool *p,
+                         req *q) {
   memset(q, 0, sizeof *q);
   q->args = args;
   switch (sel % 10) {
@@ -1998,7 +2060,8 @@ static bool gen_modelled(world *w, uint8_t sel, mgr_value *args, pool *p, req *q
     size_t n = fuzz_u8(&w->in) % 4;
     mgr_value *ids = pool_take(p, n);
     if (!ids) n = 0;
-    for (size_t i = 0; i < n; i++) ids[i] = mgr_int((int64_t)pick_id(w));
+    for (size_t i = 0; i < n; i++)
+      ids[i] = mgr_int((int64_t)pick_id(w));
     if (n && (fuzz_u8(&w->in) & 0xf) == 0) ids[0] = mgr_int(-1);
     args[0] = mgr_array(ids, n);
     q->op = MGRI_OP_RETAIN;
@@ -2006,7 +2069,8 @@ static bool gen_modelled(world *w, uint8_t sel, mgr_value *args, pool *p, req *q
     return true;
   }
   case 4:
-    args[0] = (fuzz_u8(&w->in) & 7) ? mgr_text(names[fuzz_u8(&w->in) % NAMES]) : g_objname(w);
+    args[0] = (fuzz_u8(&w->in) & 7) ? mgr_text(names[fuzz_u8(&w->in) % NAMES])
+                                    : g_objname(w);
     q->op = MGRI_OP_UNLINK;
     q->nargs = 1;
     return true;
@@ -2075,7 +2139,8 @@ static void gen_sub(world *w, bsub *s) {
       s->cell[2] = mgr_int(5);
       break;
     case 4:
-      for (int i = 0; i < 9; i++) s->args[i] = mgr_int(i);
+      for (int i = 0; i < 9; i++)
+        s->args[i] = mgr_int(i);
       s->cell[2] = mgr_array(s->args, 9);
       break;
     case 5:
@@ -2095,8 +2160,10 @@ static void gen_sub(world *w, bsub *s) {
     uint64_t op = pick_raw(w);
     uint64_t oid = pick_id(w);
     size_t n = fuzz_u8(&w->in) % 5;
-    for (size_t i = 0; i < n; i++) s->args[i] = anyval(w, &s->p, 1);
-    if (op == MGRI_OP_LIST_IMUL && n && s->args[0].type == MGR_T_INT) s->args[0].u.i &= 3;
+    for (size_t i = 0; i < n; i++)
+      s->args[i] = anyval(w, &s->p, 1);
+    if (op == MGRI_OP_LIST_IMUL && n && s->args[0].type == MGR_T_INT)
+      s->args[0].u.i &= 3;
     sub_entry(s, op, oid, n);
     break;
   }
@@ -2117,7 +2184,8 @@ static void gen_sub(world *w, bsub *s) {
     if (i < 0) {
       s->cls = 2;
     } else {
-      while ((size_t)i >= s->q.nargs) s->args[s->q.nargs++] = mgr_nil();
+      while ((size_t)i >= s->q.nargs)
+        s->args[s->q.nargs++] = mgr_nil();
       s->args[i] = mgr_bool(false);
       sub_entry(s, s->q.op, s->q.oid, s->q.nargs);
     }
@@ -2161,13 +2229,15 @@ static void batch_reply(world *w, conn *k, const mgri_reply *r, const sref *s,
     if (ss->refused[MGRI_WHY_BUDGET] > budget0) return; /* nothing ran */
     /* Everything ran and the results are lost (spec 9.6.5): what the
      * sub-requests did is unknown. */
-    FUZZ_CHECK(ss->refused[MGRI_WHY_REPLY] + ss->refused[MGRI_WHY_MEMORY] > after0);
+    FUZZ_CHECK(ss->refused[MGRI_WHY_REPLY] + ss->refused[MGRI_WHY_MEMORY] >
+               after0);
     for (size_t i = 0; i < n; i++) {
       const req *sq = &s[i].q;
       if (s[i].cls == 0 && sq->oid) forget(w, sq->oid);
-      if (s[i].cls == 0 && (sq->op == MGRI_OP_CREATE || sq->op == MGRI_OP_OPEN ||
-                            sq->op == MGRI_OP_RETAIN || sq->op == MGRI_OP_RELEASE ||
-                            sq->op == MGRI_OP_UNLINK))
+      if (s[i].cls == 0 &&
+          (sq->op == MGRI_OP_CREATE || sq->op == MGRI_OP_OPEN ||
+           sq->op == MGRI_OP_RETAIN || sq->op == MGRI_OP_RELEASE ||
+           sq->op == MGRI_OP_UNLINK))
         w->desync = true;
     }
     return;
@@ -2194,15 +2264,19 @@ static void batch_reply(world *w, conn *k, const mgri_reply *r, const sref *s,
     /* Never a slot for lack of memory to copy a result (spec 9.6.5). */
     int pred = predict(w, k, &s[i].q, exact);
     if (!as_predicted(w, &s[i].q, pred, st))
-      fprintf(stderr, "fuzz_dispatch: BATCH[%zu] %s on #%llu: predicted %s, got %s (%.*s)\n",
+      fprintf(stderr,
+              "fuzz_dispatch: BATCH[%zu] %s on #%llu: predicted %s, got %s "
+              "(%.*s)\n",
               i, mgri_op_name(s[i].q.op), (unsigned long long)s[i].q.oid,
               pred == ANY ? "any" : mgr_err_name(pred), mgr_err_name(st),
               (int)slot->u.a.items[1].u.s.len,
-              slot->u.a.items[1].type == MGR_T_TEXT ? slot->u.a.items[1].u.s.ptr : "");
+              slot->u.a.items[1].type == MGR_T_TEXT ? slot->u.a.items[1].u.s.ptr
+                                                    : "");
     FUZZ_CHECK(as_predicted(w, &s[i].q, pred, st));
     apply(w, k, &s[i].q, st, &slot->u.a.items[1]);
     const mgri_opinfo *oi = mgri_op_info(s[i].q.op);
-    if (st == MGR_ELIMIT || (st == MGR_OK && oi && (oi->flags & MGRI_OPF_W))) exact = false;
+    if (st == MGR_ELIMIT || (st == MGR_OK && oi && (oi->flags & MGRI_OPF_W)))
+      exact = false;
   }
 }
 
@@ -2226,7 +2300,8 @@ static void step_batch(world *w, conn *k) {
     distinct = n;
     break;
   }
-  for (size_t i = 0; i < distinct; i++) gen_sub(w, &subs[i]);
+  for (size_t i = 0; i < distinct; i++)
+    gen_sub(w, &subs[i]);
   if (n > SUBS) w->touched_all = true;
   for (size_t i = 0; i < n; i++) {
     bof[i] = &subs[i % distinct];
@@ -2250,7 +2325,8 @@ static void step_batch(world *w, conn *k) {
     FUZZ_CHECK(r.status == whole || (w->tight && r.status == MGR_ELIMIT));
     return;
   }
-  for (size_t i = 0; i < n; i++) srefs[i] = (sref){bof[i]->q, bof[i]->cls};
+  for (size_t i = 0; i < n; i++)
+    srefs[i] = (sref){bof[i]->q, bof[i]->cls};
   batch_reply(w, k, &r, srefs, n, budget0, after0);
 }
 
@@ -2263,8 +2339,9 @@ static bool step_manager(world *w, conn *k) {
   switch (b % 10) {
   case 0: { /* HELLO on a connection past it: PROTO, closed */
     mgr_value a[4] = {mgr_int(1), mgr_int(1), mgr_int(1), mgr_int(0)};
-    mgri_reply r = call_rid(w, k, (b & 0x10) ? 0 : ++k->rid,
-                            &(req){MGRI_OP_HELLO, 0, a, (b & 0x20) ? 3u : 4u}, &act);
+    mgri_reply r =
+        call_rid(w, k, (b & 0x10) ? 0 : ++k->rid,
+                 &(req){MGRI_OP_HELLO, 0, a, (b & 0x20) ? 3u : 4u}, &act);
     FUZZ_CHECK(r.status == MGR_EPROTO && act == MGRI_DISPATCH_CLOSE);
     close_conn(w, k);
     return true;
@@ -2274,7 +2351,8 @@ static bool step_manager(world *w, conn *k) {
     mgr_value a = mgr_nil();
     uint64_t oid = (v & 3) == 1 ? 1 + (v >> 2) : 0;
     size_t n = (v & 3) == 2;
-    mgri_reply r = call_rid(w, k, ++k->rid, &(req){MGRI_OP_SHUTDOWN, oid, &a, n}, &act);
+    mgri_reply r =
+        call_rid(w, k, ++k->rid, &(req){MGRI_OP_SHUTDOWN, oid, &a, n}, &act);
     if (oid) {
       FUZZ_CHECK(r.status == MGR_EBADOP && act == MGRI_DISPATCH_OK);
       return true;
@@ -2289,7 +2367,8 @@ static bool step_manager(world *w, conn *k) {
   }
   case 2: { /* STATS */
     mgri_reply r = call(w, k, MGRI_OP_STATS, 0, NULL, 0, NULL);
-    if (r.status == MGR_ELIMIT && (w->tight || w->frame_max < MGRI_FRAME_MAX_DEFAULT))
+    if (r.status == MGR_ELIMIT &&
+        (w->tight || w->frame_max < MGRI_FRAME_MAX_DEFAULT))
       return true;
     FUZZ_CHECK(r.status == MGR_OK);
     check_stats(w, &r.result);
@@ -2298,24 +2377,27 @@ static bool step_manager(world *w, conn *k) {
   case 3: { /* DUMP of any id, 0 and dead ones included */
     uint64_t id = (b & 0x10) ? 0 : pick_id(w);
     mgri_reply r = call(w, k, MGRI_OP_DUMP, id, NULL, 0, NULL);
-    if (r.status == MGR_ELIMIT && (w->tight || w->frame_max < MGRI_FRAME_MAX_DEFAULT))
+    if (r.status == MGR_ELIMIT &&
+        (w->tight || w->frame_max < MGRI_FRAME_MAX_DEFAULT))
       return true;
-    FUZZ_CHECK(r.status == (live_kind(w, id) || w->stale ? r.status : MGR_ENOTFOUND));
-    if (r.status == MGR_OK) FUZZ_CHECK((uint64_t)get_int(&r.result, "id") == id);
+    FUZZ_CHECK(r.status ==
+               (live_kind(w, id) || w->stale ? r.status : MGR_ENOTFOUND));
+    if (r.status == MGR_OK)
+      FUZZ_CHECK((uint64_t)get_int(&r.result, "id") == id);
     return true;
   }
   case 4: { /* an unknown op code */
-    static const uint64_t unknown[] = {0, 13, 15, 60, 61, 95, 103, 200, 255, 256,
-                                       1000, UINT64_MAX >> 1};
+    static const uint64_t unknown[] = {
+        0, 13, 15, 60, 61, 95, 103, 200, 255, 256, 1000, UINT64_MAX >> 1};
     uint64_t op = unknown[(b >> 4) % 12];
     mgri_reply r = call(w, k, op, pick_id(w), NULL, 0, NULL);
     FUZZ_CHECK(r.status == MGR_EBADOP);
     return true;
   }
   case 5: { /* a manager op with an oid (not RELEASE or DUMP): BADOP */
-    static const uint64_t mops[] = {MGRI_OP_PING, MGRI_OP_CREATE, MGRI_OP_OPEN,
-                                    MGRI_OP_RETAIN, MGRI_OP_LIST, MGRI_OP_UNLINK,
-                                    MGRI_OP_BATCH, MGRI_OP_STATS};
+    static const uint64_t mops[] = {
+        MGRI_OP_PING, MGRI_OP_CREATE, MGRI_OP_OPEN,  MGRI_OP_RETAIN,
+        MGRI_OP_LIST, MGRI_OP_UNLINK, MGRI_OP_BATCH, MGRI_OP_STATS};
     mgri_reply r = call(w, k, mops[(b >> 4) % 8], 1 + (b >> 4), NULL, 0, NULL);
     FUZZ_CHECK(r.status == MGR_EBADOP);
     return true;
@@ -2347,7 +2429,8 @@ static void shutdown_all(world *w) {
   size_t before = w->nparked;
   mgri_store_shutdown(w->st);
   FUZZ_CHECK(w->nreps == before);
-  for (size_t i = 0; i < w->nreps; i++) FUZZ_CHECK(w->reps[i].status == MGR_ESHUTDOWN);
+  for (size_t i = 0; i < w->nreps; i++)
+    FUZZ_CHECK(w->reps[i].status == MGR_ESHUTDOWN);
   settle(w, NULL, 0);
   FUZZ_CHECK(w->nparked == 0 && mgri_store_parked_count(w->st) == 0);
   w->quitting = true;
@@ -2364,9 +2447,9 @@ static void step_no_hello(world *w, conn *slot) {
   memset(slot, 0, sizeof *slot);
   slot->c = c;
   uint8_t b = fuzz_u8(&w->in);
-  static const uint64_t ops[] = {MGRI_OP_PING, MGRI_OP_SHUTDOWN, MGRI_OP_BATCH,
-                                 MGRI_OP_CREATE, MGRI_OP_LIST, MGRI_OP_DICT_GET,
-                                 MGRI_OP_LOCK_ACQUIRE, 999};
+  static const uint64_t ops[] = {
+      MGRI_OP_PING, MGRI_OP_SHUTDOWN, MGRI_OP_BATCH,        MGRI_OP_CREATE,
+      MGRI_OP_LIST, MGRI_OP_DICT_GET, MGRI_OP_LOCK_ACQUIRE, 999};
   mgr_value sub[3] = {mgr_int(MGRI_OP_PING), mgr_int(0), mgr_array(NULL, 0)};
   mgr_value one = mgr_array(sub, 3);
   mgr_value a[2] = {mgr_int(1), mgr_nil()};
@@ -2374,7 +2457,11 @@ static void step_no_hello(world *w, conn *slot) {
   if (op == MGRI_OP_BATCH) a[0] = mgr_array(&one, 1);
   if (op == MGRI_OP_LOCK_ACQUIRE) a[0] = mgr_bool(true);
   int act;
-  mgri_reply r = call_rid(w, slot, 1 + (b >> 3), &(req){op, pick_id(w), a, op == MGRI_OP_SHUTDOWN ? 0u : 1u + (op == MGRI_OP_LOCK_ACQUIRE)}, &act);
+  mgri_reply r = call_rid(
+      w, slot, 1 + (b >> 3),
+      &(req){op, pick_id(w), a,
+             op == MGRI_OP_SHUTDOWN ? 0u : 1u + (op == MGRI_OP_LOCK_ACQUIRE)},
+      &act);
   FUZZ_CHECK(r.status == MGR_EPROTO && act == MGRI_DISPATCH_CLOSE);
   FUZZ_CHECK(!mgri_sconn_hello(c));
   slot->c = NULL;
@@ -2391,7 +2478,8 @@ static bool step_raw(world *w, conn *k) {
   mgri_limits lim;
   mgri_limits_default(&lim);
   mgri_request rq;
-  if (mgri_request_decode(body, got, &lim, &w->arena, &rq, NULL) != MGR_OK) return true;
+  if (mgri_request_decode(body, got, &lim, &w->arena, &rq, NULL) != MGR_OK)
+    return true;
   req q = {rq.op, rq.oid, rq.args, rq.nargs};
   int act;
   if (rq.op == MGRI_OP_HELLO) { /* past HELLO: PROTO, closed */
@@ -2403,7 +2491,8 @@ static bool step_raw(world *w, conn *k) {
   if (rq.op == MGRI_OP_BATCH) {
     mgri_store_stats *ss = mgri_store_stats_of(w->st);
     uint64_t budget0 = ss->refused[MGRI_WHY_BUDGET];
-    uint64_t after0 = ss->refused[MGRI_WHY_REPLY] + ss->refused[MGRI_WHY_MEMORY];
+    uint64_t after0 =
+        ss->refused[MGRI_WHY_REPLY] + ss->refused[MGRI_WHY_MEMORY];
     mgri_reply r = call_rid(w, k, ++k->rid, &q, &act);
     FUZZ_CHECK(r.status != 1 && act == MGRI_DISPATCH_OK);
     const mgr_value *list = rq.nargs == 1 && rq.oid == 0 ? &rq.args[0] : NULL;
@@ -2413,7 +2502,8 @@ static bool step_raw(world *w, conn *k) {
       return true;
     }
     if (r.status != MGR_OK && r.status != MGR_ELIMIT) return true;
-    for (size_t i = 0; i < list->u.a.len; i++) srefs[i] = classify(&list->u.a.items[i]);
+    for (size_t i = 0; i < list->u.a.len; i++)
+      srefs[i] = classify(&list->u.a.items[i]);
     batch_reply(w, k, &r, srefs, list->u.a.len, budget0, after0);
     w->touched_all = true;
     return true;
@@ -2476,14 +2566,17 @@ static bool step(world *w) {
       return true;
     }
     uint8_t b = fuzz_u8(&w->in);
-    mgr_value a[2] = {mgr_bool(b & 1), (b & 2) ? mgr_nil() : mgr_float((b >> 2) / 8.0)};
+    mgr_value a[2] = {mgr_bool(b & 1),
+                      (b & 2) ? mgr_nil() : mgr_float((b >> 2) / 8.0)};
     mgri_reply r = call(w, k, MGRI_OP_LOCK_ACQUIRE, id, a, 2, NULL);
     if (r.status == 1) return true; /* parked */
     /* Python: a timeout with blocking=False is a ValueError. */
-    FUZZ_CHECK(r.status == MGR_OK || r.status == MGR_ESTATE || r.status == MGR_ELIMIT ||
+    FUZZ_CHECK(r.status == MGR_OK || r.status == MGR_ESTATE ||
+               r.status == MGR_ELIMIT ||
                (r.status == MGR_EVALUE && !(b & 1) && !(b & 2)));
     if (r.status == MGR_OK)
-      FUZZ_CHECK(r.result.type == MGR_T_INT && r.result.u.i >= 0 && r.result.u.i <= 2);
+      FUZZ_CHECK(r.result.type == MGR_T_INT && r.result.u.i >= 0 &&
+                 r.result.u.i <= 2);
     return true;
   }
   case 4: { /* time passes; deadlines answer */
@@ -2538,7 +2631,8 @@ static bool step(world *w) {
     pool p;
     p.n = 0;
     size_t nargs = fuzz_u8(&w->in) % 5;
-    for (size_t i = 0; i < nargs; i++) args[i] = anyval(w, &p, 1);
+    for (size_t i = 0; i < nargs; i++)
+      args[i] = anyval(w, &p, 1);
     if (code == MGRI_OP_LIST_IMUL && nargs && args[0].type == MGR_T_INT)
       args[0].u.i &= 3;
     req q = {code, id, args, nargs};
@@ -2566,8 +2660,8 @@ static void table_add(void *ctx, const mgri_opinfo *op) {
     raw_ops[nraw++] = op->code;
   }
   for (uint32_t k = 1; k <= MGRI_KIND_MAX && op->kind; k++) {
-    uint32_t base = k == MGR_K_RLOCK ? MGR_K_LOCK
-                    : k == MGR_K_JQUEUE ? MGR_K_QUEUE
+    uint32_t base = k == MGR_K_RLOCK        ? MGR_K_LOCK
+                    : k == MGR_K_JQUEUE     ? MGR_K_QUEUE
                     : k == MGR_K_BSEMAPHORE ? MGR_K_SEMAPHORE
                                             : k;
     if ((op->kind == k || op->kind == base) && nkind_ops[k] < 40)
@@ -2581,7 +2675,8 @@ static void tables(void) {
   memset(long_name, 'a', MGRI_NAME_MAX + 1);
   mgri_op_foreach(table_add, NULL);
   static const uint64_t unknown[] = {0, 60, 99, 255, 256};
-  for (size_t i = 0; i < 5; i++) raw_ops[nraw++] = unknown[i];
+  for (size_t i = 0; i < 5; i++)
+    raw_ops[nraw++] = unknown[i];
 }
 
 static int64_t fuzz_clock(void *ctx) {
@@ -2627,7 +2722,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   /* Close every connection (in an order the input chooses), then only named
    * objects and cycles may remain. */
-  while (pick_conn(w)) close_conn(w, pick_conn(w));
+  while (pick_conn(w))
+    close_conn(w, pick_conn(w));
   check(w, true);
   close_conn(w, &w->obs);
   FUZZ_CHECK(w->nparked == 0);

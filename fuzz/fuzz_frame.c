@@ -28,7 +28,8 @@ static void drain(mgri_reader *r, result *res) {
     FUZZ_CHECK(len > 0 && len <= FRAME_MAX);
     res->frames++;
     res->bytes += len;
-    for (size_t i = 0; i < len; i++) res->hash = res->hash * 131 + body[i];
+    for (size_t i = 0; i < len; i++)
+      res->hash = res->hash * 131 + body[i];
   }
   if (rc < 0) res->status = rc;
 }

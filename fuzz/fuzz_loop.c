@@ -115,7 +115,8 @@ static int dial_or_stopped(void) {
   sa.sun_family = AF_UNIX;
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
   int rc;
-  while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0 && errno == EINTR) {
+  while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0 &&
+         errno == EINTR) {
   }
   if (rc == 0) return fd;
   FUZZ_CHECK(errno == ENOENT || errno == ECONNREFUSED);
@@ -149,7 +150,8 @@ static void drain(int fd, buf *b, int ms) {
       b->eof = true;
       return;
     }
-    size_t keep = b->len + (size_t)n <= REPLY_MAX ? (size_t)n : REPLY_MAX - b->len;
+    size_t keep =
+        b->len + (size_t)n <= REPLY_MAX ? (size_t)n : REPLY_MAX - b->len;
     memcpy(b->p + b->len, tmp, keep);
     b->len += keep;
   }
@@ -163,8 +165,8 @@ static void sleep_us(long us) {
 /* Sends p[0..n) in chunks (sizes cycled; none: whole), each read by the
  * server before the next is sent, collecting the replies; then closes the
  * sending side and reads until the server closes. */
-static void feed(const uint8_t *p, size_t n, const uint8_t *sizes, size_t nsizes,
-                 buf *out) {
+static void feed(const uint8_t *p, size_t n, const uint8_t *sizes,
+                 size_t nsizes, buf *out) {
   int fd = dial();
   size_t off = 0, k = 0;
   while (off < n && !out->eof) {
@@ -269,7 +271,8 @@ static mgri_reply ctl_recv(int fd, mgri_arena *a) {
     FUZZ_CHECK(n > 0);
     got += (size_t)n;
   }
-  size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+  size_t len =
+      (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
   uint8_t *body = mgri_arena_alloc(a, len);
   FUZZ_CHECK(body != NULL);
   for (got = 0; got < len;) {
@@ -285,7 +288,8 @@ static mgri_reply ctl_recv(int fd, mgri_arena *a) {
   return r;
 }
 
-static int64_t stat_of(const mgr_value *st, const char *group, const char *key) {
+static int64_t stat_of(const mgr_value *st, const char *group,
+                       const char *key) {
   mgr_value g = mgr_text(group), k = mgr_text(key);
   const mgr_value *m = mgr_map_get(st, &g);
   FUZZ_CHECK(m != NULL);
@@ -333,8 +337,10 @@ static void srv_finish(srv *s, mgri_arena *a) {
      * 14.2.3), counted as the allocator holds them (malloc_usable_size:
      * glibc gives 16392 bytes for 16384). */
     const int64_t slack = 256;
-    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_in") <= (int64_t)MGRI_IDLE_BUF_MAX + slack);
-    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_out") <= (int64_t)MGRI_IDLE_BUF_MAX + slack);
+    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_in") <=
+               (int64_t)MGRI_IDLE_BUF_MAX + slack);
+    FUZZ_CHECK(stat_of(&r.result, "memory", "conn_out") <=
+               (int64_t)MGRI_IDLE_BUF_MAX + slack);
   }
   ctl_send(fd, 100000, MGRI_OP_SHUTDOWN, NULL, 0);
   r = ctl_recv(fd, a);
@@ -376,7 +382,8 @@ static size_t deterministic_prefix(const uint8_t *p, size_t n, uint64_t *ops,
 
 /* Whether rid names a request of the stream that could park (a blocking
  * op), by the reference framing. */
-static bool blocking_rid(const uint8_t *p, size_t n, uint64_t rid, mgri_arena *a) {
+static bool blocking_rid(const uint8_t *p, size_t n, uint64_t rid,
+                         mgri_arena *a) {
   mgri_reader rd;
   mgri_reader_init(&rd, MGRI_FRAME_MAX_CEIL);
   bool found = false;
@@ -387,7 +394,8 @@ static bool blocking_rid(const uint8_t *p, size_t n, uint64_t rid, mgri_arena *a
     mgri_limits_default(&lim);
     while (!found && mgri_reader_next(&rd, &body, &len) == 1) {
       mgri_request rq;
-      if (mgri_request_decode(body, len, &lim, a, &rq, NULL) != MGR_OK) continue;
+      if (mgri_request_decode(body, len, &lim, a, &rq, NULL) != MGR_OK)
+        continue;
       const mgri_opinfo *oi = mgri_op_info(rq.op);
       found = rq.rid == rid && oi && (oi->flags & MGRI_OPF_B);
     }
@@ -459,12 +467,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (late) break;
       }
       if (is_fatal(sets[k][i].r.status)) {
-        fprintf(stderr, "fuzz_loop: %s run: reply %zu of %zu closes (rid %llu %s %.*s); then:\n",
-                k ? "whole" : "chunked", i, counts[k], (unsigned long long)sets[k][i].r.rid,
+        fprintf(stderr,
+                "fuzz_loop: %s run: reply %zu of %zu closes (rid %llu %s "
+                "%.*s); then:\n",
+                k ? "whole" : "chunked", i, counts[k],
+                (unsigned long long)sets[k][i].r.rid,
                 mgr_err_name(sets[k][i].r.status), (int)sets[k][i].r.msglen,
                 sets[k][i].r.msg ? sets[k][i].r.msg : "");
         for (size_t j = i + 1; j < counts[k] && j < 256; j++)
-          fprintf(stderr, "  rid %llu %s %.*s\n", (unsigned long long)sets[k][j].r.rid,
+          fprintf(stderr, "  rid %llu %s %.*s\n",
+                  (unsigned long long)sets[k][j].r.rid,
                   mgr_err_name(sets[k][j].r.status), (int)sets[k][j].r.msglen,
                   sets[k][j].r.msg ? sets[k][j].r.msg : "");
       }
@@ -474,16 +486,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t det = deterministic_prefix(p, n, ops, 256, &a);
   size_t m1 = n1 < det ? n1 : det, m2 = n2 < det ? n2 : det;
   if (m1 != m2)
-    fprintf(stderr, "fuzz_loop: %zu replies chunked, %zu whole (of %zu requests)\n",
-            m1, m2, det);
+    fprintf(stderr,
+            "fuzz_loop: %zu replies chunked, %zu whole (of %zu requests)\n", m1,
+            m2, det);
   FUZZ_CHECK(m1 == m2);
   for (size_t i = 0; i < m1 && i < 256; i++) {
     FUZZ_CHECK(r1[i].r.rid == r2[i].r.rid && r1[i].r.status == r2[i].r.status);
     /* STATS and DUMP say what the heap holds (malloc_usable_size), which
      * depends on which free blocks the allocator reused. */
-    if ((ops[i] == MGRI_OP_STATS || ops[i] == MGRI_OP_DUMP) && r1[i].r.status == MGR_OK)
+    if ((ops[i] == MGRI_OP_STATS || ops[i] == MGRI_OP_DUMP) &&
+        r1[i].r.status == MGR_OK)
       continue;
-    FUZZ_CHECK(r1[i].len == r2[i].len && memcmp(r1[i].body, r2[i].body, r1[i].len) == 0);
+    FUZZ_CHECK(r1[i].len == r2[i].len &&
+               memcmp(r1[i].body, r2[i].body, r1[i].len) == 0);
   }
   mgri_arena_fini(&a);
   return 0;

@@ -29,21 +29,54 @@ typedef struct gen {
   size_t ntext;
 } gen;
 
-static const int64_t int_special[] = {
-    0,          1,           23,          24,
-    255,        256,         65535,       65536,
-    4294967295, 4294967296,  INT64_MAX,   -1,
-    -24,        -25,         -256,        -257,
-    -65536,     -65537,      -4294967296, -4294967297,
-    INT64_MIN,  INT64_MIN + 1, 9007199254740993, -9007199254740993};
+static const int64_t int_special[] = {0,
+                                      1,
+                                      23,
+                                      24,
+                                      255,
+                                      256,
+                                      65535,
+                                      65536,
+                                      4294967295,
+                                      4294967296,
+                                      INT64_MAX,
+                                      -1,
+                                      -24,
+                                      -25,
+                                      -256,
+                                      -257,
+                                      -65536,
+                                      -65537,
+                                      -4294967296,
+                                      -4294967297,
+                                      INT64_MIN,
+                                      INT64_MIN + 1,
+                                      9007199254740993,
+                                      -9007199254740993};
 
 static double float_special(uint8_t k) {
-  static const double t[] = {0.0,       1.0,      1.5,        65504.0,
-                             65505.0,   65520.0,  0x1p-24,    0x1p-25,
-                             0x1p-14,   0x1.ffcp-15, 0x1p-149, 0x1p-126,
-                             3.4028234663852886e38, 3.4028235677973366e38,
-                             0.1,       1e300,    0x1p63,     -0x1p63,
-                             0x1p53,    0x1p53 + 2, 100000.0, 1.0 / 3};
+  static const double t[] = {0.0,
+                             1.0,
+                             1.5,
+                             65504.0,
+                             65505.0,
+                             65520.0,
+                             0x1p-24,
+                             0x1p-25,
+                             0x1p-14,
+                             0x1.ffcp-15,
+                             0x1p-149,
+                             0x1p-126,
+                             3.4028234663852886e38,
+                             3.4028235677973366e38,
+                             0.1,
+                             1e300,
+                             0x1p63,
+                             -0x1p63,
+                             0x1p53,
+                             0x1p53 + 2,
+                             100000.0,
+                             1.0 / 3};
   size_t n = sizeof t / sizeof t[0];
   if (k % 32 == 30) return INFINITY;
   if (k % 32 == 31) return NAN;
@@ -59,13 +92,17 @@ static void put_cp(gen *g, uint32_t cp) {
   if (cp < 0x80) {
     b[0] = (uint8_t)cp, n = 1;
   } else if (cp < 0x800) {
-    b[0] = (uint8_t)(0xc0 | cp >> 6), b[1] = (uint8_t)(0x80 | (cp & 0x3f)), n = 2;
+    b[0] = (uint8_t)(0xc0 | cp >> 6), b[1] = (uint8_t)(0x80 | (cp & 0x3f)),
+    n = 2;
   } else if (cp < 0x10000) {
-    b[0] = (uint8_t)(0xe0 | cp >> 12), b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+    b[0] = (uint8_t)(0xe0 | cp >> 12),
+    b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
     b[2] = (uint8_t)(0x80 | (cp & 0x3f)), n = 3;
   } else {
-    b[0] = (uint8_t)(0xf0 | cp >> 18), b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-    b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    b[0] = (uint8_t)(0xf0 | cp >> 18),
+    b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+    b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)),
+    b[3] = (uint8_t)(0x80 | (cp & 0x3f));
     n = 4;
   }
   if (g->ntext + n > TEXT_MAX) return;
@@ -94,7 +131,8 @@ static mgr_value gen_container(gen *g, unsigned depth, bool map, size_t n) {
   if (cells > NODES_MAX - g->nnodes) cells = n = 0;
   mgr_value *items = g->nodes + g->nnodes;
   g->nnodes += cells;
-  for (size_t i = 0; i < cells; i++) items[i] = gen_value(g, depth + 1);
+  for (size_t i = 0; i < cells; i++)
+    items[i] = gen_value(g, depth + 1);
   return map ? mgr_map(items, n) : mgr_array(items, n);
 }
 
@@ -113,7 +151,8 @@ static mgr_value gen_value(gen *g, unsigned depth) {
     return mgr_int(op & 0x80 ? (int64_t)~u : (int64_t)u);
   }
   case 3:
-    return mgr_int(int_special[(op >> 4) % (sizeof int_special / sizeof int_special[0])]);
+    return mgr_int(
+        int_special[(op >> 4) % (sizeof int_special / sizeof int_special[0])]);
   case 4: { /* a double from raw bits (NaN payloads included) */
     uint64_t u = fuzz_un(&g->in, 8);
     double d;
@@ -130,8 +169,9 @@ static mgr_value gen_value(gen *g, unsigned depth) {
     }
     double m = (double)(u & 0x3ff);
     int e = (int)((u >> 10) & 0x1f);
-    double d = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY)
-                                               : ldexp(m + 1024, e - 25);
+    double d = e == 0    ? ldexp(m, -24)
+               : e == 31 ? (m ? NAN : INFINITY)
+                         : ldexp(m + 1024, e - 25);
     return mgr_float(u & 0x8000 ? -d : d);
   }
   case 6:

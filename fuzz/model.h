@@ -138,7 +138,8 @@ static inline bool model_key_eq(const mgr_value *a, const mgr_value *b) {
     int64_t i = fa ? ib : ia;
     double d = fa ? da : db;
     /* d equals the int i only if d is integral and inside int64's range. */
-    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return false;
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+      return false;
     if (d != floor(d)) return false;
     return (int64_t)d == i;
   }

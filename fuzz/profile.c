@@ -11,7 +11,8 @@
 
 #define NODES 65536
 #define BYTES 65536
-#define RECURSION_MAX 256 /* deep enough past the profile's depth 32; 2000 overflowed an ASan stack */
+#define RECURSION_MAX                                                          \
+  256 /* deep enough past the profile's depth 32; 2000 overflowed an ASan stack */
 
 static mgr_value nodes[NODES];
 static size_t nnodes;
@@ -27,7 +28,8 @@ typedef struct rd {
 
 static void hit(rd *d, prof_cat c, size_t off) {
   d->r->cats |= 1u << c;
-  if (d->r->nhits < PROF_HITS_MAX) d->r->hits[d->r->nhits++] = (prof_hit){c, off};
+  if (d->r->nhits < PROF_HITS_MAX)
+    d->r->hits[d->r->nhits++] = (prof_hit){c, off};
 }
 
 /* Every finite half, widened, in ascending order (with -0 and +0). */
@@ -76,14 +78,22 @@ static bool head(rd *d, unsigned *major, unsigned *ai, uint64_t *arg) {
   *major = d->p[at] >> 5;
   *ai = d->p[at] & 31;
   if (*ai >= 28 && *ai <= 30) return false;
-  size_t len = *ai == 24 ? 1 : *ai == 25 ? 2 : *ai == 26 ? 4 : *ai == 27 ? 8 : 0;
+  size_t len = *ai == 24   ? 1
+               : *ai == 25 ? 2
+               : *ai == 26 ? 4
+               : *ai == 27 ? 8
+                           : 0;
   if (d->n - at - 1 < len) return false;
   uint64_t v = *ai < 24 ? *ai : 0;
-  for (size_t i = 0; i < len; i++) v = v * 256 + d->p[at + 1 + i];
+  for (size_t i = 0; i < len; i++)
+    v = v * 256 + d->p[at + 1 + i];
   *arg = v;
   d->pos = at + 1 + len;
   if (*major < 7 && *ai >= 24 && *ai <= 27) {
-    uint64_t least = *ai == 24 ? 24 : *ai == 25 ? 256 : *ai == 26 ? 65536 : 4294967296u;
+    uint64_t least = *ai == 24   ? 24
+                     : *ai == 25 ? 256
+                     : *ai == 26 ? 65536
+                                 : 4294967296u;
     if (v < least) hit(d, P_NONSHORT, at);
   }
   return true;
@@ -178,7 +188,8 @@ static bool item(rd *d, unsigned depth, bool counted, mgr_value *out) {
       const char *s = (const char *)bytes + start;
       if (major == 3 && !model_utf8((const uint8_t *)s, nbytes - start))
         hit(d, P_UTF8, at);
-      *out = major == 3 ? mgr_textn(s, nbytes - start) : mgr_bytes(s, nbytes - start);
+      *out = major == 3 ? mgr_textn(s, nbytes - start)
+                        : mgr_bytes(s, nbytes - start);
       break;
     }
     case 4:
@@ -189,7 +200,8 @@ static bool item(rd *d, unsigned depth, bool counted, mgr_value *out) {
         /* Key offsets are not kept for indefinite maps: report at the map. */
         size_t *offs = malloc((out->u.a.len + 1) * sizeof *offs);
         if (!offs) return d->r->overflow = true, false;
-        for (size_t i = 0; i < out->u.a.len; i++) offs[i] = at;
+        for (size_t i = 0; i < out->u.a.len; i++)
+          offs[i] = at;
         check_keys(d, out, offs);
         free(offs);
       }
@@ -233,7 +245,8 @@ static bool item(rd *d, unsigned depth, bool counted, mgr_value *out) {
       ok = item(d, depth + 1, counted, &items[i]);
     }
     if (ok) {
-      *out = major == 5 ? mgr_map(items, (size_t)arg) : mgr_array(items, (size_t)arg);
+      *out = major == 5 ? mgr_map(items, (size_t)arg)
+                        : mgr_array(items, (size_t)arg);
       if (major == 5) check_keys(d, out, offs);
     }
     free(offs);
@@ -259,8 +272,8 @@ static bool item(rd *d, unsigned depth, bool counted, mgr_value *out) {
     prof_result scratch = {0};
     e.r = &scratch; /* the head problems were already listed above */
     bool good = head(&e, &m1, &a1, &n2) && m1 == 4 && a1 != 31 && n2 == 2 &&
-                head(&e, &m2, &a2, &kind) && m2 == 0 && kind >= 1 && kind <= 14 &&
-                head(&e, &m3, &a3, &id) && m3 == 0 && id >= 1 &&
+                head(&e, &m2, &a2, &kind) && m2 == 0 && kind >= 1 &&
+                kind <= 14 && head(&e, &m3, &a3, &id) && m3 == 0 && id >= 1 &&
                 id <= (uint64_t)INT64_MAX;
     if (!good) {
       hit(d, P_REF, at);
@@ -283,23 +296,28 @@ static bool item(rd *d, unsigned depth, bool counted, mgr_value *out) {
     } else if (ai == 23) {
       hit(d, P_UNDEF, at);
     } else if (ai == 25) {
-      double v = ((arg >> 10) & 31) == 31
-                     ? ((arg & 1023) ? NAN : (arg & 0x8000 ? -INFINITY : INFINITY))
-                     : half_value((unsigned)arg);
+      double v =
+          ((arg >> 10) & 31) == 31
+              ? ((arg & 1023) ? NAN : (arg & 0x8000 ? -INFINITY : INFINITY))
+              : half_value((unsigned)arg);
       if (isnan(v) && arg != 0x7e00) hit(d, P_NAN, at);
       *out = mgr_float(v);
     } else if (ai == 26) {
       uint32_t u = (uint32_t)arg;
       float f;
       memcpy(&f, &u, 4);
-      if (isnan(f)) hit(d, P_NAN, at);
-      else if (is_half(f)) hit(d, P_FLOATWIDTH, at);
+      if (isnan(f))
+        hit(d, P_NAN, at);
+      else if (is_half(f))
+        hit(d, P_FLOATWIDTH, at);
       *out = mgr_float(f);
     } else {
       double v;
       memcpy(&v, &arg, 8);
-      if (isnan(v)) hit(d, P_NAN, at);
-      else if (is_half(v) || is_single(v)) hit(d, P_FLOATWIDTH, at);
+      if (isnan(v))
+        hit(d, P_NAN, at);
+      else if (is_half(v) || is_single(v))
+        hit(d, P_FLOATWIDTH, at);
       *out = mgr_float(v);
     }
     break;
@@ -329,10 +347,10 @@ bool prof_hit_at(const prof_result *r, prof_cat cat, size_t off) {
 
 const char *prof_cat_name(prof_cat c) {
   static const char *names[P_NCATS] = {
-      "non-shortest", "indefinite", "simple",   "undefined",   "tag",
-      "ref",          "int range",  "NaN",      "float width", "depth",
-      "items",        "UTF-8",      "dup key",  "unhashable",  "NaN key",
-      "trailing"};
+      "non-shortest", "indefinite", "simple",    "undefined",
+      "tag",          "ref",        "int range", "NaN",
+      "float width",  "depth",      "items",     "UTF-8",
+      "dup key",      "unhashable", "NaN key",   "trailing"};
   return c < P_NCATS ? names[c] : "?";
 }
 
@@ -340,7 +358,9 @@ static bool has(const char *s, const char *word) {
   size_t n = strlen(word);
   for (; *s; s++) {
     size_t i = 0;
-    while (i < n && s[i] && tolower((unsigned char)s[i]) == tolower((unsigned char)word[i])) i++;
+    while (i < n && s[i] &&
+           tolower((unsigned char)s[i]) == tolower((unsigned char)word[i]))
+      i++;
     if (i == n) return true;
   }
   return false;

@@ -40,12 +40,12 @@ typedef struct prof_hit {
 #define PROF_HITS_MAX 64
 
 typedef struct prof_result {
-  bool wellformed;  /* RFC 8949 well-formed (then the tree below is built) */
-  bool overflow;    /* the reader's own pools ran out: no verdict */
-  mgr_value value;  /* the value model's tree (valid until the next call) */
-  size_t items;     /* value-model nodes (a ref counts 1) */
-  size_t end;       /* offset just past the first item */
-  unsigned cats;    /* bit set of prof_cat seen anywhere */
+  bool wellformed; /* RFC 8949 well-formed (then the tree below is built) */
+  bool overflow;   /* the reader's own pools ran out: no verdict */
+  mgr_value value; /* the value model's tree (valid until the next call) */
+  size_t items;    /* value-model nodes (a ref counts 1) */
+  size_t end;      /* offset just past the first item */
+  unsigned cats;   /* bit set of prof_cat seen anywhere */
   prof_hit hits[PROF_HITS_MAX];
   size_t nhits;
 } prof_result;

@@ -22,14 +22,16 @@ static inline uint64_t collide_old_mix(uint64_t x) {
 /* The inverse of multiplying by odd a modulo 2^64 (Newton's iteration). */
 static inline uint64_t collide_inv(uint64_t a) {
   uint64_t x = a; /* correct to 3 bits: a * a == 1 mod 8 for odd a */
-  for (int i = 0; i < 5; i++) x *= 2 - a * x;
+  for (int i = 0; i < 5; i++)
+    x *= 2 - a * x;
   return x;
 }
 
 /* x = y ^ (y >> s) undone. */
 static inline uint64_t collide_unxorshift(uint64_t y, unsigned s) {
   uint64_t x = y;
-  for (unsigned k = s; k < 64; k += s) x = y ^ (x >> s);
+  for (unsigned k = s; k < 64; k += s)
+    x = y ^ (x >> s);
   return x;
 }
 
@@ -52,7 +54,8 @@ static inline int64_t collide_int(uint64_t i) {
 /* The old name hash: FNV-1a 64, unseeded. */
 static inline uint64_t collide_old_fnv(const char *p, size_t n) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
   return h;
 }
 

@@ -32,7 +32,7 @@ typedef struct mgri_harness {
   uint64_t rid;
   int64_t now;
   int last_action;
-  int64_t tick; /* how far each reading of mgri_h_clock moves now */
+  int64_t tick;        /* how far each reading of mgri_h_clock moves now */
   mgri_sconn *deaf[4]; /* connections whose replies cannot be delivered */
 } mgri_harness;
 
@@ -58,7 +58,8 @@ static inline bool mgri_h_sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
   o->result = mgr_nil();
   o->msg[0] = '\0';
   if (r->status == MGR_OK) {
-    if (mgr_value_copy(&o->result, &r->result) != MGR_OK) o->status = MGR_ENOMEM;
+    if (mgr_value_copy(&o->result, &r->result) != MGR_OK)
+      o->status = MGR_ENOMEM;
   } else if (r->msg) {
     size_t n = r->msglen < sizeof o->msg - 1 ? r->msglen : sizeof o->msg - 1;
     memcpy(o->msg, r->msg, n);
@@ -68,7 +69,8 @@ static inline bool mgri_h_sink(void *ctx, mgri_sconn *c, const mgri_reply *r) {
 }
 
 static inline void mgri_h_clear(mgri_harness *h) {
-  for (size_t i = 0; i < h->nrep; i++) mgr_value_free(&h->rep[i].result);
+  for (size_t i = 0; i < h->nrep; i++)
+    mgr_value_free(&h->rep[i].result);
   h->nrep = 0;
 }
 
@@ -86,8 +88,10 @@ static inline int mgri_h_init_cfg(mgri_harness *h,
                                   const mgri_store_config *base) {
   memset(h, 0, sizeof *h);
   mgri_store_config cfg;
-  if (base) cfg = *base;
-  else mgri_store_config_init(&cfg);
+  if (base)
+    cfg = *base;
+  else
+    mgri_store_config_init(&cfg);
   if (!cfg.server_pid) cfg.server_pid = 4242;
   cfg.reply = mgri_h_sink;
   cfg.reply_ctx = h;
@@ -100,7 +104,9 @@ static inline int mgri_h_init_cfg(mgri_harness *h,
   return h->s ? MGR_OK : MGR_ENOMEM;
 }
 
-static inline int mgri_h_init(mgri_harness *h) { return mgri_h_init_cfg(h, NULL); }
+static inline int mgri_h_init(mgri_harness *h) {
+  return mgri_h_init_cfg(h, NULL);
+}
 
 /* Dispatches [rid, op, oid, args] with a fresh rid; returns the reply to it
  * if one came during the call (NULL when parked). */
@@ -116,7 +122,8 @@ static inline mgri_hreply *mgri_h_req(mgri_harness *h, mgri_sconn *c,
   size_t before = h->nrep;
   h->last_action = mgri_dispatch(h->s, c, &rq, h->now);
   for (size_t i = h->nrep; i > before; i--)
-    if (h->rep[i - 1].conn == c && h->rep[i - 1].rid == rid) return &h->rep[i - 1];
+    if (h->rep[i - 1].conn == c && h->rep[i - 1].rid == rid)
+      return &h->rep[i - 1];
   return NULL;
 }
 
@@ -154,7 +161,8 @@ static inline void mgri_h_close(mgri_harness *h, mgri_sconn *c) {
 }
 
 static inline void mgri_h_fini(mgri_harness *h) {
-  while (h->nconns) mgri_h_close(h, h->conns[h->nconns - 1]);
+  while (h->nconns)
+    mgri_h_close(h, h->conns[h->nconns - 1]);
   mgri_store_free(h->s);
   mgri_h_clear(h);
 }

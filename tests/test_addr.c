@@ -122,7 +122,8 @@ static void test_key_files(void **state) {
   snprintf(dir, sizeof dir, "/tmp/mgr-keys.XXXXXX");
   assert_non_null(mkdtemp(dir));
   uint8_t key[MGRI_AUTHKEY_MAX], want[MGRI_AUTHKEY_MAX + 2];
-  for (size_t i = 0; i < sizeof want; i++) want[i] = (uint8_t)(i * 7 + 1);
+  for (size_t i = 0; i < sizeof want; i++)
+    want[i] = (uint8_t)(i * 7 + 1);
   size_t len = 99;
   char err[512];
   /* Exactly 32 and 1024 bytes; binary bytes as they are. */
@@ -144,8 +145,8 @@ static void test_key_files(void **state) {
   assert_int_equal(len, 32);
   assert_memory_equal(key, text, 32);
   memcpy(text, "0123456789abcdef0123456789abcdef\n\n", 34);
-  assert_int_equal(mgri_authkey_file(keyfile("klf2", text, 34, 0600), key,
-                                     &len, err, sizeof err),
+  assert_int_equal(mgri_authkey_file(keyfile("klf2", text, 34, 0600), key, &len,
+                                     err, sizeof err),
                    MGR_OK);
   assert_int_equal(len, 33);
   /* 31 bytes (32 with the LF), 1025 bytes: refused. */
@@ -193,7 +194,8 @@ static void test_key_files(void **state) {
 static void test_keepalive_bound(void **state) {
   (void)state;
   mgri_keepalive ka = {0, 0, 0};
-  assert_int_equal(mgri_keepalive_bound_ms(&ka), MGRI_KEEPALIVE_BOUND_MS_DEFAULT);
+  assert_int_equal(mgri_keepalive_bound_ms(&ka),
+                   MGRI_KEEPALIVE_BOUND_MS_DEFAULT);
   ka = (mgri_keepalive){1000, 1000, 2};
   assert_int_equal(mgri_keepalive_bound_ms(&ka), 3000);
   ka = (mgri_keepalive){1001, 1, 1};

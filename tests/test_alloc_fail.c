@@ -91,7 +91,7 @@
 #define NEWK "a brand new key, long enough to allocate"
 #define NEWV "a brand new value, long enough to allocate"
 #define MISSK                                                                  \
-  "a missing key whose repr makes a long KeyError message, so that the "      \
+  "a missing key whose repr makes a long KeyError message, so that the "       \
   "error slots of a batch fill its arena and cross into a new chunk ......"
 
 static char BIG[5001]; /* 5000 bytes: larger than an arena's first chunk */
@@ -205,7 +205,8 @@ static void build(world *w) {
   must(w, w->a2, MGRI_OP_LOCK_ACQUIRE, w->rl, ARGS(mgr_bool(true), NIL));
   must(w, w->a2, MGRI_OP_LOCK_ACQUIRE, w->rl, ARGS(mgr_bool(true), NIL));
   w->b = must_conn(w, 0);
-  must(w, w->b, MGRI_OP_RETAIN, 0, ARGS(ARR(I((int64_t)w->d1), I((int64_t)w->l2))));
+  must(w, w->b, MGRI_OP_RETAIN, 0,
+       ARGS(ARR(I((int64_t)w->d1), I((int64_t)w->l2))));
   must_park(w, w->b, MGRI_OP_LOCK_ACQUIRE, w->lkh, ARGS(mgr_bool(true), NIL));
   w->c = must_conn(w, 0);
   w->obs = must_conn(w, 0);
@@ -285,7 +286,8 @@ static mgr_value take_result(world *w, mgri_hreply *r) {
 
 static void snap_free(snap *s) {
   mgr_value_free(&s->list);
-  for (size_t i = 0; i < s->n; i++) mgr_value_free(&s->dump[i]);
+  for (size_t i = 0; i < s->n; i++)
+    mgr_value_free(&s->dump[i]);
   s->n = 0;
 }
 
@@ -299,7 +301,8 @@ static void snap_take(world *w, snap *s) {
   s->n = s->list.u.a.len;
   for (size_t i = 0; i < s->n; i++) {
     s->id[i] = (uint64_t)s->list.u.a.items[i].u.a.items[0].u.i;
-    s->dump[i] = take_result(w, must(w, w->obs, MGRI_OP_DUMP, s->id[i], NULL, 0));
+    s->dump[i] =
+        take_result(w, must(w, w->obs, MGRI_OP_DUMP, s->id[i], NULL, 0));
   }
   for (size_t i = 0; i < st->sessions.cap; i++) {
     mgri_session *se = st->sessions.vals[i];
@@ -334,14 +337,16 @@ static void snap_take(world *w, snap *s) {
     }
   for (size_t i = 0; i < w->h.nconns; i++) {
     mgri_sconn *c = w->h.conns[i];
-    s->conn[s->nconn++] = (sconn_row){mgri_sconn_id(c), mgri_sconn_session(c),
-                                      mgri_sconn_hello(c), mgri_sconn_parked(c)};
+    s->conn[s->nconn++] =
+        (sconn_row){mgri_sconn_id(c), mgri_sconn_session(c),
+                    mgri_sconn_hello(c), mgri_sconn_parked(c)};
   }
   for (size_t i = 0; i < w->nraw; i++) {
     mgri_sconn *c = w->raw[i];
     if (!c) continue;
-    s->conn[s->nconn++] = (sconn_row){mgri_sconn_id(c), mgri_sconn_session(c),
-                                      mgri_sconn_hello(c), mgri_sconn_parked(c)};
+    s->conn[s->nconn++] =
+        (sconn_row){mgri_sconn_id(c), mgri_sconn_session(c),
+                    mgri_sconn_hello(c), mgri_sconn_parked(c)};
   }
   qsort(s->conn, s->nconn, sizeof s->conn[0], cmp_conn);
   s->parked = mgri_store_parked_count(st);
@@ -433,14 +438,17 @@ static unsigned snap_diff_b(const snap *x, const snap *y, bool raw, char *why,
     for (size_t c = 1; c < 4; c++)
       if (!same(&rx->u.a.items[c], x, &ry->u.a.items[c], y))
         DIFF("#%llu: LIST %s differs", (unsigned long long)x->id[i],
-             c == 1 ? "kind" : c == 2 ? "name" : "refs");
+             c == 1   ? "kind"
+             : c == 2 ? "name"
+                      : "refs");
     const mgr_value *dx = &x->dump[i], *dy = &y->dump[i];
     if (dx->u.a.len != dy->u.a.len) {
       DIFF("#%llu: DUMP shape differs", (unsigned long long)x->id[i]);
       continue;
     }
     for (size_t k = 0; k < dx->u.a.len; k++) {
-      const mgr_value *kx = &dx->u.a.items[2 * k], *vx = &dx->u.a.items[2 * k + 1];
+      const mgr_value *kx = &dx->u.a.items[2 * k],
+                      *vx = &dx->u.a.items[2 * k + 1];
       const mgr_value *vy = &dy->u.a.items[2 * k + 1];
       if (!same(kx, x, &dy->u.a.items[2 * k], y)) {
         DIFF("#%llu: DUMP keys differ", (unsigned long long)x->id[i]);
@@ -457,8 +465,9 @@ static unsigned snap_diff_b(const snap *x, const snap *y, bool raw, char *why,
           bd->before[bd->n] = vx->u.i;
           bd->after[bd->n++] = vy->u.i;
         } else {
-          DIFF("#%llu: DUMP bytes %lld, then %lld", (unsigned long long)x->id[i],
-               (long long)vx->u.i, (long long)vy->u.i);
+          DIFF("#%llu: DUMP bytes %lld, then %lld",
+               (unsigned long long)x->id[i], (long long)vx->u.i,
+               (long long)vy->u.i);
         }
       } else if (!same(vx, x, vy, y)) {
         DIFF("#%llu: DUMP %.*s differs", (unsigned long long)x->id[i],
@@ -471,7 +480,8 @@ static unsigned snap_diff_b(const snap *x, const snap *y, bool raw, char *why,
     if (x->sess[i] != y->sess[i] || x->sess_conns[i] != y->sess_conns[i])
       DIFF("session %zu: #%llu with %llu connections, then #%llu with %llu", i,
            (unsigned long long)x->sess[i], (unsigned long long)x->sess_conns[i],
-           (unsigned long long)y->sess[i], (unsigned long long)y->sess_conns[i]);
+           (unsigned long long)y->sess[i],
+           (unsigned long long)y->sess_conns[i]);
     bool eq = x->nheld[i] == y->nheld[i];
     for (size_t j = 0; eq && j < x->nheld[i]; j++)
       eq = canon(x, x->held[i][j]) == canon(y, y->held[i][j]);
@@ -479,16 +489,19 @@ static unsigned snap_diff_b(const snap *x, const snap *y, bool raw, char *why,
       DIFF("session #%llu holds %zu objects, then %zu (or others)",
            (unsigned long long)x->sess[i], x->nheld[i], y->nheld[i]);
   }
-  if (x->nconn != y->nconn) DIFF("%zu connections, then %zu", x->nconn, y->nconn);
+  if (x->nconn != y->nconn)
+    DIFF("%zu connections, then %zu", x->nconn, y->nconn);
   for (size_t i = 0; i < x->nconn && i < y->nconn; i++)
     if (memcmp(&x->conn[i], &y->conn[i], sizeof x->conn[i]) != 0)
       DIFF("connection #%llu: session %llu hello %d parked %zu, then #%llu: "
            "session %llu hello %d parked %zu",
-           (unsigned long long)x->conn[i].id, (unsigned long long)x->conn[i].sess,
-           x->conn[i].hello, x->conn[i].parked, (unsigned long long)y->conn[i].id,
+           (unsigned long long)x->conn[i].id,
+           (unsigned long long)x->conn[i].sess, x->conn[i].hello,
+           x->conn[i].parked, (unsigned long long)y->conn[i].id,
            (unsigned long long)y->conn[i].sess, y->conn[i].hello,
            y->conn[i].parked);
-  if (x->parked != y->parked) DIFF("%zu parked, then %zu", x->parked, y->parked);
+  if (x->parked != y->parked)
+    DIFF("%zu parked, then %zu", x->parked, y->parked);
 #undef DIFF
   return d;
 }
@@ -537,7 +550,8 @@ static void invariants(world *w, const char *when) {
     for (size_t j = 0; j < se->refs.cap; j++)
       if (se->refs.keys[j]) tally_ref(&held, se->refs.keys[j]);
   }
-  size_t bytes = 0, kbytes[MGRI_KIND_MAX + 1] = {0}, kcount[MGRI_KIND_MAX + 1] = {0};
+  size_t bytes = 0, kbytes[MGRI_KIND_MAX + 1] = {0},
+         kcount[MGRI_KIND_MAX + 1] = {0};
   size_t nobjs = 0;
   for (mgri_obj *o = s->first; o; o = o->next) {
     nobjs++;
@@ -588,7 +602,8 @@ static void invariants(world *w, const char *when) {
     parked++;
     pbytes += mgri_mem_size(wt);
   }
-  for (size_t i = 0; i < w->h.nconns; i++) cparked += mgri_sconn_parked(w->h.conns[i]);
+  for (size_t i = 0; i < w->h.nconns; i++)
+    cparked += mgri_sconn_parked(w->h.conns[i]);
   for (size_t i = 0; i < w->nraw; i++)
     if (w->raw[i]) cparked += mgri_sconn_parked(w->raw[i]);
   if (parked != s->nparked || cparked != s->nparked)
@@ -599,9 +614,11 @@ static void invariants(world *w, const char *when) {
         "hold %zu",
         when, m->used[MGRI_MEM_PARKED], pbytes);
   size_t total = 0;
-  for (unsigned c = 0; c < MGRI_MEM_NCAT; c++) total += m->used[c];
+  for (unsigned c = 0; c < MGRI_MEM_NCAT; c++)
+    total += m->used[c];
   if (total != m->total)
-    bad("%s: memory total %zu, categories add up to %zu", when, m->total, total);
+    bad("%s: memory total %zu, categories add up to %zu", when, m->total,
+        total);
 }
 
 static unsigned g_heap_kept; /* teardowns that found the heap array kept */
@@ -615,14 +632,14 @@ static void teardown(world *w, const char *when) {
   mgr_value rows = take_result(w, must(w, w->obs, MGRI_OP_LIST, 0, NULL, 0));
   for (size_t i = 0; i < rows.u.a.len; i++) {
     const mgr_value *name = &rows.u.a.items[i].u.a.items[2];
-    if (name->type == MGR_T_TEXT)
-      must(w, w->obs, MGRI_OP_UNLINK, 0, name, 1);
+    if (name->type == MGR_T_TEXT) must(w, w->obs, MGRI_OP_UNLINK, 0, name, 1);
   }
   mgr_value_free(&rows);
   for (size_t i = 0; i < w->nraw; i++)
     if (w->raw[i]) mgri_store_conn_close(s, w->raw[i]);
   w->nraw = 0;
-  while (w->h.nconns) mgri_h_close(&w->h, w->h.conns[w->h.nconns - 1]);
+  while (w->h.nconns)
+    mgri_h_close(&w->h, w->h.conns[w->h.nconns - 1]);
   mgri_h_clear(&w->h);
   if (mgri_store_object_count(s))
     bad("%s, all closed: %zu objects remain", when, mgri_store_object_count(s));
@@ -664,7 +681,8 @@ typedef struct outcome {
 } outcome;
 
 static void outcome_free(outcome *o) {
-  for (size_t i = 0; i < o->n; i++) mgr_value_free(&o->r[i].result);
+  for (size_t i = 0; i < o->n; i++)
+    mgr_value_free(&o->r[i].result);
   o->n = 0;
 }
 
@@ -727,8 +745,8 @@ static bool outcome_same(const outcome *x, const snap *sx, const outcome *y,
     bool res = vol ? a->result.type == b->result.type
                    : same_result(&a->result, sx, &b->result, sy);
     if (x->action != y->action || a->conn != b->conn ||
-        (!a->main && a->rid != b->rid) ||
-        a->status != b->status || a->main != b->main || !res ||
+        (!a->main && a->rid != b->rid) || a->status != b->status ||
+        a->main != b->main || !res ||
         (a->status != MGR_OK && strcmp(a->msg, b->msg) != 0 &&
          a->status != MGR_ELIMIT))
       return false;
@@ -782,11 +800,11 @@ RUN(dict_setdefault_new, a, MGRI_OP_DICT_SETDEFAULT, w->d1, T(NEWK),
 RUN(dict_setdefault_old, a, MGRI_OP_DICT_SETDEFAULT, w->d1, T("a"), T(NEWV))
 RUN(dict_update_map, a, MGRI_OP_DICT_UPDATE, w->d1,
     MAP(T("a"), T(NEWV), T(NEWK), ARR(REF(VAR, w->v1), T(LONG3)), T("u1"), I(1),
-        T("u2"), T(LONG3), I(100), REF(VAR, w->v1), T("u3"),
-        MAP(T(NEWK), I(2)), T("u4"), mgr_float(0.5)))
+        T("u2"), T(LONG3), I(100), REF(VAR, w->v1), T("u3"), MAP(T(NEWK), I(2)),
+        T("u4"), mgr_float(0.5)))
 RUN(dict_update_pairs, a, MGRI_OP_DICT_UPDATE, w->d1,
-    ARR(ARR(T(NEWK), T(NEWV)), ARR(I(7), T(LONG3)), ARR(T("q"), REF(VAR, w->v1)),
-        ARR(T(NEWK), T(LONGV2))))
+    ARR(ARR(T(NEWK), T(NEWV)), ARR(I(7), T(LONG3)),
+        ARR(T("q"), REF(VAR, w->v1)), ARR(T(NEWK), T(LONGV2))))
 RUN0(dict_clear, a, MGRI_OP_DICT_CLEAR, w->d1)
 RUN0(dict_copy, a, MGRI_OP_DICT_COPY, w->d1)
 RUN(dict_incr, a, MGRI_OP_DICT_INCR, w->d1, T("cnt"), I(5))
@@ -878,7 +896,8 @@ static void close_parked(world *w) { /* b: parked; its session ends */
 /* manager ops */
 static void hello(world *w, uint64_t session) {
   req(w, w->raw[w->nraw - 1], MGRI_OP_HELLO, 0,
-      ARGS(I(MGR_PROTOCOL_MIN), I(MGR_PROTOCOL_MAX), I(777), I((int64_t)session)));
+      ARGS(I(MGR_PROTOCOL_MIN), I(MGR_PROTOCOL_MAX), I(777),
+           I((int64_t)session)));
 }
 static void hello_new(world *w) { hello(w, 0); }
 static void hello_join(world *w) { hello(w, w->sess_a); }
@@ -902,7 +921,8 @@ static void create_list_init(world *w) {
 }
 static void create_var(world *w) { create_with(w, w->a, MGR_K_VAR, NULL); }
 static void create_var_init(world *w) {
-  mgr_value v = MAP(T(NEWK), REF(DICT, w->d1), T("l"), ARR(T(LONG3), REF(VAR, w->v1)));
+  mgr_value v =
+      MAP(T(NEWK), REF(DICT, w->d1), T("l"), ARR(T(LONG3), REF(VAR, w->v1)));
   create_with(w, w->a, MGR_K_VAR, &v);
 }
 static void create_lock(world *w) { create_with(w, w->a, MGR_K_LOCK, NULL); }
@@ -927,7 +947,8 @@ RUN(open_existing, c, MGRI_OP_OPEN, 0, T("named-dict"), I(MGR_K_DICT))
 RUN(open_existing_held, a, MGRI_OP_OPEN, 0, T("named-dict"), I(MGR_K_DICT),
     MAP(T(NEWK), T(NEWV)))
 RUN(retain, c, MGRI_OP_RETAIN, 0,
-    ARR(I((int64_t)w->v1), I((int64_t)w->l1), I((int64_t)w->d1), I((int64_t)w->v1)))
+    ARR(I((int64_t)w->v1), I((int64_t)w->l1), I((int64_t)w->d1),
+        I((int64_t)w->v1)))
 RUN(retain_grow, c, MGRI_OP_RETAIN, 0, ARR(I((int64_t)w->extra)))
 RUN0(release, a, MGRI_OP_RELEASE, w->v2)
 RUN(unlink_name, a, MGRI_OP_UNLINK, 0, T("named-dict"))
@@ -958,8 +979,7 @@ static mgr_value subs_mixed(world *w) {
       SUB(MGRI_OP_DICT_GET, w->d1, T("missing key")),
       SUB(MGRI_OP_DICT_POP, w->d1, T("big")),
       SUB(MGRI_OP_LOCK_ACQUIRE, w->lk, mgr_bool(false), NIL),
-      SUB(MGRI_OP_LIST_GET, w->l1, I(99)),
-      SUB0(MGRI_OP_DICT_ITEMS, w->d1),
+      SUB(MGRI_OP_LIST_GET, w->l1, I(99)), SUB0(MGRI_OP_DICT_ITEMS, w->d1),
       SUB(MGRI_OP_RETAIN, 0, ARR(I((int64_t)w->v1))),
       SUB(MGRI_OP_DICT_UPDATE, w->d1, MAP(T("u1"), T(LONG3), T("u2"), I(2))),
       SUB(MGRI_OP_LIST_IMUL, w->l2, I(2)),
@@ -973,13 +993,12 @@ static mgr_value subs_mixed(world *w) {
  * ones that changed the store. */
 static mgr_value subs_errors(world *w) {
   mgr_value miss = SUB(MGRI_OP_DICT_GET, w->d1, T(MISSK));
-  mgr_value v = ARR(
-      SUB(MGRI_OP_DICT_SET, w->d1, T(NEWK), T(NEWV)),
-      SUB(MGRI_OP_DICT_GET, w->d1, T("big")), miss, miss, miss, miss, miss,
-      miss, miss, miss, miss, miss, miss, miss, miss, miss, miss, miss, miss,
-      miss, miss, miss, miss, miss, miss, miss,
-      SUB(MGRI_OP_LIST_APPEND, w->l1, T(NEWV)), miss, miss, miss, miss, miss,
-      miss, miss, miss);
+  mgr_value v = ARR(SUB(MGRI_OP_DICT_SET, w->d1, T(NEWK), T(NEWV)),
+                    SUB(MGRI_OP_DICT_GET, w->d1, T("big")), miss, miss, miss,
+                    miss, miss, miss, miss, miss, miss, miss, miss, miss, miss,
+                    miss, miss, miss, miss, miss, miss, miss, miss, miss, miss,
+                    miss, SUB(MGRI_OP_LIST_APPEND, w->l1, T(NEWV)), miss, miss,
+                    miss, miss, miss, miss, miss, miss);
   return owned(&v);
 }
 
@@ -1001,7 +1020,8 @@ static void prep_raw(world *w) {
 /* l1's array full (10 items in 16 slots, then 6 more): an insert at either
  * end grows it. */
 static void prep_l1_full(world *w) {
-  for (int i = 0; i < 6; i++) must(w, w->a, MGRI_OP_LIST_APPEND, w->l1, ARGS(I(i)));
+  for (int i = 0; i < 6; i++)
+    must(w, w->a, MGRI_OP_LIST_APPEND, w->l1, ARGS(I(i)));
 }
 /* l1 holding its first item only: popping it gives its array back. */
 static void prep_l1_one(world *w) {
@@ -1009,7 +1029,8 @@ static void prep_l1_one(world *w) {
 }
 /* 12 sessions: the 13th grows the session table. */
 static void prep_raw_sessions(world *w) {
-  while (w->h.s->sessions.len < 12) must_conn(w, 0);
+  while (w->h.s->sessions.len < 12)
+    must_conn(w, 0);
   prep_raw(w);
 }
 /* dn with 5 entries and no dead one: one more rebuilds it by realloc. */
@@ -1019,7 +1040,8 @@ static void prep_dn_full(world *w) {
 }
 /* 12 objects: the 13th grows the object table. */
 static void prep_objs12(world *w) {
-  while (mgri_store_object_count(w->h.s) < 12) must_create(w, w->a, MGR_K_VAR, NULL);
+  while (mgri_store_object_count(w->h.s) < 12)
+    must_create(w, w->a, MGR_K_VAR, NULL);
 }
 /* 16 names: the 17th grows the name table. */
 static void prep_names16(world *w) {
@@ -1044,15 +1066,21 @@ static void prep_release_dn(world *w) {
   must(w, w->a, MGRI_OP_RELEASE, w->dn, NULL, 0);
 }
 static void prep_close_a2(world *w) { mgri_h_close(&w->h, w->a2); }
-static void prep_batch_mixed(world *w) { (void)w; g_subs = subs_mixed; }
-static void prep_batch_errors(world *w) { (void)w; g_subs = subs_errors; }
+static void prep_batch_mixed(world *w) {
+  (void)w;
+  g_subs = subs_mixed;
+}
+static void prep_batch_errors(world *w) {
+  (void)w;
+  g_subs = subs_errors;
+}
 
 /* --- the cases -------------------------------------------------------------------- */
 
 enum {
-  F_PARKS = 1, /* succeeds by parking (no reply) */
-  F_CLOSE = 2, /* closes a connection: no request */
-  F_BATCH = 4, /* a BATCH (g_subs): checked sub-request by sub-request */
+  F_PARKS = 1,   /* succeeds by parking (no reply) */
+  F_CLOSE = 2,   /* closes a connection: no request */
+  F_BATCH = 4,   /* a BATCH (g_subs): checked sub-request by sub-request */
   F_VOLATILE = 8 /* its result reports the server's counters (STATS) */
 };
 
@@ -1099,7 +1127,8 @@ static void replay(world *w, const mgr_value *subs, const bool *skip,
 static int64_t slot_code(const mgr_value *res, size_t i) {
   if (res->type != MGR_T_ARRAY || i >= res->u.a.len) return -1;
   const mgr_value *s = &res->u.a.items[i];
-  if (s->type != MGR_T_ARRAY || s->u.a.len != 2 || s->u.a.items[0].type != MGR_T_INT)
+  if (s->type != MGR_T_ARRAY || s->u.a.len != 2 ||
+      s->u.a.items[0].type != MGR_T_INT)
     return -1;
   return s->u.a.items[0].u.i;
 }
@@ -1213,7 +1242,8 @@ static bool batch_target(const mgr_value *subs, uint64_t oid) {
   for (size_t i = 0; i < subs->u.a.len; i++) {
     const mgr_value *e = &subs->u.a.items[i];
     if (e->type == MGR_T_ARRAY && e->u.a.len == 3 &&
-        e->u.a.items[1].type == MGR_T_INT && (uint64_t)e->u.a.items[1].u.i == oid)
+        e->u.a.items[1].type == MGR_T_INT &&
+        (uint64_t)e->u.a.items[1].u.i == oid)
       return true;
   }
   return false;
@@ -1227,14 +1257,16 @@ static void check_batch_bytes(const snap *before, const snap *after,
                               const mgr_value *subs) {
   for (size_t i = 0; i < before->n; i++) {
     size_t j = 0;
-    while (j < after->n && after->id[j] != before->id[i]) j++;
+    while (j < after->n && after->id[j] != before->id[i])
+      j++;
     if (j == after->n) continue; /* destroyed */
     const mgr_value *dx = &before->dump[i], *dy = &after->dump[j];
     if (dx->u.a.len != dy->u.a.len) continue;
     bool eq = true;
     int64_t bx = 0, by = 0;
     for (size_t k = 0; eq && k < dx->u.a.len; k++) {
-      const mgr_value *kx = &dx->u.a.items[2 * k], *vx = &dx->u.a.items[2 * k + 1];
+      const mgr_value *kx = &dx->u.a.items[2 * k],
+                      *vx = &dx->u.a.items[2 * k + 1];
       const mgr_value *vy = &dy->u.a.items[2 * k + 1];
       if (!same(kx, NULL, &dy->u.a.items[2 * k], NULL)) {
         eq = false;
@@ -1374,7 +1406,8 @@ static bool check_batch(const acase *k, bool cold, const outcome *o,
         bad("BATCH slot %zu: its result differs from its sub-request's alone",
             i);
     }
-    for (size_t i = 0; i < subs.u.a.len; i++) mgr_value_free(&alone[i].result);
+    for (size_t i = 0; i < subs.u.a.len; i++)
+      mgr_value_free(&alone[i].result);
     free(alone);
     if (!nskip && snap_diff(&exp, after, false, why, sizeof why)) {
       bad("BATCH: no slot says LIMIT, but the store is not what its "
@@ -1449,7 +1482,8 @@ static void run_variant(const acase *k, bool cold) {
   if (k->flags & F_CLOSE) {
     /* nothing to answer */
   } else if (k->flags & F_PARKS) {
-    if (rm) bad("reference run: answered %d (%s), did not park", rm->status, rm->msg);
+    if (rm)
+      bad("reference run: answered %d (%s), did not park", rm->status, rm->msg);
   } else if (!rm || rm->status != MGR_OK) {
     fail_msg("[%s] reference run: %s", k->name, rm ? rm->msg : "no reply");
   }

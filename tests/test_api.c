@@ -35,7 +35,8 @@ static int teardown(void **state) {
 static void test_incr_int_floats(void **state) {
   (void)state;
   mgr_value k = T("n"), kb = T("b"), kh = T("h");
-  mgr_value pairs[] = {k, mgr_float(2.5), kb, mgr_bool(true), kh, mgr_float(1e300)};
+  mgr_value pairs[] = {k,  mgr_float(2.5),  kb, mgr_bool(true),
+                       kh, mgr_float(1e300)};
   mgr_value init = mgr_map(pairs, 3);
   mgr_proxy *d;
   assert_ok(M, mgr_dict_new(M, &init, &d));
@@ -229,7 +230,8 @@ static void test_bounds_every_int64(void **state) {
   assert_ok(M, mgr_list_new(M, &arr, &l));
   mgr_value v;
   /* Python: l[0:-2**63] == [] (an omitted stop would give the whole list). */
-  assert_ok(M, mgr_list_getslice(l, mgr_at(0), mgr_at(INT64_MIN), MGR_OMIT, &v));
+  assert_ok(M,
+            mgr_list_getslice(l, mgr_at(0), mgr_at(INT64_MIN), MGR_OMIT, &v));
   assert_int_equal(v.u.a.len, 0);
   mgr_value_free(&v);
   assert_ok(M, mgr_list_getslice(l, mgr_at(0), MGR_OMIT, MGR_OMIT, &v));
@@ -243,7 +245,8 @@ static void test_bounds_every_int64(void **state) {
   assert_int_equal(v.u.a.len, 1);
   assert_int_equal(item(&v, 0), 4);
   mgr_value_free(&v);
-  assert_ok(M, mgr_list_getslice(l, mgr_at(INT64_MAX), MGR_OMIT, mgr_at(-1), &v));
+  assert_ok(M,
+            mgr_list_getslice(l, mgr_at(INT64_MAX), MGR_OMIT, mgr_at(-1), &v));
   assert_int_equal(v.u.a.len, 5);
   assert_int_equal(item(&v, 0), 4);
   mgr_value_free(&v);
@@ -258,7 +261,8 @@ static void test_bounds_every_int64(void **state) {
   assert_ok(M, mgr_list_delslice(l, mgr_at(INT64_MIN), mgr_at(1), MGR_OMIT));
   mgr_value nine[] = {I(9)};
   mgr_value ins = mgr_array(nine, 1);
-  assert_ok(M, mgr_list_setslice(l, mgr_at(0), mgr_at(INT64_MIN), MGR_OMIT, &ins));
+  assert_ok(M,
+            mgr_list_setslice(l, mgr_at(0), mgr_at(INT64_MIN), MGR_OMIT, &ins));
   assert_ok(M, mgr_list_copy(l, &v));
   assert_int_equal(v.u.a.len, 5);
   assert_int_equal(item(&v, 0), 9);

@@ -58,7 +58,8 @@ static void test_manager_calls(void **state) {
   EINV(mgr_unlink(NULL, "n"));
   EINV(mgr_unlink(M, NULL));
   EINV(mgr_proxy_from_value(NULL, &v, &p));
-  assert_int_equal(mgr_proxy_from_value(M, NULL, &p), MGR_ETYPE); /* not a ref */
+  assert_int_equal(mgr_proxy_from_value(M, NULL, &p),
+                   MGR_ETYPE); /* not a ref */
   EINV(mgr_proxy_from_value(M, &v, NULL));
   EINV(mgr_array_new(NULL, 'q', &nil, &p));
   EINV(mgr_array_new(M, 'q', NULL, &p));

@@ -80,9 +80,7 @@ static mgri_hreply *set(uint64_t a, int64_t i, mgr_value v) {
   return call(MGRI_OP_ARRAY_SET, a, A(mgr_int(i), v));
 }
 
-static mgr_value opt(int64_t v) {
-  return v == NIL ? mgr_nil() : mgr_int(v);
-}
+static mgr_value opt(int64_t v) { return v == NIL ? mgr_nil() : mgr_int(v); }
 
 /* The array's elements must be exactly these ints. */
 static void expect_ints(uint64_t a, const int64_t *v, size_t n) {

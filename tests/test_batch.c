@@ -15,7 +15,8 @@
 #include "harness.h"
 
 #define A(...)                                                                 \
-  (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
+  (mgr_value[]){__VA_ARGS__},                                                  \
+      sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
 #define ARR(...)                                                               \
   mgr_array((mgr_value[]){__VA_ARGS__},                                        \
             sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value))
@@ -104,20 +105,22 @@ static void t_mixed_in_order(void **st) {
 static void t_errors_do_not_stop(void **st) {
   (void)st;
   uint64_t d = mgri_h_create(&H, C, MGR_K_DICT, NULL);
-  mgri_hreply *r = batch(ARR(
-      I(5),                                           /* not an entry */
-      ARR(I(MGRI_OP_PING), I(0)),                     /* 2 elements */
-      SUB(MGRI_OP_PING, 0, ARR(I(0), I(1), I(2), I(3), I(4), I(5), I(6), I(7),
-                               I(8))),                /* 9 args */
-      ARR(I(-1), I(0), NOARGS),                       /* op not a uint */
-      SUB(99, d, NOARGS),                             /* unknown op */
-      SUB(MGRI_OP_DICT_GET, 987654, ARR(I(1))),       /* unknown oid */
-      SUB(MGRI_OP_LIST_GET, d, ARR(I(0))),            /* wrong kind */
-      SUB(MGRI_OP_DICT_SET, d, NOARGS),               /* arity */
-      SUB(MGRI_OP_DICT_SET, d, ARR(ARR(mgr_map(NULL, 0)), I(1))), /* key */
-      SUB(MGRI_OP_DICT_SET, d, ARR(T("ok"), I(7)))));
+  mgri_hreply *r = batch(
+      ARR(I(5),                       /* not an entry */
+          ARR(I(MGRI_OP_PING), I(0)), /* 2 elements */
+          SUB(MGRI_OP_PING, 0,
+              ARR(I(0), I(1), I(2), I(3), I(4), I(5), I(6), I(7),
+                  I(8))),                           /* 9 args */
+          ARR(I(-1), I(0), NOARGS),                 /* op not a uint */
+          SUB(99, d, NOARGS),                       /* unknown op */
+          SUB(MGRI_OP_DICT_GET, 987654, ARR(I(1))), /* unknown oid */
+          SUB(MGRI_OP_LIST_GET, d, ARR(I(0))),      /* wrong kind */
+          SUB(MGRI_OP_DICT_SET, d, NOARGS),         /* arity */
+          SUB(MGRI_OP_DICT_SET, d, ARR(ARR(mgr_map(NULL, 0)), I(1))), /* key */
+          SUB(MGRI_OP_DICT_SET, d, ARR(T("ok"), I(7)))));
   assert_int_equal(r->result.u.a.len, 10);
-  for (size_t i = 0; i < 4; i++) slot(r, i, wire(MGR_ETYPE));
+  for (size_t i = 0; i < 4; i++)
+    slot(r, i, wire(MGR_ETYPE));
   assert_non_null(strstr(slot(r, 0, wire(MGR_ETYPE))->u.s.ptr, "entry 0"));
   slot(r, 4, wire(MGR_EBADOP));
   assert_non_null(strstr(slot(r, 5, wire(MGR_ENOTFOUND))->u.s.ptr, "#987654"));
@@ -133,16 +136,17 @@ static void t_forbidden(void **st) {
   (void)st;
   uint64_t lk = mgri_h_create(&H, C, MGR_K_LOCK, NULL);
   mgr_value hello = ARR(I(1), I(1), I(1), I(0));
-  mgri_hreply *r = batch(
-      ARR(SUB(MGRI_OP_HELLO, 0, hello), SUB(MGRI_OP_SHUTDOWN, 0, NOARGS),
-          SUB(MGRI_OP_BATCH, 0, ARR(ARR(SUB(MGRI_OP_PING, 0, NOARGS)))),
-          SUB(MGRI_OP_LOCK_ACQUIRE, lk, ARR(mgr_bool(true), mgr_nil())),
-          SUB(MGRI_OP_LOCK_ACQUIRE, lk, ARR(mgr_bool(true), I(0))),
-          SUB(MGRI_OP_LOCK_ACQUIRE, lk, ARR(mgr_bool(false), mgr_nil())),
-          SUB(MGRI_OP_LOCK_LOCKED, lk, NOARGS),
-          SUB(MGRI_OP_LOCK_RELEASE, lk, NOARGS)));
+  mgri_hreply *r =
+      batch(ARR(SUB(MGRI_OP_HELLO, 0, hello), SUB(MGRI_OP_SHUTDOWN, 0, NOARGS),
+                SUB(MGRI_OP_BATCH, 0, ARR(ARR(SUB(MGRI_OP_PING, 0, NOARGS)))),
+                SUB(MGRI_OP_LOCK_ACQUIRE, lk, ARR(mgr_bool(true), mgr_nil())),
+                SUB(MGRI_OP_LOCK_ACQUIRE, lk, ARR(mgr_bool(true), I(0))),
+                SUB(MGRI_OP_LOCK_ACQUIRE, lk, ARR(mgr_bool(false), mgr_nil())),
+                SUB(MGRI_OP_LOCK_LOCKED, lk, NOARGS),
+                SUB(MGRI_OP_LOCK_RELEASE, lk, NOARGS)));
   assert_int_equal(H.last_action, MGRI_DISPATCH_OK); /* no close, no stop */
-  for (size_t i = 0; i < 5; i++) slot(r, i, wire(MGR_EVALUE));
+  for (size_t i = 0; i < 5; i++)
+    slot(r, i, wire(MGR_EVALUE));
   assert_string_equal(slot(r, 1, wire(MGR_EVALUE))->u.s.ptr,
                       "ValueError: SHUTDOWN cannot be batched");
   assert_non_null(strstr(slot(r, 3, wire(MGR_EVALUE))->u.s.ptr, "blocking"));
@@ -169,7 +173,8 @@ static void t_whole_batch_errors(void **st) {
   /* MGRI_BATCH_MAX sub-requests run; one more is LIMIT. */
   mgr_value *subs = malloc((MGRI_BATCH_MAX + 1) * sizeof *subs);
   assert_non_null(subs);
-  for (size_t i = 0; i <= MGRI_BATCH_MAX; i++) subs[i] = sub;
+  for (size_t i = 0; i <= MGRI_BATCH_MAX; i++)
+    subs[i] = sub;
   r = batch(mgr_array(subs, MGRI_BATCH_MAX));
   assert_int_equal(r->status, MGR_OK);
   assert_int_equal(r->result.u.a.len, MGRI_BATCH_MAX);
@@ -186,13 +191,12 @@ static void t_between_subrequests(void **st) {
   (void)st;
   uint64_t d = mgri_h_create(&H, C, MGR_K_DICT, NULL);
   const char *big = "a value long enough to live on the heap, not inline";
-  mgri_hreply *r = batch(ARR(SUB(MGRI_OP_DICT_SET, d, ARR(T("k"), T(big))),
-                             SUB(MGRI_OP_DICT_GET, d, ARR(T("k"))),
-                             SUB(MGRI_OP_DICT_ITEMS, d, NOARGS),
-                             SUB(MGRI_OP_DICT_SET, d, ARR(T("k"), I(0))),
-                             SUB(MGRI_OP_DICT_POP, d, ARR(T("k"))),
-                             SUB(MGRI_OP_RELEASE, d, NOARGS),
-                             SUB(MGRI_OP_DICT_GET, d, ARR(T("k")))));
+  mgri_hreply *r = batch(ARR(
+      SUB(MGRI_OP_DICT_SET, d, ARR(T("k"), T(big))),
+      SUB(MGRI_OP_DICT_GET, d, ARR(T("k"))), SUB(MGRI_OP_DICT_ITEMS, d, NOARGS),
+      SUB(MGRI_OP_DICT_SET, d, ARR(T("k"), I(0))),
+      SUB(MGRI_OP_DICT_POP, d, ARR(T("k"))), SUB(MGRI_OP_RELEASE, d, NOARGS),
+      SUB(MGRI_OP_DICT_GET, d, ARR(T("k")))));
   assert_string_equal(slot(r, 1, 0)->u.s.ptr, big);
   assert_string_equal(cu_repr(slot(r, 2, 0)),
                       "[['k', 'a value long enough to live on the heap, not "
@@ -207,7 +211,8 @@ static void t_between_subrequests(void **st) {
 /* A chain of n nested arrays around an int: nesting n + 1. */
 static mgr_value chain(mgr_value *cells, size_t n) {
   cells[n] = I(1);
-  for (size_t i = n; i > 0; i--) cells[i - 1] = mgr_array(&cells[i], 1);
+  for (size_t i = n; i > 0; i--)
+    cells[i - 1] = mgr_array(&cells[i], 1);
   return cells[0];
 }
 
@@ -221,7 +226,8 @@ static void t_deep_result(void **st) {
   assert_int_equal(r->status, MGR_OK);
   r = mgri_h_call(&H, C, MGRI_OP_VAR_SET, w, A(chain(cells, 28)));
   assert_int_equal(r->status, MGR_OK);
-  r = batch(ARR(SUB(MGRI_OP_VAR_GET, v, NOARGS), SUB(MGRI_OP_VAR_GET, w, NOARGS)));
+  r = batch(
+      ARR(SUB(MGRI_OP_VAR_GET, v, NOARGS), SUB(MGRI_OP_VAR_GET, w, NOARGS)));
   assert_non_null(strstr(slot(r, 0, wire(MGR_ELIMIT))->u.s.ptr, "nested"));
   assert_int_equal(slot(r, 1, 0)->type, MGR_T_ARRAY);
 }
@@ -316,15 +322,18 @@ static void t_client_forbidden(void **st) {
   assert_ok(M, mgr_batch_new(M, &b));
   assert_ok(M, mgr_batch_add(b, NULL, "SHUTDOWN", NULL, 0));
   assert_ok(M, mgr_batch_add(b, NULL, "HELLO", A(I(1), I(1), I(1), I(0))));
-  assert_ok(M, mgr_batch_add(b, lk, "LOCK_ACQUIRE", A(mgr_bool(true), mgr_nil())));
-  assert_ok(M, mgr_batch_add(b, lk, "LOCK_ACQUIRE", A(mgr_bool(false), mgr_nil())));
+  assert_ok(M,
+            mgr_batch_add(b, lk, "LOCK_ACQUIRE", A(mgr_bool(true), mgr_nil())));
+  assert_ok(
+      M, mgr_batch_add(b, lk, "LOCK_ACQUIRE", A(mgr_bool(false), mgr_nil())));
   assert_ok(M, mgr_batch_add(b, lk, "LOCK_RELEASE", NULL, 0));
   assert_ok(M, mgr_batch_add(b, NULL, "PING", A(I(3))));
   mgr_value res;
   assert_ok(M, mgr_batch_run(b, &res));
   assert_string_equal(cu_repr(&res), "[None, None, None, 1, None, 3]");
   mgr_value_free(&res);
-  for (size_t i = 0; i < 3; i++) assert_int_equal(mgr_batch_status(b, i), MGR_EVALUE);
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(mgr_batch_status(b, i), MGR_EVALUE);
   assert_int_equal(mgr_batch_status(b, 3), MGR_OK);
   assert_ok(M, mgr_ping(M)); /* still running */
   mgr_batch_free(b);
@@ -359,7 +368,8 @@ static void t_client_add_errors(void **st) {
     assert_ok(M, mgr_batch_add(b, bs, "SEM_ACQUIRE", A(mgr_bool(false))));
     assert_ok(M, mgr_batch_add(b, jq, "QUEUE_PUT", A(I(5), mgr_bool(false))));
     assert_ok(M, mgr_batch_add(b, jq, "QUEUE_TASK_DONE", NULL, 0));
-    assert_ok(M, mgr_batch_add(b, rl, "LOCK_ACQUIRE", A(mgr_bool(false), mgr_nil())));
+    assert_ok(
+        M, mgr_batch_add(b, rl, "LOCK_ACQUIRE", A(mgr_bool(false), mgr_nil())));
     mgr_value res;
     assert_ok(M, mgr_batch_run(b, &res));
     assert_repr(res, "[True, None, None, 1]");
@@ -373,8 +383,7 @@ static void t_client_add_errors(void **st) {
   }
   /* Depth: an argument may nest 27 levels inside a batch. */
   mgr_value cells[40];
-  assert_rc(M, mgr_batch_list_append(b, l, PV(chain(cells, 27))),
-            MGR_EINVAL);
+  assert_rc(M, mgr_batch_list_append(b, l, PV(chain(cells, 27))), MGR_EINVAL);
   mgr_batch_clear(b);
   assert_ok(M, mgr_batch_list_append(b, l, PV(chain(cells, 26))));
   assert_ok(M, mgr_batch_run(b, NULL));
@@ -412,7 +421,8 @@ static int worker(int i, void *ctx) {
   CU_CHECK(1, mgr_batch_new(M, &b) == MGR_OK);
   mgr_value key = T("n"), mine = I(i);
   for (int k = 0; k < K; k++) {
-    CU_CHECK(2, mgr_batch_dict_incr_int(b, s->d, k & 1 ? &key : &mine, 1, true) == MGR_OK);
+    CU_CHECK(2, mgr_batch_dict_incr_int(b, s->d, k & 1 ? &key : &mine, 1,
+                                        true) == MGR_OK);
     CU_CHECK(3, mgr_batch_list_incr_int(b, s->l, 0, 1) == MGR_OK);
     CU_CHECK(4, mgr_batch_var_incr_int(b, s->v, 1) == MGR_OK);
   }
@@ -446,7 +456,8 @@ static void t_client_concurrent(void **st) {
     }
   }
   cu_pipe_close(go);
-  for (int i = 0; i < NPROC; i++) assert_child_ok(pids[i]);
+  for (int i = 0; i < NPROC; i++)
+    assert_child_ok(pids[i]);
   mgr_value v;
   assert_ok(M, mgr_dict_get(s.d, PV(T("n")), &v));
   assert_int_equal(v.u.i, NPROC * NBATCH * K / 2);
@@ -466,10 +477,13 @@ static void t_client_concurrent(void **st) {
 int main(void) {
   const struct CMUnitTest dispatch[] = {
       cmocka_unit_test_setup_teardown(t_mixed_in_order, h_setup, h_teardown),
-      cmocka_unit_test_setup_teardown(t_errors_do_not_stop, h_setup, h_teardown),
+      cmocka_unit_test_setup_teardown(t_errors_do_not_stop, h_setup,
+                                      h_teardown),
       cmocka_unit_test_setup_teardown(t_forbidden, h_setup, h_teardown),
-      cmocka_unit_test_setup_teardown(t_whole_batch_errors, h_setup, h_teardown),
-      cmocka_unit_test_setup_teardown(t_between_subrequests, h_setup, h_teardown),
+      cmocka_unit_test_setup_teardown(t_whole_batch_errors, h_setup,
+                                      h_teardown),
+      cmocka_unit_test_setup_teardown(t_between_subrequests, h_setup,
+                                      h_teardown),
       cmocka_unit_test_setup_teardown(t_deep_result, h_setup, h_teardown),
   };
   const struct CMUnitTest client[] = {
@@ -479,6 +493,7 @@ int main(void) {
       cmocka_unit_test(t_client_concurrent),
   };
   int rc = cmocka_run_group_tests_name("batch dispatch", dispatch, NULL, NULL);
-  rc |= cmocka_run_group_tests_name("batch client", client, c_setup, c_teardown);
+  rc |=
+      cmocka_run_group_tests_name("batch client", client, c_setup, c_teardown);
   return rc;
 }

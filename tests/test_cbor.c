@@ -112,20 +112,69 @@ static void expect_err(const char *hex, int code, size_t off) {
 }
 
 static const char *const valid[] = {
-    "00", "17", "1818", "18ff", "190100", "19ffff", "1a00010000",
-    "1affffffff", "1b0000000100000000", "1b7fffffffffffffff", "20", "37",
-    "3818", "38ff", "390100", "3b7fffffffffffffff", "f4", "f5", "f6",
-    "f90000", "f98000", "f93c00", "f93e00", "f97bff", "f97c00", "f9fc00",
-    "f97e00", "f90001", "f903ff", "f90400", "fa477fe100", "fa47c35000",
-    "fa7f7fffff", "fa00000001", "fa33000000", "fb3fd5555555555555",
-    "fb3fb999999999999a", "fb7e37e43c8800759c", "fb3690000000000000", "40",
-    "4161", "5818000102030405060708090a0b0c0d0e0f1011121314151617", "60",
-    "6161", "62c3a9", "63e282ac", "64f0908d88", "63efbfbf", "64f48fbfbf",
-    "80", "83010203", "8301820203820405", "a0", "a1616101",
-    "a2616101616202", "a201010202", "a3f6f4f5f4f4f5", /* None, True, False */
+    "00",
+    "17",
+    "1818",
+    "18ff",
+    "190100",
+    "19ffff",
+    "1a00010000",
+    "1affffffff",
+    "1b0000000100000000",
+    "1b7fffffffffffffff",
+    "20",
+    "37",
+    "3818",
+    "38ff",
+    "390100",
+    "3b7fffffffffffffff",
+    "f4",
+    "f5",
+    "f6",
+    "f90000",
+    "f98000",
+    "f93c00",
+    "f93e00",
+    "f97bff",
+    "f97c00",
+    "f9fc00",
+    "f97e00",
+    "f90001",
+    "f903ff",
+    "f90400",
+    "fa477fe100",
+    "fa47c35000",
+    "fa7f7fffff",
+    "fa00000001",
+    "fa33000000",
+    "fb3fd5555555555555",
+    "fb3fb999999999999a",
+    "fb7e37e43c8800759c",
+    "fb3690000000000000",
+    "40",
+    "4161",
+    "5818000102030405060708090a0b0c0d0e0f1011121314151617",
+    "60",
+    "6161",
+    "62c3a9",
+    "63e282ac",
+    "64f0908d88",
+    "63efbfbf",
+    "64f48fbfbf",
+    "80",
+    "83010203",
+    "8301820203820405",
+    "a0",
+    "a1616101",
+    "a2616101616202",
+    "a201010202",
+    "a3f6f4f5f4f4f5", /* None, True, False */
     "a1820102f5",
-    "d96d67820101", "d96d67820505", "d96d6782011b7fffffffffffffff",
-    "82d96d67820203d96d67820304", "a1d96d6782010a01",
+    "d96d67820101",
+    "d96d67820505",
+    "d96d6782011b7fffffffffffffff",
+    "82d96d67820203d96d67820304",
+    "a1d96d6782010a01",
     "a26161a1616281f6616283f93e00fa47c3500063c3a961",
 };
 
@@ -142,14 +191,19 @@ static void decoded_values(void **state) {
     const char *hex;
     int64_t i;
   } ints[] = {
-      {"17", 23},         {"1818", 24},
-      {"18ff", 255},      {"190100", 256},
-      {"19ffff", 65535},  {"1a00010000", 65536},
+      {"17", 23},
+      {"1818", 24},
+      {"18ff", 255},
+      {"190100", 256},
+      {"19ffff", 65535},
+      {"1a00010000", 65536},
       {"1affffffff", 4294967295},
       {"1b0000000100000000", 4294967296},
       {"1b7fffffffffffffff", INT64_MAX},
-      {"20", -1},         {"37", -24},
-      {"3818", -25},      {"3b7fffffffffffffff", INT64_MIN},
+      {"20", -1},
+      {"37", -24},
+      {"3818", -25},
+      {"3b7fffffffffffffff", INT64_MIN},
   };
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     uint8_t *p;
@@ -267,7 +321,9 @@ static void rejects(void **state) {
       {"fb40efffc000000000", MGR_EDECODE, 0}, /* 65535.0 exact in f32 */
       {"fb7ff0000000000000", MGR_EDECODE, 0},
       {"fb8000000000000000", MGR_EDECODE, 0},
-      {"fb3690000000000000" "00", MGR_EDECODE, 9},
+      {"fb3690000000000000"
+       "00",
+       MGR_EDECODE, 9},
       {"820bfa3f800000", MGR_EDECODE, 2},
       /* tags */
       {"c000", MGR_EDECODE, 0},
@@ -374,7 +430,8 @@ static void truncations(void **state) {
 static char *nested(const char *open, unsigned depth, const char *leaf) {
   size_t ol = strlen(open), ll = strlen(leaf);
   char *s = malloc(ol * depth + ll + 1);
-  for (unsigned i = 0; i < depth; i++) memcpy(s + ol * i, open, ol);
+  for (unsigned i = 0; i < depth; i++)
+    memcpy(s + ol * i, open, ol);
   memcpy(s + ol * depth, leaf, ll + 1);
   return s;
 }
@@ -557,11 +614,22 @@ static void int_and_head_encoding(void **state) {
     int64_t i;
     const char *hex;
   } t[] = {
-      {0, "00"}, {23, "17"}, {24, "1818"}, {255, "18ff"}, {256, "190100"},
-      {65535, "19ffff"}, {65536, "1a00010000"}, {4294967295, "1affffffff"},
-      {4294967296, "1b0000000100000000"}, {INT64_MAX, "1b7fffffffffffffff"},
-      {-1, "20"}, {-24, "37"}, {-25, "3818"}, {-256, "38ff"},
-      {-257, "390100"}, {INT64_MIN, "3b7fffffffffffffff"},
+      {0, "00"},
+      {23, "17"},
+      {24, "1818"},
+      {255, "18ff"},
+      {256, "190100"},
+      {65535, "19ffff"},
+      {65536, "1a00010000"},
+      {4294967295, "1affffffff"},
+      {4294967296, "1b0000000100000000"},
+      {INT64_MAX, "1b7fffffffffffffff"},
+      {-1, "20"},
+      {-24, "37"},
+      {-25, "3818"},
+      {-256, "38ff"},
+      {-257, "390100"},
+      {INT64_MIN, "3b7fffffffffffffff"},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     mgr_value v = mgr_int(t[i].i);
@@ -579,8 +647,8 @@ static void int_and_head_encoding(void **state) {
   mgri_cbor_bool(&b, false);
   mgri_cbor_nil(&b);
   uint8_t *p;
-  size_t n = tu_unhex("1bffffffffffffffff a1 d96d67820219012c 60 40 80 b818 f4 f6",
-                      &p);
+  size_t n = tu_unhex(
+      "1bffffffffffffffff a1 d96d67820219012c 60 40 80 b818 f4 f6", &p);
   assert_int_equal(b.len, n);
   assert_memory_equal(b.data, p, n);
   free(p);
@@ -594,7 +662,8 @@ static void encoder_rejects(void **state) {
   (void)state;
   mgr_value chain[34];
   chain[0] = mgr_int(1);
-  for (int i = 1; i < 34; i++) chain[i] = mgr_array(&chain[i - 1], 1);
+  for (int i = 1; i < 34; i++)
+    chain[i] = mgr_array(&chain[i - 1], 1);
   mgr_value bad[] = {
       mgr_textn("\xff", 1),
       mgr_textn(NULL, 1),
@@ -648,7 +717,7 @@ static void big_map_duplicates(void **state) {
   (void)state;
   enum { N = 50000 };
   mgr_value *pairs = calloc(2 * N, sizeof *pairs);
-  char (*keys)[12] = calloc(N, sizeof *keys);
+  char(*keys)[12] = calloc(N, sizeof *keys);
   assert_non_null(pairs);
   for (int i = 0; i < N; i++) {
     if (i % 2) {
@@ -767,8 +836,9 @@ static double gen_double(gen *g) {
   case 3:
     return (double)(int64_t)tu_rand(&g->s);
   case 4: {
-    static const double sp[] = {0.0, -0.0, INFINITY, -INFINITY, 65504, 65505,
-                                0x1p-24, 0x1p-25, 0x1p-149, 0x1p-150, 0x1p63};
+    static const double sp[] = {0.0,      -0.0,     INFINITY, -INFINITY,
+                                65504,    65505,    0x1p-24,  0x1p-25,
+                                0x1p-149, 0x1p-150, 0x1p63};
     return sp[rnd(g, sizeof sp / sizeof sp[0])];
   }
   default:
@@ -820,18 +890,21 @@ static mgr_value gen_value(gen *g, int depth, bool key) {
   case 5: {
     size_t n = (size_t)rnd(g, 30);
     char *p = gbytes(g, n);
-    for (size_t i = 0; i < n; i++) p[i] = (char)rnd(g, 256);
+    for (size_t i = 0; i < n; i++)
+      p[i] = (char)rnd(g, 256);
     return mgr_bytes(p, n);
   }
   case 6:
-    return ref(1 + (uint32_t)rnd(g, 5), 1 + (tu_rand(&g->s) >> (1 + rnd(g, 63))));
+    return ref(1 + (uint32_t)rnd(g, 5),
+               1 + (tu_rand(&g->s) >> (1 + rnd(g, 63))));
   case 7:
   case 8: {
     size_t n = (size_t)rnd(g, 6);
     assert_true(g->nused + n <= g->ncap);
     mgr_value *it = g->nodes + g->nused;
     g->nused += n;
-    for (size_t i = 0; i < n; i++) it[i] = gen_value(g, depth + 1, key);
+    for (size_t i = 0; i < n; i++)
+      it[i] = gen_value(g, depth + 1, key);
     return mgr_array(it, n);
   }
   default: {
@@ -844,7 +917,8 @@ static mgr_value gen_value(gen *g, int depth, bool key) {
     for (size_t i = 0; i < n; i++) {
       mgr_value key_ = gen_value(g, depth + 1, true);
       bool dup = false;
-      for (size_t j = 0; j < k && !dup; j++) dup = mgri_value_eq(&it[2 * j], &key_);
+      for (size_t j = 0; j < k && !dup; j++)
+        dup = mgri_value_eq(&it[2 * j], &key_);
       if (dup) continue;
       it[2 * k] = key_;
       it[2 * k + 1] = gen_value(g, depth + 1, false);
@@ -894,7 +968,7 @@ static void random_round_trips(void **state) {
       mgri_buf_append(&c, b.data, b.len);
       size_t at = (size_t)rnd(&g, b.len);
       c.data[at] = (uint8_t)(rnd(&g, 2) ? c.data[at] ^ (1u << rnd(&g, 8))
-                                         : rnd(&g, 256));
+                                        : rnd(&g, 256));
       size_t n = rnd(&g, 4) ? c.len : (size_t)rnd(&g, c.len + 1);
       mgri_arena_reset(&a);
       rc = decode_lim(c.data, n, NULL, &a, &d, &e);

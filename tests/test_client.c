@@ -35,7 +35,8 @@ static mgr_proxy *new_dict(const char *k1, int64_t v1, const char *k2,
 
 static mgr_proxy *new_list(const int64_t *xs, size_t n) {
   mgr_value items[16];
-  for (size_t i = 0; i < n; i++) items[i] = I(xs[i]);
+  for (size_t i = 0; i < n; i++)
+    items[i] = I(xs[i]);
   mgr_value init = mgr_array(items, n);
   mgr_proxy *l = NULL;
   assert_ok(M, mgr_list_new(M, &init, &l));
@@ -202,14 +203,16 @@ static void test_list(void **state) {
   assert_repr(v, "[4, 3, 2, 0]");
   assert_ok(M, mgr_list_getslice(l, mgr_at(-2), MGR_OMIT, MGR_OMIT, &v));
   assert_repr(v, "[3, 4]");
-  assert_rc(M, mgr_list_getslice(l, MGR_OMIT, MGR_OMIT, mgr_at(0), &v), MGR_EVALUE);
+  assert_rc(M, mgr_list_getslice(l, MGR_OMIT, MGR_OMIT, mgr_at(0), &v),
+            MGR_EVALUE);
   mgr_value it[3] = {I(7), I(8), I(9)};
   mgr_value items = mgr_array(it, 3);
   assert_ok(M, mgr_list_setslice(l, mgr_at(1), mgr_at(2), MGR_OMIT, &items));
   assert_ok(M, mgr_list_copy(l, &v));
   assert_repr(v, "[0, 7, 8, 9, 3, 4]");
   /* an extended slice takes exactly as many items as it selects */
-  assert_rc(M, mgr_list_setslice(l, MGR_OMIT, MGR_OMIT, mgr_at(3), &items), MGR_EVALUE);
+  assert_rc(M, mgr_list_setslice(l, MGR_OMIT, MGR_OMIT, mgr_at(3), &items),
+            MGR_EVALUE);
   assert_ok(M, mgr_list_setslice(l, MGR_OMIT, MGR_OMIT, mgr_at(2), &items));
   assert_ok(M, mgr_list_copy(l, &v));
   assert_repr(v, "[7, 7, 8, 9, 9, 4]");
@@ -236,7 +239,8 @@ static void test_list(void **state) {
   assert_int_equal(idx, 1);
   assert_ok(M, mgr_list_index(l, &nine, mgr_at(2), MGR_OMIT, &idx));
   assert_int_equal(idx, 5);
-  assert_rc(M, mgr_list_index(l, &nine, mgr_at(2), mgr_at(5), &idx), MGR_EVALUE);
+  assert_rc(M, mgr_list_index(l, &nine, mgr_at(2), mgr_at(5), &idx),
+            MGR_EVALUE);
   assert_rc(M, mgr_list_index(l, &s, MGR_OMIT, MGR_OMIT, &idx), MGR_EVALUE);
   mgr_value seven = I(7);
   assert_ok(M, mgr_list_count(l, &seven, &n));
@@ -488,8 +492,8 @@ static void test_named(void **state) {
   bool created = false;
   mgr_value pairs[2] = {T("n"), I(0)};
   mgr_value init = mgr_map(pairs, 1);
-  assert_ok(M, mgr_open(M, "shared-counter", MGR_K_DICT, &init, true, &a,
-                        &created));
+  assert_ok(
+      M, mgr_open(M, "shared-counter", MGR_K_DICT, &init, true, &a, &created));
   assert_true(created);
   uint64_t id = mgr_proxy_id(a);
   /* Named: survives its last proxy. */
@@ -510,7 +514,8 @@ static void test_named(void **state) {
   assert_int_equal(n, 5);
   /* wrong kind, absent, bad names */
   mgr_proxy *c = NULL;
-  assert_rc(m2, mgr_open(m2, "shared-counter", MGR_K_LIST, NULL, true, &c, NULL),
+  assert_rc(m2,
+            mgr_open(m2, "shared-counter", MGR_K_LIST, NULL, true, &c, NULL),
             MGR_ETYPE);
   assert_true(strlen(mgr_errmsg(m2)) > 0);
   assert_rc(m2, mgr_open(m2, "absent", MGR_K_DICT, NULL, false, &c, NULL),
@@ -526,7 +531,8 @@ static void test_named(void **state) {
   mgr_close(m2);
 
   /* the first client sees the update; unlink drops the name */
-  assert_ok(M, mgr_open(M, "shared-counter", MGR_K_DICT, NULL, false, &a, NULL));
+  assert_ok(M,
+            mgr_open(M, "shared-counter", MGR_K_DICT, NULL, false, &a, NULL));
   mgr_value v;
   assert_ok(M, mgr_dict_get(a, &k, &v));
   assert_repr(v, "5");
@@ -596,12 +602,18 @@ int main(void) {
   const char *child = getenv("MGR_TEST_OPEN_CHILD");
   if (child) return exec_child_main(child);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_manager),   cmocka_unit_test(test_dict_basic),
-      cmocka_unit_test(test_dict_more), cmocka_unit_test(test_list),
-      cmocka_unit_test(test_badop),     cmocka_unit_test(test_var),
-      cmocka_unit_test(test_lock),      cmocka_unit_test(test_rlock),
-      cmocka_unit_test(test_nested),    cmocka_unit_test(test_release_frees),
-      cmocka_unit_test(test_named),     cmocka_unit_test(test_named_exec),
+      cmocka_unit_test(test_manager),
+      cmocka_unit_test(test_dict_basic),
+      cmocka_unit_test(test_dict_more),
+      cmocka_unit_test(test_list),
+      cmocka_unit_test(test_badop),
+      cmocka_unit_test(test_var),
+      cmocka_unit_test(test_lock),
+      cmocka_unit_test(test_rlock),
+      cmocka_unit_test(test_nested),
+      cmocka_unit_test(test_release_frees),
+      cmocka_unit_test(test_named),
+      cmocka_unit_test(test_named_exec),
       cmocka_unit_test(test_errmsg),
       cmocka_unit_test(test_list_empty_setslice),
   };

@@ -139,7 +139,8 @@ static int group_teardown(void **state) {
   mgr_release(Q);
   mgr_release(NS);
   mgr_release(AR);
-  for (int i = 0; i < NEXTRA; i++) mgr_release(X[i]);
+  for (int i = 0; i < NEXTRA; i++)
+    mgr_release(X[i]);
   return cu_stop(M) == MGR_OK ? 0 : -1;
 }
 
@@ -270,7 +271,8 @@ static int c_batch(void) {
   mgr_batch *b = NULL;
   int rc = mgr_batch_new(M, &b);
   if (rc) return rc;
-  mgr_value k = mgr_text("k"), v = mgr_text(LONG_TEXT), miss = mgr_text("missing");
+  mgr_value k = mgr_text("k"), v = mgr_text(LONG_TEXT),
+            miss = mgr_text("missing");
   rc = mgr_batch_dict_set(b, D, &k, &v);
   if (!rc) rc = mgr_batch_dict_get(b, D, &k);
   if (!rc) rc = mgr_batch_dict_get(b, D, &miss);
@@ -278,8 +280,8 @@ static int c_batch(void) {
   mgr_value res = mgr_nil();
   if (!rc) rc = mgr_batch_run(b, &res);
   /* The batch ran: each slot as the manager answered it. */
-  if (!rc && (mgr_batch_status(b, 0) != MGR_OK ||
-              mgr_batch_status(b, 2) != MGR_EKEY))
+  if (!rc &&
+      (mgr_batch_status(b, 0) != MGR_OK || mgr_batch_status(b, 2) != MGR_EKEY))
     rc = WRONG;
   mgr_value_free(&res);
   mgr_batch_free(b);
@@ -343,7 +345,8 @@ static void chk_objects(void) {
   mgr_value_free(&out);
   /* No name left over. */
   mgr_proxy *p = NULL;
-  assert_rc(M, mgr_open(M, "alloc-fail-name", MGR_K_DICT, NULL, false, &p, NULL),
+  assert_rc(M,
+            mgr_open(M, "alloc-fail-name", MGR_K_DICT, NULL, false, &p, NULL),
             MGR_ENOTFOUND);
 }
 
@@ -360,7 +363,8 @@ static void chk_nothing(void) {}
 /* The SyncManager kinds' proxies (mgr/sync.h). */
 static void reset_queue(void) {
   mgr_value out;
-  while (mgr_queue_get(Q, 0, &out) == MGR_OK) mgr_value_free(&out);
+  while (mgr_queue_get(Q, 0, &out) == MGR_OK)
+    mgr_value_free(&out);
   mgr_value v = mgr_text(LONG_TEXT);
   assert_ok(M, mgr_queue_put(Q, &v, 0));
 }
@@ -570,7 +574,8 @@ static void run_case(const acase *c) {
 
 static void test_cases(void **state) {
   (void)state;
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    run_case(&cases[i]);
 }
 
 /* mgr_connect: every allocation of connecting (the client, its address,
@@ -604,7 +609,8 @@ static void test_connect(void **state) {
       assert_null(m);
     }
     long after = atomic_load(&live);
-    if (after != before) fail_msg("connect: N = %ld: %ld blocks leaked", n, after - before);
+    if (after != before)
+      fail_msg("connect: N = %ld: %ld blocks leaked", n, after - before);
   }
   assert_true(injections > 0);
 }
@@ -643,7 +649,8 @@ static void test_thread_connection(void **state) {
     }
     assert_int_equal(t.rc1, MGR_ENOMEM);
     /* The thread's connection is closed when it exits: nothing is kept. */
-    if (after != before) fail_msg("thread: N = %ld: %ld blocks leaked", n, after - before);
+    if (after != before)
+      fail_msg("thread: N = %ld: %ld blocks leaked", n, after - before);
   }
 }
 

@@ -275,9 +275,7 @@ static bool srv_create(fake *f, uint64_t id) {
 }
 
 /* The byte at i of the payloads the fake sends. */
-static uint8_t pat(size_t i) {
-  return (uint8_t)(i * 7 + 3);
-}
+static uint8_t pat(size_t i) { return (uint8_t)(i * 7 + 3); }
 
 /* A reply to rid whose frame body is exactly n bytes (n >= 65544): a byte
  * string of n - 8 bytes (array head, rid < 24, code 0, 5-byte string head). */
@@ -867,7 +865,8 @@ static bool blocked_reading(pid_t tid) {
   fclose(fp);
   if (!got || !isdigit((unsigned char)b[0])) return false; /* "running" */
   long nr = strtol(b, NULL, 10);
-  return nr == SYS_poll || nr == SYS_ppoll || nr == SYS_recvfrom || nr == SYS_read;
+  return nr == SYS_poll || nr == SYS_ppoll || nr == SYS_recvfrom ||
+         nr == SYS_read;
 }
 
 /* After the client's HELLO: waits until the client's thread blocks for the

@@ -62,7 +62,8 @@ static void arena_reset_keeps_largest(void **state) {
   mgri_arena a;
   mgri_arena_init(&a, 0);
   /* A small workload: the chunk it filled is kept by the reset... */
-  for (int i = 0; i < 8; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
+  for (int i = 0; i < 8; i++)
+    assert_non_null(mgri_arena_alloc(&a, 1000));
   mgri_arena_chunk *before = a.head;
   mgri_arena_reset(&a);
   assert_ptr_equal(a.head, before);
@@ -70,12 +71,14 @@ static void arena_reset_keeps_largest(void **state) {
   /* ... and the same workload fits it again: steady state allocates
    * nothing. */
   for (int r = 0; r < 3; r++) {
-    for (int i = 0; i < 8; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
+    for (int i = 0; i < 8; i++)
+      assert_non_null(mgri_arena_alloc(&a, 1000));
     assert_ptr_equal(a.head, before);
     mgri_arena_reset(&a);
   }
   /* A large one: nothing above MGRI_IDLE_BUF_MAX survives the reset. */
-  for (int i = 0; i < 1000; i++) assert_non_null(mgri_arena_alloc(&a, 1000));
+  for (int i = 0; i < 1000; i++)
+    assert_non_null(mgri_arena_alloc(&a, 1000));
   assert_true(mgri_arena_held(&a) > 1000 * 1000);
   mgri_arena_reset(&a);
   assert_true(mgri_arena_held(&a) <= MGRI_IDLE_BUF_MAX);
@@ -88,7 +91,8 @@ static void buf_basics(void **state) {
   (void)state;
   mgri_buf b;
   mgri_buf_init(&b, 0);
-  for (int i = 0; i < 1000; i++) mgri_buf_append(&b, "abc", 3);
+  for (int i = 0; i < 1000; i++)
+    mgri_buf_append(&b, "abc", 3);
   assert_int_equal(b.err, 0);
   assert_int_equal(b.len, 3000);
   assert_true(b.cap >= 3000 && b.cap <= 8192);

@@ -13,8 +13,6 @@
 
 #define NIL INT64_MIN
 
-
-
 /* A map from A(k, v, k, v ...): the count A gives is of values, not pairs. */
 static mgr_value map_of(mgr_value *kv, size_t n) { return mgr_map(kv, n / 2); }
 
@@ -32,7 +30,8 @@ static void test_basic(void **st) {
   mgri_hreply *r = call(MGRI_OP_DICT_GET, d, A(mgr_text("b")));
   ok(r);
   assert_string_equal(r->result.u.s.ptr, "two");
-  err(call(MGRI_OP_DICT_GET, d, A(mgr_text("missing"))), MGR_EKEY, "KeyError: 'missing'");
+  err(call(MGRI_OP_DICT_GET, d, A(mgr_text("missing"))), MGR_EKEY,
+      "KeyError: 'missing'");
   r = call(MGRI_OP_DICT_GET, d, A(mgr_text("missing"), mgr_int(7)));
   ok(r);
   assert_int_equal(r->result.u.i, 7);
@@ -64,16 +63,21 @@ static void test_numeric_keys_are_one(void **st) {
   r = call(MGRI_OP_DICT_GET, d, A(mgr_float(1.0)));
   assert_string_equal(r->result.u.s.ptr, "c");
   /* Arrays (tuples) are keys; maps are not; NaN is refused. */
-  ok(call(MGRI_OP_DICT_SET, d, A(mgr_array(A(mgr_int(1), mgr_text("x"))), mgr_int(5))));
+  ok(call(MGRI_OP_DICT_SET, d,
+          A(mgr_array(A(mgr_int(1), mgr_text("x"))), mgr_int(5))));
   r = call(MGRI_OP_DICT_GET, d, A(mgr_array(A(mgr_float(1.0), mgr_text("x")))));
   assert_int_equal(r->result.u.i, 5);
   mgr_value m = map_of(A(mgr_int(1), mgr_int(2)));
-  err(call(MGRI_OP_DICT_SET, d, A(m, mgr_int(1))), MGR_ETYPE, "unhashable type: 'dict'");
+  err(call(MGRI_OP_DICT_SET, d, A(m, mgr_int(1))), MGR_ETYPE,
+      "unhashable type: 'dict'");
   err(call(MGRI_OP_DICT_GET, d, A(mgr_array(A(m)))), MGR_ETYPE, "unhashable");
   err(call(MGRI_OP_DICT_CONTAINS, d, A(m)), MGR_ETYPE, NULL);
-  err(call(MGRI_OP_DICT_SET, d, A(mgr_float(__builtin_nan("")), mgr_int(1))), MGR_EVALUE, "NaN");
-  err(call(MGRI_OP_DICT_CONTAINS, d, A(mgr_float(__builtin_nan("")))), MGR_EVALUE, NULL);
-  err(call(MGRI_OP_DICT_GET, d, A(mgr_float(__builtin_nan("")), mgr_nil())), MGR_EVALUE, NULL);
+  err(call(MGRI_OP_DICT_SET, d, A(mgr_float(__builtin_nan("")), mgr_int(1))),
+      MGR_EVALUE, "NaN");
+  err(call(MGRI_OP_DICT_CONTAINS, d, A(mgr_float(__builtin_nan("")))),
+      MGR_EVALUE, NULL);
+  err(call(MGRI_OP_DICT_GET, d, A(mgr_float(__builtin_nan("")), mgr_nil())),
+      MGR_EVALUE, NULL);
   r = call(MGRI_OP_DICT_LEN, d, NULL, 0);
   assert_int_equal(r->result.u.i, 2);
 }
@@ -81,9 +85,12 @@ static void test_numeric_keys_are_one(void **st) {
 static void test_order_and_growth(void **st) {
   (void)st;
   uint64_t d = new_dict();
-  for (int i = 0; i < 1000; i++) ok(call(MGRI_OP_DICT_SET, d, A(mgr_int(i), mgr_int(i * 2))));
-  for (int i = 0; i < 1000; i += 2) ok(call(MGRI_OP_DICT_DEL, d, A(mgr_int(i))));
-  ok(call(MGRI_OP_DICT_SET, d, A(mgr_int(0), mgr_text("again")))); /* goes last */
+  for (int i = 0; i < 1000; i++)
+    ok(call(MGRI_OP_DICT_SET, d, A(mgr_int(i), mgr_int(i * 2))));
+  for (int i = 0; i < 1000; i += 2)
+    ok(call(MGRI_OP_DICT_DEL, d, A(mgr_int(i))));
+  ok(call(MGRI_OP_DICT_SET, d,
+          A(mgr_int(0), mgr_text("again")))); /* goes last */
   for (int i = 1; i < 1000; i += 2) {
     mgri_hreply *r = call(MGRI_OP_DICT_GET, d, A(mgr_int(i)));
     ok(r);
@@ -92,7 +99,8 @@ static void test_order_and_growth(void **st) {
   mgri_hreply *r = call(MGRI_OP_DICT_KEYS, d, NULL, 0);
   ok(r);
   assert_int_equal(r->result.u.a.len, 501);
-  for (size_t k = 0; k < 500; k++) assert_int_equal(r->result.u.a.items[k].u.i, (int64_t)(2 * k + 1));
+  for (size_t k = 0; k < 500; k++)
+    assert_int_equal(r->result.u.a.items[k].u.i, (int64_t)(2 * k + 1));
   assert_int_equal(r->result.u.a.items[500].u.i, 0);
   r = call(MGRI_OP_DICT_VALUES, d, NULL, 0);
   assert_string_equal(r->result.u.a.items[500].u.s.ptr, "again");
@@ -109,7 +117,9 @@ static void test_order_and_growth(void **st) {
 static void test_pop_popitem_setdefault(void **st) {
   (void)st;
   uint64_t d = new_dict();
-  ok(call(MGRI_OP_DICT_UPDATE, d, A(map_of(A(mgr_text("x"), mgr_text("long value here"), mgr_text("y"), mgr_int(2))))));
+  ok(call(MGRI_OP_DICT_UPDATE, d,
+          A(map_of(A(mgr_text("x"), mgr_text("long value here"), mgr_text("y"),
+                     mgr_int(2))))));
   mgri_hreply *r = call(MGRI_OP_DICT_POP, d, A(mgr_text("x")));
   ok(r);
   assert_string_equal(r->result.u.s.ptr, "long value here");
@@ -124,7 +134,8 @@ static void test_pop_popitem_setdefault(void **st) {
   assert_int_equal(r->result.u.a.items[1].type, MGR_T_BYTES);
   r = call(MGRI_OP_DICT_POPITEM, d, NULL, 0);
   assert_string_equal(r->result.u.a.items[0].u.s.ptr, "y");
-  err(call(MGRI_OP_DICT_POPITEM, d, NULL, 0), MGR_EKEY, "popitem(): dictionary is empty");
+  err(call(MGRI_OP_DICT_POPITEM, d, NULL, 0), MGR_EKEY,
+      "popitem(): dictionary is empty");
   r = call(MGRI_OP_DICT_SETDEFAULT, d, A(mgr_text("s")));
   ok(r);
   assert_int_equal(r->result.type, MGR_T_NIL);
@@ -134,7 +145,8 @@ static void test_pop_popitem_setdefault(void **st) {
   assert_int_equal(r->result.u.i, 3);
   r = call(MGRI_OP_DICT_COPY, d, NULL, 0);
   ok(r);
-  mgr_value want = map_of(A(mgr_text("s"), mgr_nil(), mgr_text("t"), mgr_int(3)));
+  mgr_value want =
+      map_of(A(mgr_text("s"), mgr_nil(), mgr_text("t"), mgr_int(3)));
   assert_true(mgr_value_equal(&r->result, &want));
   ok(call(MGRI_OP_DICT_CLEAR, d, NULL, 0));
   r = call(MGRI_OP_DICT_LEN, d, NULL, 0);
@@ -145,16 +157,21 @@ static void test_update_all_or_nothing(void **st) {
   (void)st;
   uint64_t d = new_dict();
   ok(call(MGRI_OP_DICT_UPDATE, d,
-          A(mgr_array(A(mgr_array(A(mgr_text("a"), mgr_int(1))), mgr_array(A(mgr_text("a"), mgr_int(2))))))));
+          A(mgr_array(A(mgr_array(A(mgr_text("a"), mgr_int(1))),
+                        mgr_array(A(mgr_text("a"), mgr_int(2))))))));
   mgri_hreply *r = call(MGRI_OP_DICT_GET, d, A(mgr_text("a")));
   assert_int_equal(r->result.u.i, 2); /* later pairs win */
-  err(call(MGRI_OP_DICT_UPDATE, d, A(mgr_array(A(mgr_array(A(mgr_text("b"), mgr_int(1))), mgr_int(3))))),
+  err(call(
+          MGRI_OP_DICT_UPDATE, d,
+          A(mgr_array(A(mgr_array(A(mgr_text("b"), mgr_int(1))), mgr_int(3))))),
       MGR_ETYPE, "element #1");
   err(call(MGRI_OP_DICT_UPDATE, d,
-           A(mgr_array(A(mgr_array(A(mgr_text("b"), mgr_int(1))), mgr_array(A(mgr_int(1))))))),
+           A(mgr_array(A(mgr_array(A(mgr_text("b"), mgr_int(1))),
+                         mgr_array(A(mgr_int(1))))))),
       MGR_EVALUE, "length 1; 2 is required");
   err(call(MGRI_OP_DICT_UPDATE, d,
-           A(map_of(A(mgr_text("b"), mgr_int(1), mgr_text("c"), mgri_h_ref(MGR_K_LIST, 99))))),
+           A(map_of(A(mgr_text("b"), mgr_int(1), mgr_text("c"),
+                      mgri_h_ref(MGR_K_LIST, 99))))),
       MGR_ENOTFOUND, NULL);
   err(call(MGRI_OP_DICT_UPDATE, d, A(mgr_int(1))), MGR_ETYPE, NULL);
   r = call(MGRI_OP_DICT_LEN, d, NULL, 0);
@@ -166,8 +183,9 @@ static void test_incr(void **st) {
   (void)st;
   uint64_t d = new_dict();
   ok(call(MGRI_OP_DICT_UPDATE, d,
-          A(map_of(A(mgr_text("n"), mgr_int(5), mgr_text("max"), mgr_int(INT64_MAX), mgr_text("s"),
-                      mgr_text("x"), mgr_text("b"), mgr_bool(true))))));
+          A(map_of(A(mgr_text("n"), mgr_int(5), mgr_text("max"),
+                     mgr_int(INT64_MAX), mgr_text("s"), mgr_text("x"),
+                     mgr_text("b"), mgr_bool(true))))));
   mgri_hreply *r = call(MGRI_OP_DICT_INCR, d, A(mgr_text("n"), mgr_int(1)));
   ok(r);
   assert_int_equal(r->result.type, MGR_T_INT);
@@ -175,19 +193,26 @@ static void test_incr(void **st) {
   r = call(MGRI_OP_DICT_INCR, d, A(mgr_text("n"), mgr_float(0.5)));
   assert_int_equal(r->result.type, MGR_T_FLOAT);
   assert_true(r->result.u.f == 6.5);
-  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("max"), mgr_int(1))), MGR_EOVERFLOW, NULL);
+  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("max"), mgr_int(1))), MGR_EOVERFLOW,
+      NULL);
   r = call(MGRI_OP_DICT_GET, d, A(mgr_text("max")));
   assert_int_equal(r->result.u.i, INT64_MAX);
   r = call(MGRI_OP_DICT_INCR, d, A(mgr_text("max"), mgr_int(INT64_MIN)));
   assert_int_equal(r->result.u.i, -1);
-  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("s"), mgr_int(1))), MGR_ETYPE, "'str' and 'int'");
-  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("b"), mgr_int(1))), MGR_ETYPE, "bool");
-  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("n"), mgr_bool(true))), MGR_ETYPE, "bool");
-  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("new"), mgr_int(1))), MGR_EKEY, "'new'");
+  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("s"), mgr_int(1))), MGR_ETYPE,
+      "'str' and 'int'");
+  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("b"), mgr_int(1))), MGR_ETYPE,
+      "bool");
+  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("n"), mgr_bool(true))), MGR_ETYPE,
+      "bool");
+  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("new"), mgr_int(1))), MGR_EKEY,
+      "'new'");
   r = call(MGRI_OP_DICT_INCR, d, A(mgr_text("new"), mgr_int(1), mgr_int(0)));
   ok(r);
   assert_int_equal(r->result.u.i, 1);
-  err(call(MGRI_OP_DICT_INCR, d, A(mgr_text("new2"), mgr_int(1), mgr_text("0"))), MGR_ETYPE, NULL);
+  err(call(MGRI_OP_DICT_INCR, d,
+           A(mgr_text("new2"), mgr_int(1), mgr_text("0"))),
+      MGR_ETYPE, NULL);
   r = call(MGRI_OP_DICT_KEYS, d, NULL, 0);
   assert_int_equal(r->result.u.a.len, 5);
   assert_string_equal(r->result.u.a.items[4].u.s.ptr, "new");
@@ -197,16 +222,19 @@ static void test_cas(void **st) {
   (void)st;
   uint64_t d = new_dict();
   ok(call(MGRI_OP_DICT_SET, d, A(mgr_text("k"), mgr_float(1.0))));
-  mgri_hreply *r = call(MGRI_OP_DICT_CAS, d, A(mgr_text("k"), mgr_int(2), mgr_text("no")));
+  mgri_hreply *r =
+      call(MGRI_OP_DICT_CAS, d, A(mgr_text("k"), mgr_int(2), mgr_text("no")));
   ok(r);
   assert_false(r->result.u.a.items[0].u.b);
   assert_true(r->result.u.a.items[1].u.f == 1.0);
   r = call(MGRI_OP_DICT_CAS, d, A(mgr_text("k"), mgr_int(1), mgr_text("yes")));
   assert_true(r->result.u.a.items[0].u.b);
   assert_string_equal(r->result.u.a.items[1].u.s.ptr, "yes");
-  err(call(MGRI_OP_DICT_CAS, d, A(mgr_text("missing"), mgr_nil(), mgr_nil())), MGR_EKEY, NULL);
+  err(call(MGRI_OP_DICT_CAS, d, A(mgr_text("missing"), mgr_nil(), mgr_nil())),
+      MGR_EKEY, NULL);
   /* desired is checked for refs even when no swap would happen */
-  err(call(MGRI_OP_DICT_CAS, d, A(mgr_text("k"), mgr_int(0), mgri_h_ref(MGR_K_DICT, 4444))),
+  err(call(MGRI_OP_DICT_CAS, d,
+           A(mgr_text("k"), mgr_int(0), mgri_h_ref(MGR_K_DICT, 4444))),
       MGR_ENOTFOUND, NULL);
 }
 
@@ -241,16 +269,19 @@ static void test_inline_storage(void **st) {
   err(call(MGRI_OP_DICT_GET, d, A(mgr_bytes("", 0))), MGR_EKEY, NULL);
   r = call(MGRI_OP_DICT_KEYS, d, NULL, 0);
   ok(r);
-  mgr_value keys = mgr_array(A(mgr_text(k15), mgr_text(k16), mgr_text(""), mgr_bytes(k15, 15),
-                               mgr_bytes(k16, 16)));
+  mgr_value keys = mgr_array(A(mgr_text(k15), mgr_text(k16), mgr_text(""),
+                               mgr_bytes(k15, 15), mgr_bytes(k16, 16)));
   assert_true(mgr_value_equal(&r->result, &keys));
   /* inline <-> block replacements, then CAS on both kinds */
   ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k15), mgr_text("short"))));
-  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text(k16), mgr_text("a much longer value"))));
-  r = call(MGRI_OP_DICT_CAS, d, A(mgr_text(k15), mgr_text("short"), mgr_text(k16)));
+  ok(call(MGRI_OP_DICT_SET, d,
+          A(mgr_text(k16), mgr_text("a much longer value"))));
+  r = call(MGRI_OP_DICT_CAS, d,
+           A(mgr_text(k15), mgr_text("short"), mgr_text(k16)));
   assert_true(r->result.u.a.items[0].u.b);
   assert_string_equal(r->result.u.a.items[1].u.s.ptr, k16);
-  r = call(MGRI_OP_DICT_CAS, d, A(mgr_text(k16), mgr_text("a much longer value"), mgr_text("s")));
+  r = call(MGRI_OP_DICT_CAS, d,
+           A(mgr_text(k16), mgr_text("a much longer value"), mgr_text("s")));
   assert_true(r->result.u.a.items[0].u.b);
   assert_string_equal(r->result.u.a.items[1].u.s.ptr, "s");
   /* pop and popitem hand back inline and block values */
@@ -294,13 +325,18 @@ static void test_inline_storage(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_basic, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_numeric_keys_are_one, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_order_and_growth, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_pop_popitem_setdefault, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_update_all_or_nothing, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_numeric_keys_are_one, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_order_and_growth, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_pop_popitem_setdefault, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_update_all_or_nothing, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_incr, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_cas, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_inline_storage, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_inline_storage, su_setup,
+                                      su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -332,7 +332,8 @@ static void test_cost(void **st) {
   ok(call(MGRI_OP_EVENT_SET, ev, NULL, 0));
   assert_int_equal(mgri_store_last_cost(H.s), 2);
   ok(call(MGRI_OP_EVENT_CLEAR, ev, NULL, 0));
-  for (int i = 0; i < 5; i++) wait_on(b, ev, NULL, 0);
+  for (int i = 0; i < 5; i++)
+    wait_on(b, ev, NULL, 0);
   is_bool(call(MGRI_OP_EVENT_IS_SET, ev, NULL, 0), false);
   assert_int_equal(mgri_store_last_cost(H.s), 1);
   ok(call(MGRI_OP_EVENT_SET, ev, NULL, 0));
@@ -437,9 +438,11 @@ static void test_client_basic(void **state) {
   /* mgr_open: one named event, two proxies. */
   mgr_proxy *n1 = NULL, *n2 = NULL;
   bool created = false;
-  assert_ok(M, mgr_open(M, "nsevent-ev", MGR_K_EVENT, NULL, true, &n1, &created));
+  assert_ok(M,
+            mgr_open(M, "nsevent-ev", MGR_K_EVENT, NULL, true, &n1, &created));
   assert_true(created);
-  assert_ok(M, mgr_open(M, "nsevent-ev", MGR_K_EVENT, NULL, true, &n2, &created));
+  assert_ok(M,
+            mgr_open(M, "nsevent-ev", MGR_K_EVENT, NULL, true, &n2, &created));
   assert_false(created);
   assert_ok(M, mgr_event_set(n1));
   assert_ok(M, mgr_event_wait(n2, -1, &b));
@@ -476,7 +479,8 @@ static void test_fork_waiters_all_woken(void **state) {
   assert_ok(M, mgr_event_is_set(e, &b));
   assert_false(b);
   assert_ok(M, mgr_event_set(e));
-  for (int i = 0; i < NKIDS; i++) assert_child_ok(kids[i]);
+  for (int i = 0; i < NKIDS; i++)
+    assert_child_ok(kids[i]);
   assert_int_equal(waiters_of(M, e), 0);
   assert_ok(M, mgr_release(e));
 }
@@ -539,12 +543,18 @@ static void test_fork_shutdown_while_waiting(void **state) {
 int main(void) {
   const struct CMUnitTest harness[] = {
       cmocka_unit_test_setup_teardown(test_create, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_set_clear_is_set, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_wait_timeout_args, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_waiters_fifo_and_deadlines, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_conn_closed_while_waiting, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_destroyed_while_waiting, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_shutdown_answers_waiters, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_set_clear_is_set, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_wait_timeout_args, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_waiters_fifo_and_deadlines, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_conn_closed_while_waiting, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_destroyed_while_waiting, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_shutdown_answers_waiters, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_batch, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_cost, su_setup, su_teardown),
   };
@@ -555,6 +565,7 @@ int main(void) {
       cmocka_unit_test(test_fork_shutdown_while_waiting),
   };
   int rc = cmocka_run_group_tests_name("harness", harness, NULL, NULL);
-  rc |= cmocka_run_group_tests_name("client", client, group_setup, group_teardown);
+  rc |= cmocka_run_group_tests_name("client", client, group_setup,
+                                    group_teardown);
   return rc;
 }

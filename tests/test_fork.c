@@ -272,7 +272,8 @@ static void test_threads(void **state) {
   pthread_t th[2];
   for (int i = 0; i < 2; i++)
     assert_int_equal(pthread_create(&th[i], NULL, thread_main, &t), 0);
-  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 2; i++)
+    pthread_join(th[i], NULL);
   assert_int_equal(t.errors, 0);
   mgr_value k = T("n"), v;
   assert_ok(M, mgr_dict_get(t.d, &k, &v));

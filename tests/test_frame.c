@@ -449,7 +449,8 @@ static void test_excise(void **state) {
   (void)state;
   uint8_t f[4 + 20 + 4 + 2];
   f[0] = 0, f[1] = 0, f[2] = 0, f[3] = 20;
-  for (int i = 0; i < 20; i++) f[4 + i] = (uint8_t)i;
+  for (int i = 0; i < 20; i++)
+    f[4 + i] = (uint8_t)i;
   uint8_t g[] = {0, 0, 0, 2, 'x', 'y'};
   mgri_reader r;
   mgri_reader_init(&r, 0);
@@ -458,7 +459,8 @@ static void test_excise(void **state) {
   uint8_t out[10];
   memset(out, 0xee, sizeof out);
   assert_int_equal(mgri_reader_excise(&r, 5, 10, out), 7);
-  for (int i = 0; i < 7; i++) assert_int_equal(out[i], 5 + i);
+  for (int i = 0; i < 7; i++)
+    assert_int_equal(out[i], 5 + i);
   size_t have;
   const uint8_t *p = mgri_reader_peek(&r, &have);
   assert_int_equal(have, 4 + 5);

@@ -37,7 +37,8 @@
 
 static uint64_t le64(const uint8_t *p) {
   uint64_t x = 0;
-  for (int i = 7; i >= 0; i--) x = x << 8 | p[i];
+  for (int i = 7; i >= 0; i--)
+    x = x << 8 | p[i];
   return x;
 }
 
@@ -86,8 +87,10 @@ static uint64_t sip_chunked(const mgri_sipkey *k, unsigned c, unsigned d,
 static void test_siphash_vectors(void **st) {
   (void)st;
   uint8_t k[16], m[64];
-  for (int i = 0; i < 16; i++) k[i] = (uint8_t)i;
-  for (int i = 0; i < 64; i++) m[i] = (uint8_t)i;
+  for (int i = 0; i < 16; i++)
+    k[i] = (uint8_t)i;
+  for (int i = 0; i < 64; i++)
+    m[i] = (uint8_t)i;
   mgri_sipkey key = key_of(k);
   assert_true(key.k0 == 0x0706050403020100ull);
   assert_true(key.k1 == 0x0f0e0d0c0b0a0908ull);
@@ -115,7 +118,8 @@ static void test_siphash_streaming(void **st) {
   static const unsigned cd[2][2] = {{1, 3}, {2, 4}};
   for (int round = 0; round < 4; round++) {
     mgri_sipkey key = {tu_rand(&rng), tu_rand(&rng)};
-    for (size_t i = 0; i < sizeof m; i++) m[i] = (uint8_t)tu_rand(&rng);
+    for (size_t i = 0; i < sizeof m; i++)
+      m[i] = (uint8_t)tu_rand(&rng);
     for (int v = 0; v < 2; v++) {
       for (size_t n = 0; n <= 300; n++) {
         uint64_t one = sip_oneshot(&key, cd[v][0], cd[v][1], m, n);
@@ -124,9 +128,10 @@ static void test_siphash_streaming(void **st) {
         for (int t = 0; t < 3; t++) {
           uint64_t ch = sip_chunked(&key, cd[v][0], cd[v][1], m, n, &rng);
           if (ch != one)
-            fail_msg("SipHash-%u-%u len %zu: chunked %016llx != one-shot %016llx",
-                     cd[v][0], cd[v][1], n, (unsigned long long)ch,
-                     (unsigned long long)one);
+            fail_msg(
+                "SipHash-%u-%u len %zu: chunked %016llx != one-shot %016llx",
+                cd[v][0], cd[v][1], n, (unsigned long long)ch,
+                (unsigned long long)one);
         }
         /* One changed byte changes the hash. */
         if (n) {
@@ -183,16 +188,20 @@ static void test_siphash_openssl(void **st) {
   }
   uint64_t rng = tu_seed("siphash_openssl");
   uint8_t m[301], k[16];
-  for (int i = 0; i < 16; i++) k[i] = (uint8_t)i;
-  for (size_t i = 0; i < sizeof m; i++) m[i] = (uint8_t)i;
+  for (int i = 0; i < 16; i++)
+    k[i] = (uint8_t)i;
+  for (size_t i = 0; i < sizeof m; i++)
+    m[i] = (uint8_t)i;
   /* The quoted vectors, from OpenSSL. */
   assert_true(ossl_siphash(mac, k, 2, 4, m, 0, &rng) == 0x726fdb47dd0e0e31ull);
   assert_true(ossl_siphash(mac, k, 2, 4, m, 15, &rng) == 0xa129ca6149be45e5ull);
   static const unsigned cd[2][2] = {{1, 3}, {2, 4}};
   char bad[200] = "";
   for (int round = 0; round < 3; round++) {
-    for (int i = 0; i < 16; i++) k[i] = (uint8_t)tu_rand(&rng);
-    for (size_t i = 0; i < sizeof m; i++) m[i] = (uint8_t)tu_rand(&rng);
+    for (int i = 0; i < 16; i++)
+      k[i] = (uint8_t)tu_rand(&rng);
+    for (size_t i = 0; i < sizeof m; i++)
+      m[i] = (uint8_t)tu_rand(&rng);
     mgri_sipkey key = key_of(k);
     for (int v = 0; v < 2; v++) {
       unsigned c = cd[v][0], d = cd[v][1];
@@ -244,7 +253,8 @@ static void test_equal_keys_hash_alike(void **st) {
   const mgr_value groups[][4] = {
       {mgr_int(1), mgr_float(1.0), mgr_bool(true), mgr_int(1)},
       {mgr_int(0), mgr_float(0.0), mgr_float(-0.0), mgr_bool(false)},
-      {mgr_array(a12, 2), mgr_array(f12, 2), mgr_array(t12, 2), mgr_array(a12, 2)},
+      {mgr_array(a12, 2), mgr_array(f12, 2), mgr_array(t12, 2),
+       mgr_array(a12, 2)},
       {mgr_int((int64_t)1 << 53), mgr_float(9007199254740992.0),
        mgr_float(0x1p53), mgr_int(9007199254740992)},
       {mgr_int(INT64_MIN), mgr_float(-0x1p63), mgr_int(INT64_MIN),
@@ -323,16 +333,41 @@ static void test_distinct_keys_and_key_dependence(void **st) {
   mgr_value r1 = mgri_h_ref(1, 5), r2 = mgri_h_ref(2, 5), r3 = mgri_h_ref(1, 6);
   const uint8_t one_le[8] = {1, 0, 0, 0, 0, 0, 0, 0};
   const mgr_value sample[] = {
-      mgr_nil(), mgr_int(0), mgr_int(1), mgr_int(-1), mgr_int(2),
-      mgr_int(((int64_t)1 << 53) + 1), mgr_float(9007199254740992.0),
-      mgr_int(INT64_MAX), mgr_float(0x1p63), mgr_float(0.5), mgr_float(-0.5),
-      mgr_float(INFINITY), mgr_float(-INFINITY), mgr_float(1e300),
-      mgr_float(5e-324), mgr_text(""), mgr_bytes("", 0), mgr_text("a"),
-      mgr_bytes("a", 1), mgr_text("ab"), mgr_text("b"),
-      mgr_textn("\x01\0\0\0\0\0\0\0", 8), mgr_bytes(one_le, 8),
-      mgr_array(NULL, 0), mgr_array(ee, 1), mgr_array(e0, 1),
-      mgr_array(ea, 1), mgr_array(eab, 2), mgr_array(ebs, 1),
-      mgr_array(eba, 2), mgr_array(e1, 1), mgr_array(e11, 2), r1, r2, r3,
+      mgr_nil(),
+      mgr_int(0),
+      mgr_int(1),
+      mgr_int(-1),
+      mgr_int(2),
+      mgr_int(((int64_t)1 << 53) + 1),
+      mgr_float(9007199254740992.0),
+      mgr_int(INT64_MAX),
+      mgr_float(0x1p63),
+      mgr_float(0.5),
+      mgr_float(-0.5),
+      mgr_float(INFINITY),
+      mgr_float(-INFINITY),
+      mgr_float(1e300),
+      mgr_float(5e-324),
+      mgr_text(""),
+      mgr_bytes("", 0),
+      mgr_text("a"),
+      mgr_bytes("a", 1),
+      mgr_text("ab"),
+      mgr_text("b"),
+      mgr_textn("\x01\0\0\0\0\0\0\0", 8),
+      mgr_bytes(one_le, 8),
+      mgr_array(NULL, 0),
+      mgr_array(ee, 1),
+      mgr_array(e0, 1),
+      mgr_array(ea, 1),
+      mgr_array(eab, 2),
+      mgr_array(ebs, 1),
+      mgr_array(eba, 2),
+      mgr_array(e1, 1),
+      mgr_array(e11, 2),
+      r1,
+      r2,
+      r3,
   };
   size_t n = sizeof sample / sizeof sample[0];
   for (size_t i = 0; i < n; i++)
@@ -342,7 +377,8 @@ static void test_distinct_keys_and_key_dependence(void **st) {
   uint64_t h[sizeof sample / sizeof sample[0]];
   for (int round = 0; round < 4; round++) {
     mgri_sipkey key = {tu_rand(&rng), tu_rand(&rng)};
-    for (size_t i = 0; i < n; i++) h[i] = vhash(&sample[i], &key);
+    for (size_t i = 0; i < n; i++)
+      h[i] = vhash(&sample[i], &key);
     for (size_t i = 0; i < n; i++)
       for (size_t j = i + 1; j < n; j++)
         if (h[i] == h[j]) fail_msg("samples %zu and %zu hash alike", i, j);
@@ -351,8 +387,10 @@ static void test_distinct_keys_and_key_dependence(void **st) {
     mgri_sipkey other = {tu_rand(&rng), tu_rand(&rng)};
     mgri_sipkey flip = key;
     unsigned bit = (unsigned)(tu_rand(&rng) % 128);
-    if (bit < 64) flip.k0 ^= 1ull << bit;
-    else flip.k1 ^= 1ull << (bit - 64);
+    if (bit < 64)
+      flip.k0 ^= 1ull << bit;
+    else
+      flip.k1 ^= 1ull << (bit - 64);
     for (size_t i = 0; i < n; i++) {
       assert_true(vhash(&sample[i], &other) != h[i]);
       assert_true(vhash(&sample[i], &flip) != h[i]);
@@ -435,8 +473,10 @@ static void test_hashable_status(void **st) {
     got = mgri_value_hash(&cases[i].v, &key, &out);
     if (got != cases[i].want)
       fail_msg("case %zu: hash %d, want %d", i, got, cases[i].want);
-    if (got != MGR_OK) assert_true(out == 0x5a5a5a5a5a5a5a5aull);
-    else assert_true(out != 0x5a5a5a5a5a5a5a5aull);
+    if (got != MGR_OK)
+      assert_true(out == 0x5a5a5a5a5a5a5a5aull);
+    else
+      assert_true(out != 0x5a5a5a5a5a5a5a5aull);
   }
 }
 
@@ -607,11 +647,13 @@ static size_t fast_collide_name(uint64_t *counter, unsigned bits, char *buf) {
       x >>= 4;
     } while (x);
     buf[0] = 'k';
-    for (int i = 0; i < nd; i++) buf[1 + i] = digits[nd - 1 - i];
+    for (int i = 0; i < nd; i++)
+      buf[1 + i] = digits[nd - 1 - i];
     size_t n = 1 + (size_t)nd;
     buf[n] = '\0';
     uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i + 1 < n; i++) h = (h ^ (uint8_t)buf[i]) * prime;
+    for (size_t i = 0; i + 1 < n; i++)
+      h = (h ^ (uint8_t)buf[i]) * prime;
     for (uint64_t dgt = c & 15; dgt < 16; dgt++) {
       if ((((h ^ (uint8_t)hex[dgt]) * prime) & mask) == 0) {
         buf[n - 1] = hex[dgt];
@@ -658,7 +700,8 @@ static void test_probe_old_fnv_text_keys(void **st) {
   char(*names)[24] = colliding_names(lens);
   mgr_value *keys = malloc(N_NAMES * sizeof *keys);
   assert_non_null(keys);
-  for (size_t i = 0; i < N_NAMES; i++) keys[i] = mgr_textn(names[i], lens[i]);
+  for (size_t i = 0; i < N_NAMES; i++)
+    keys[i] = mgr_textn(names[i], lens[i]);
   start();
   uint64_t d = new_dict();
   update_and_find(d, keys, N_NAMES);

@@ -43,7 +43,8 @@ static void run_workers(int n, int (*fn)(int i, void *ctx), void *ctx) {
     }
   }
   cu_pipe_close(go);
-  for (int i = 0; i < n; i++) assert_child_ok(pids[i]);
+  for (int i = 0; i < n; i++)
+    assert_child_ok(pids[i]);
 }
 
 struct counters {
@@ -196,8 +197,8 @@ static void test_overflow(void **state) {
 /* Checks spec R-11.1-a, R-11.1-b (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_incr_types(void **state) {
   (void)state;
-  mgr_value pairs[6] = {T("s"), T("text"), T("b"), mgr_bool(true), T("f"),
-                        mgr_float(1.5)};
+  mgr_value pairs[6] = {T("s"),         T("text"), T("b"),
+                        mgr_bool(true), T("f"),    mgr_float(1.5)};
   mgr_value init = mgr_map(pairs, 3);
   mgr_proxy *d = NULL;
   assert_ok(M, mgr_dict_new(M, &init, &d));

@@ -71,11 +71,13 @@ static void check_op(void *ctx, const mgri_opinfo *op) {
   ops_ctx *c = ctx;
   c->n++;
   for (uint32_t k = 0; k <= MGRI_KIND_MAX; k++) {
-    bool applies = k == 0 ? op->kind == 0
-                          : op->kind == k || (extends_of(k) && op->kind == extends_of(k));
+    bool applies =
+        k == 0 ? op->kind == 0
+               : op->kind == k || (extends_of(k) && op->kind == extends_of(k));
     const mgri_handler *h = find(k, op->code);
     if (applies && !h) fail_msg("kind %u has no handler for %s", k, op->name);
-    if (!applies && h) fail_msg("kind %u handles %s, an op of kind %u", k, op->name, op->kind);
+    if (!applies && h)
+      fail_msg("kind %u handles %s, an op of kind %u", k, op->name, op->kind);
     if (h) assert_non_null(h->fn);
   }
 }
@@ -134,13 +136,14 @@ static void test_kind_interface(void **state) {
 
 /* --- the spec's cost table --------------------------------------------------- */
 
-static const char *const classes[] = {"ONE",  "LEN",     "ARGS", "LEN_ARGS",
-                                      "SORT", "IMUL",    "OBJECTS", "END",
-                                      "END_ARGS"};
+static const char *const classes[] = {"ONE",      "LEN",  "ARGS",
+                                      "LEN_ARGS", "SORT", "IMUL",
+                                      "OBJECTS",  "END",  "END_ARGS"};
 /* In the order of the MGRI_COST_* enum. */
-static const int class_ids[] = {MGRI_COST_ONE,      MGRI_COST_LEN,  MGRI_COST_ARGS,
-                                MGRI_COST_LEN_ARGS, MGRI_COST_SORT, MGRI_COST_IMUL,
-                                MGRI_COST_OBJECTS,  MGRI_COST_END,  MGRI_COST_END_ARGS};
+static const int class_ids[] = {
+    MGRI_COST_ONE,      MGRI_COST_LEN,  MGRI_COST_ARGS,
+    MGRI_COST_LEN_ARGS, MGRI_COST_SORT, MGRI_COST_IMUL,
+    MGRI_COST_OBJECTS,  MGRI_COST_END,  MGRI_COST_END_ARGS};
 
 static void test_cost_table_in_spec(void **state) {
   (void)state;
@@ -168,23 +171,26 @@ static void test_cost_table_in_spec(void **state) {
           char *ops = memchr(p + n, '|', (size_t)(end - p - n));
           assert_non_null(ops);
           for (char *q = ops + 1; q < end;) {
-            while (q < end && !isupper((unsigned char)*q)) q++;
+            while (q < end && !isupper((unsigned char)*q))
+              q++;
             char *w = q;
-            while (q < end && (isupper((unsigned char)*q) || *q == '_')) q++;
+            while (q < end && (isupper((unsigned char)*q) || *q == '_'))
+              q++;
             if (q == w) break;
             char name[40];
             snprintf(name, sizeof name, "%.*s", (int)(q - w), w);
             uint32_t code = 0;
             for (uint32_t c = 1; c < 256 && !code; c++)
-              if (mgri_op_info(c) && !strcmp(mgri_op_info(c)->name, name)) code = c;
+              if (mgri_op_info(c) && !strcmp(mgri_op_info(c)->name, name))
+                code = c;
             if (!code) fail_msg("cost table: no op %s", name);
             seen[code]++;
             const mgri_opinfo *op = mgri_op_info(code);
             for (uint32_t k = 0; k <= MGRI_KIND_MAX; k++) {
               const mgri_handler *h = find(k, code);
               if (h && h->cost != id)
-                fail_msg("cost table: %s is %s, its handler says class %d", name,
-                         cls, h->cost);
+                fail_msg("cost table: %s is %s, its handler says class %d",
+                         name, cls, h->cost);
             }
             (void)op;
           }

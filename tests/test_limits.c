@@ -38,9 +38,7 @@ static int unload(void **state) {
   return 0;
 }
 
-static bool ident_char(char c) {
-  return isalnum((unsigned char)c) || c == '_';
-}
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
 
 /* Whether the line [p, end) holds word as a whole identifier token. */
 static bool has_word(const char *p, const char *end, const char *word) {
@@ -409,14 +407,17 @@ static void test_docs_numbers(void **state) {
   assert_non_null(contrib);
   char want[64];
   assert_int_equal(MGRI_MEMORY_MAX_DEFAULT % (1u << 30), 0);
-  snprintf(want, sizeof want, "(%u GiB by default", MGRI_MEMORY_MAX_DEFAULT >> 30);
+  snprintf(want, sizeof want, "(%u GiB by default",
+           MGRI_MEMORY_MAX_DEFAULT >> 30);
   if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
   assert_int_equal(MGRI_IDLE_BUF_MAX % 1024, 0);
   snprintf(want, sizeof want, "above %u KiB", MGRI_IDLE_BUF_MAX >> 10);
   if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
-  snprintf(want, sizeof want, "within %u s", MGRI_KEEPALIVE_BOUND_MS_DEFAULT / 1000);
+  snprintf(want, sizeof want, "within %u s",
+           MGRI_KEEPALIVE_BOUND_MS_DEFAULT / 1000);
   if (!strstr(readme, want)) fail_msg("README.md lacks '%s'", want);
-  snprintf(want, sizeof want, "at most %u KiB across requests", MGRI_IDLE_BUF_MAX >> 10);
+  snprintf(want, sizeof want, "at most %u KiB across requests",
+           MGRI_IDLE_BUF_MAX >> 10);
   if (!strstr(contrib, want)) fail_msg("CONTRIBUTING.md lacks '%s'", want);
   char *man = tu_read_file(MGR_SOURCE_DIR "/man/mgrd.1", NULL);
   assert_non_null(man);
@@ -491,16 +492,20 @@ static void test_docs_numbers(void **state) {
   DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_HANDSHAKES_MAX_DEFAULT);
   DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_SLOW_MS_DEFAULT);
   /* TCP keepalive (spec 2.7), in both options structs. */
-  DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_KEEPALIVE_IDLE_MS_DEFAULT);
+  DOC_PHRASE("server.h", "0 for the default (%u)",
+             MGRI_KEEPALIVE_IDLE_MS_DEFAULT);
   DOC_PHRASE("server.h", "0 for the default (%u)",
              MGRI_KEEPALIVE_INTERVAL_MS_DEFAULT);
-  DOC_PHRASE("server.h", "0 for the default (%u)", MGRI_KEEPALIVE_COUNT_DEFAULT);
+  DOC_PHRASE("server.h", "0 for the default (%u)",
+             MGRI_KEEPALIVE_COUNT_DEFAULT);
   DOC_PHRASE("server.h", "within %u milliseconds",
              MGRI_KEEPALIVE_BOUND_MS_DEFAULT);
-  DOC_PHRASE("client.h", "0 for the default (%u)", MGRI_KEEPALIVE_IDLE_MS_DEFAULT);
+  DOC_PHRASE("client.h", "0 for the default (%u)",
+             MGRI_KEEPALIVE_IDLE_MS_DEFAULT);
   DOC_PHRASE("client.h", "0 for the default (%u)",
              MGRI_KEEPALIVE_INTERVAL_MS_DEFAULT);
-  DOC_PHRASE("client.h", "0 for the default (%u)", MGRI_KEEPALIVE_COUNT_DEFAULT);
+  DOC_PHRASE("client.h", "0 for the default (%u)",
+             MGRI_KEEPALIVE_COUNT_DEFAULT);
 #undef DOC_PHRASE
   static const char *const headers[] = {"client.h", "error.h", "mgr.h",
                                         "server.h", "value.h", "version.h"};

@@ -14,10 +14,10 @@
 
 #define NIL INT64_MIN
 
-
 static mgr_value ints_v[64];
 static mgr_value ints(const int64_t *v, size_t n) {
-  for (size_t i = 0; i < n; i++) ints_v[i] = mgr_int(v[i]);
+  for (size_t i = 0; i < n; i++)
+    ints_v[i] = mgr_int(v[i]);
   return mgr_array(ints_v, n);
 }
 
@@ -57,8 +57,10 @@ static void test_index(void **st) {
   r = call(MGRI_OP_LIST_GET, l, A(mgr_int(-10)));
   ok(r);
   assert_int_equal(r->result.u.i, 0);
-  err(call(MGRI_OP_LIST_GET, l, A(mgr_int(10))), MGR_EINDEX, "list index out of range");
-  err(call(MGRI_OP_LIST_GET, l, A(mgr_int(-11))), MGR_EINDEX, "list index out of range");
+  err(call(MGRI_OP_LIST_GET, l, A(mgr_int(10))), MGR_EINDEX,
+      "list index out of range");
+  err(call(MGRI_OP_LIST_GET, l, A(mgr_int(-11))), MGR_EINDEX,
+      "list index out of range");
   err(call(MGRI_OP_LIST_GET, l, A(mgr_int(INT64_MIN))), MGR_EINDEX, NULL);
   err(call(MGRI_OP_LIST_GET, l, A(mgr_text("0"))), MGR_ETYPE, "str");
   ok(call(MGRI_OP_LIST_SET, l, A(mgr_int(-2), mgr_int(80))));
@@ -110,18 +112,21 @@ static void test_slices(void **st) {
     assert_int_equal(r->result.u.a.len, sc->n);
     for (size_t k = 0; k < sc->n; k++)
       assert_int_equal(r->result.u.a.items[k].u.i, sc->get[k]);
-    ok(call(MGRI_OP_LIST_DELSLICE, l, A(opt(sc->start), opt(sc->stop), opt(sc->step))));
+    ok(call(MGRI_OP_LIST_DELSLICE, l,
+            A(opt(sc->start), opt(sc->stop), opt(sc->step))));
     expect_items(l, sc->del, sc->ndel);
   }
   uint64_t l = range10();
-  err(call(MGRI_OP_LIST_GETSLICE, l, A(mgr_nil(), mgr_nil(), mgr_int(0))), MGR_EVALUE,
-      "slice step cannot be zero");
-  err(call(MGRI_OP_LIST_DELSLICE, l, A(mgr_nil(), mgr_nil(), mgr_int(0))), MGR_EVALUE, NULL);
-  err(call(MGRI_OP_LIST_GETSLICE, l, A(mgr_text("a"), mgr_nil(), mgr_nil())), MGR_ETYPE,
-      "slice indices");
+  err(call(MGRI_OP_LIST_GETSLICE, l, A(mgr_nil(), mgr_nil(), mgr_int(0))),
+      MGR_EVALUE, "slice step cannot be zero");
+  err(call(MGRI_OP_LIST_DELSLICE, l, A(mgr_nil(), mgr_nil(), mgr_int(0))),
+      MGR_EVALUE, NULL);
+  err(call(MGRI_OP_LIST_GETSLICE, l, A(mgr_text("a"), mgr_nil(), mgr_nil())),
+      MGR_ETYPE, "slice indices");
   /* Extreme bounds do not overflow. */
-  mgri_hreply *r = call(MGRI_OP_LIST_GETSLICE, l,
-                        A(mgr_int(INT64_MAX), mgr_int(INT64_MIN), mgr_int(INT64_MIN)));
+  mgri_hreply *r =
+      call(MGRI_OP_LIST_GETSLICE, l,
+           A(mgr_int(INT64_MAX), mgr_int(INT64_MIN), mgr_int(INT64_MIN)));
   ok(r);
   assert_int_equal(r->result.u.a.len, 1);
   assert_int_equal(r->result.u.a.items[0].u.i, 9);
@@ -132,7 +137,8 @@ static void test_setslice(void **st) {
   (void)st;
   uint64_t l = range10();
   ok(call(MGRI_OP_LIST_SETSLICE, l,
-          A(mgr_int(2), mgr_int(5), mgr_nil(), mgr_array(A(mgr_int(100), mgr_int(101))))));
+          A(mgr_int(2), mgr_int(5), mgr_nil(),
+            mgr_array(A(mgr_int(100), mgr_int(101))))));
   static const int64_t w1[] = {0, 1, 100, 101, 5, 6, 7, 8, 9};
   expect_items(l, w1, 9);
 
@@ -145,34 +151,41 @@ static void test_setslice(void **st) {
   l = range10();
   ok(call(MGRI_OP_LIST_SETSLICE, l,
           A(mgr_nil(), mgr_nil(), mgr_int(2),
-            mgr_array(A(mgr_int(1), mgr_int(2), mgr_int(3), mgr_int(4), mgr_int(5))))));
+            mgr_array(A(mgr_int(1), mgr_int(2), mgr_int(3), mgr_int(4),
+                        mgr_int(5))))));
   static const int64_t w3[] = {1, 1, 2, 3, 3, 5, 4, 7, 5, 9};
   expect_items(l, w3, 10);
 
   l = range10();
   ok(call(MGRI_OP_LIST_SETSLICE, l,
-          A(mgr_int(8), mgr_nil(), mgr_int(-3), mgr_array(A(mgr_int(7), mgr_int(8), mgr_int(9))))));
+          A(mgr_int(8), mgr_nil(), mgr_int(-3),
+            mgr_array(A(mgr_int(7), mgr_int(8), mgr_int(9))))));
   static const int64_t w4[] = {0, 1, 9, 3, 4, 8, 6, 7, 7, 9};
   expect_items(l, w4, 10);
 
   l = range10();
   ok(call(MGRI_OP_LIST_SETSLICE, l,
-          A(mgr_int(-2), mgr_nil(), mgr_nil(), mgr_array(A(mgr_int(5), mgr_int(5), mgr_int(5))))));
+          A(mgr_int(-2), mgr_nil(), mgr_nil(),
+            mgr_array(A(mgr_int(5), mgr_int(5), mgr_int(5))))));
   static const int64_t w5[] = {0, 1, 2, 3, 4, 5, 6, 7, 5, 5, 5};
   expect_items(l, w5, 11);
 
-  ok(call(MGRI_OP_LIST_SETSLICE, l, A(mgr_nil(), mgr_nil(), mgr_nil(), mgr_array(NULL, 0))));
+  ok(call(MGRI_OP_LIST_SETSLICE, l,
+          A(mgr_nil(), mgr_nil(), mgr_nil(), mgr_array(NULL, 0))));
   expect_items(l, NULL, 0);
 
   l = range10();
   err(call(MGRI_OP_LIST_SETSLICE, l,
            A(mgr_nil(), mgr_nil(), mgr_int(2), mgr_array(A(mgr_int(1))))),
-      MGR_EVALUE, "attempt to assign sequence of size 1 to extended slice of size 5");
-  err(call(MGRI_OP_LIST_SETSLICE, l, A(mgr_nil(), mgr_nil(), mgr_nil(), mgr_int(3))),
+      MGR_EVALUE,
+      "attempt to assign sequence of size 1 to extended slice of size 5");
+  err(call(MGRI_OP_LIST_SETSLICE, l,
+           A(mgr_nil(), mgr_nil(), mgr_nil(), mgr_int(3))),
       MGR_ETYPE, NULL);
   /* A ref to an unknown object: NOTFOUND, list unchanged. */
   err(call(MGRI_OP_LIST_SETSLICE, l,
-           A(mgr_int(0), mgr_int(2), mgr_nil(), mgr_array(A(mgr_int(1), mgri_h_ref(1, 999))))),
+           A(mgr_int(0), mgr_int(2), mgr_nil(),
+             mgr_array(A(mgr_int(1), mgri_h_ref(1, 999))))),
       MGR_ENOTFOUND, NULL);
   static const int64_t r10[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   expect_items(l, r10, 10);
@@ -187,7 +200,8 @@ static void test_insert_pop_remove_index(void **st) {
   ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(-1), mgr_text("c"))));
   /* Python: ['a', 1, 2, 'c', 'b'] */
   mgri_hreply *r = call(MGRI_OP_LIST_COPY, l, NULL, 0);
-  mgr_value want = mgr_array(A(mgr_text("a"), mgr_int(1), mgr_int(2), mgr_text("c"), mgr_text("b")));
+  mgr_value want = mgr_array(
+      A(mgr_text("a"), mgr_int(1), mgr_int(2), mgr_text("c"), mgr_text("b")));
   assert_true(mgr_value_equal(&r->result, &want));
 
   r = call(MGRI_OP_LIST_POP, l, NULL, 0);
@@ -196,7 +210,8 @@ static void test_insert_pop_remove_index(void **st) {
   assert_string_equal(r->result.u.s.ptr, "b");
   r = call(MGRI_OP_LIST_POP, l, A(mgr_int(0)));
   assert_string_equal(r->result.u.s.ptr, "a");
-  err(call(MGRI_OP_LIST_POP, l, A(mgr_int(5))), MGR_EINDEX, "pop index out of range");
+  err(call(MGRI_OP_LIST_POP, l, A(mgr_int(5))), MGR_EINDEX,
+      "pop index out of range");
   ok(call(MGRI_OP_LIST_CLEAR, l, NULL, 0));
   err(call(MGRI_OP_LIST_POP, l, NULL, 0), MGR_EINDEX, "pop from empty list");
 
@@ -212,10 +227,13 @@ static void test_insert_pop_remove_index(void **st) {
   assert_int_equal(r->result.u.i, 1);
   r = call(MGRI_OP_LIST_INDEX, l, A(mgr_float(3.0)));
   assert_int_equal(r->result.u.i, 3); /* 3.0 == 3 */
-  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_int(5))), MGR_EVALUE, "1 is not in list");
+  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_int(5))), MGR_EVALUE,
+      "1 is not in list");
   /* list.index(1, None) is a TypeError in Python (bounds are not slices). */
-  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_nil())), MGR_ETYPE, "integers");
-  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_int(0), mgr_nil())), MGR_ETYPE, NULL);
+  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_nil())), MGR_ETYPE,
+      "integers");
+  err(call(MGRI_OP_LIST_INDEX, l, A(mgr_int(1), mgr_int(0), mgr_nil())),
+      MGR_ETYPE, NULL);
   r = call(MGRI_OP_LIST_COUNT, l, A(mgr_bool(true)));
   assert_int_equal(r->result.u.i, 2); /* True == 1 */
   r = call(MGRI_OP_LIST_CONTAINS, l, A(mgr_text("x")));
@@ -234,7 +252,8 @@ static void test_sort(void **st) {
   (void)st;
   /* Stable: equal numbers keep their order, both directions
    * (Python: sorted([2, 1.0, True, 1, 0]) == [0, 1.0, True, 1, 2]). */
-  mgr_value init = mgr_array(A(mgr_int(2), mgr_float(1.0), mgr_bool(true), mgr_int(1), mgr_int(0)));
+  mgr_value init = mgr_array(
+      A(mgr_int(2), mgr_float(1.0), mgr_bool(true), mgr_int(1), mgr_int(0)));
   uint64_t l = mgri_h_create(&H, C, MGR_K_LIST, &init);
   ok(call(MGRI_OP_LIST_SORT, l, NULL, 0));
   mgri_hreply *r = call(MGRI_OP_LIST_COPY, l, NULL, 0);
@@ -256,18 +275,21 @@ static void test_sort(void **st) {
 
   /* A permutation of 0..59 sorts ascending. */
   int64_t big[60];
-  for (int i = 0; i < 60; i++) big[i] = (i * 37) % 60;
+  for (int i = 0; i < 60; i++)
+    big[i] = (i * 37) % 60;
   l = new_list(big, 60);
   ok(call(MGRI_OP_LIST_SORT, l, NULL, 0));
   int64_t want[60];
-  for (int i = 0; i < 60; i++) want[i] = i;
+  for (int i = 0; i < 60; i++)
+    want[i] = i;
   expect_items(l, want, 60);
 
   /* TypeError leaves the list unchanged. */
   static const int64_t v[] = {3, 1, 2};
   l = new_list(v, 3);
   ok(call(MGRI_OP_LIST_APPEND, l, A(mgr_text("x"))));
-  err(call(MGRI_OP_LIST_SORT, l, NULL, 0), MGR_ETYPE, "not supported between instances");
+  err(call(MGRI_OP_LIST_SORT, l, NULL, 0), MGR_ETYPE,
+      "not supported between instances");
   r = call(MGRI_OP_LIST_COPY, l, NULL, 0);
   mgr_value w = mgr_array(A(mgr_int(3), mgr_int(1), mgr_int(2), mgr_text("x")));
   assert_true(mgr_value_equal(&r->result, &w));
@@ -283,8 +305,10 @@ static void test_extend_imul_copy(void **st) {
   /* Empty lists hold no array: every op on them stays defined (UBSan). */
   uint64_t e = new_list(NULL, 0);
   ok(call(MGRI_OP_LIST_EXTEND, e, A(mgr_array(NULL, 0))));
-  ok(call(MGRI_OP_LIST_SETSLICE, e, A(mgr_int(0), mgr_int(0), mgr_nil(), mgr_array(NULL, 0))));
-  ok(call(MGRI_OP_LIST_SETSLICE, e, A(mgr_nil(), mgr_nil(), mgr_int(INT64_MIN), mgr_array(NULL, 0))));
+  ok(call(MGRI_OP_LIST_SETSLICE, e,
+          A(mgr_int(0), mgr_int(0), mgr_nil(), mgr_array(NULL, 0))));
+  ok(call(MGRI_OP_LIST_SETSLICE, e,
+          A(mgr_nil(), mgr_nil(), mgr_int(INT64_MIN), mgr_array(NULL, 0))));
   ok(call(MGRI_OP_LIST_DELSLICE, e, A(mgr_nil(), mgr_nil(), mgr_nil())));
   ok(call(MGRI_OP_LIST_SORT, e, NULL, 0));
   ok(call(MGRI_OP_LIST_REVERSE, e, NULL, 0));
@@ -306,7 +330,8 @@ static void test_extend_imul_copy(void **st) {
   ok(call(MGRI_OP_LIST_IMUL, l, A(mgr_int(3))));
   mgri_hreply *r = call(MGRI_OP_LIST_COUNT, l, A(mgr_text("hello")));
   assert_int_equal(r->result.u.i, 3);
-  err(call(MGRI_OP_LIST_APPEND, l, A(mgri_h_ref(MGR_K_DICT, 777))), MGR_ENOTFOUND, NULL);
+  err(call(MGRI_OP_LIST_APPEND, l, A(mgri_h_ref(MGR_K_DICT, 777))),
+      MGR_ENOTFOUND, NULL);
   r = call(MGRI_OP_LIST_LEN, l, NULL, 0);
   assert_int_equal(r->result.u.i, 3);
 }
@@ -314,8 +339,8 @@ static void test_extend_imul_copy(void **st) {
 /* Checks spec R-11.1-d (spec/protocol.md; tests/reqs/check_reqs.py). */
 static void test_incr_cas(void **st) {
   (void)st;
-  mgr_value init = mgr_array(A(mgr_int(1), mgr_float(0.5), mgr_text("s"), mgr_bool(true),
-                               mgr_int(INT64_MAX)));
+  mgr_value init = mgr_array(A(mgr_int(1), mgr_float(0.5), mgr_text("s"),
+                               mgr_bool(true), mgr_int(INT64_MAX)));
   uint64_t l = mgri_h_create(&H, C, MGR_K_LIST, &init);
   mgri_hreply *r = call(MGRI_OP_LIST_INCR, l, A(mgr_int(0), mgr_int(41)));
   ok(r);
@@ -325,9 +350,11 @@ static void test_incr_cas(void **st) {
   r = call(MGRI_OP_LIST_INCR, l, A(mgr_int(1), mgr_int(2)));
   assert_int_equal(r->result.type, MGR_T_FLOAT);
   assert_true(r->result.u.f == 2.5);
-  err(call(MGRI_OP_LIST_INCR, l, A(mgr_int(2), mgr_int(1))), MGR_ETYPE, "'str' and 'int'");
+  err(call(MGRI_OP_LIST_INCR, l, A(mgr_int(2), mgr_int(1))), MGR_ETYPE,
+      "'str' and 'int'");
   err(call(MGRI_OP_LIST_INCR, l, A(mgr_int(3), mgr_int(1))), MGR_ETYPE, "bool");
-  err(call(MGRI_OP_LIST_INCR, l, A(mgr_int(4), mgr_int(1))), MGR_EOVERFLOW, NULL);
+  err(call(MGRI_OP_LIST_INCR, l, A(mgr_int(4), mgr_int(1))), MGR_EOVERFLOW,
+      NULL);
   r = call(MGRI_OP_LIST_GET, l, A(mgr_int(4)));
   assert_int_equal(r->result.u.i, INT64_MAX);
   err(call(MGRI_OP_LIST_INCR, l, A(mgr_int(5), mgr_int(1))), MGR_EINDEX, NULL);
@@ -336,10 +363,12 @@ static void test_incr_cas(void **st) {
   ok(r);
   assert_false(r->result.u.a.items[0].u.b);
   assert_int_equal(r->result.u.a.items[1].u.i, 42);
-  r = call(MGRI_OP_LIST_CAS, l, A(mgr_int(0), mgr_float(42.0), mgr_text("done")));
+  r = call(MGRI_OP_LIST_CAS, l,
+           A(mgr_int(0), mgr_float(42.0), mgr_text("done")));
   assert_true(r->result.u.a.items[0].u.b);
   assert_string_equal(r->result.u.a.items[1].u.s.ptr, "done");
-  err(call(MGRI_OP_LIST_CAS, l, A(mgr_int(9), mgr_int(0), mgr_int(0))), MGR_EINDEX, NULL);
+  err(call(MGRI_OP_LIST_CAS, l, A(mgr_int(9), mgr_int(0), mgr_int(0))),
+      MGR_EINDEX, NULL);
 }
 
 /* --- the ends: room at both ends (spec 9.3, issue 15) --------------------- */
@@ -387,8 +416,9 @@ static void expect_bounded(uint64_t l, size_t len) {
     fail_msg("an empty list holds %lld bytes, a new one %lld", (long long)b,
              (long long)g_empty);
   if (b - g_empty > bytes_bound(len))
-    fail_msg("a list of %zu ints holds %lld bytes (empty: %lld, bound +%lld)", len,
-             (long long)b, (long long)g_empty, (long long)bytes_bound(len));
+    fail_msg("a list of %zu ints holds %lld bytes (empty: %lld, bound +%lld)",
+             len, (long long)b, (long long)g_empty,
+             (long long)bytes_bound(len));
 }
 
 /* The list's items must be the model's m[0..n), read in pieces. */
@@ -399,7 +429,8 @@ static void expect_model(uint64_t l, const int64_t *m, size_t n) {
   ok(r);
   assert_int_equal(r->result.u.a.len, n);
   for (size_t i = 0; i < n; i++)
-    if (r->result.u.a.items[i].type != MGR_T_INT || r->result.u.a.items[i].u.i != m[i])
+    if (r->result.u.a.items[i].type != MGR_T_INT ||
+        r->result.u.a.items[i].u.i != m[i])
       fail_msg("item %zu of %zu: got %lld, want %lld", i, n,
                (long long)r->result.u.a.items[i].u.i, (long long)m[i]);
 }
@@ -419,17 +450,21 @@ static void test_ends_queue(void **st) {
   static const size_t sizes[] = {1, 7, 1000, 5000};
   int64_t next = 0, head = 0;
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-    while (next - head < (int64_t)sizes[s]) ok(call(MGRI_OP_LIST_APPEND, l, A(mgr_int(next++))));
+    while (next - head < (int64_t)sizes[s])
+      ok(call(MGRI_OP_LIST_APPEND, l, A(mgr_int(next++))));
     for (int k = 0; k < 40000; k++) {
       ok(call(MGRI_OP_LIST_APPEND, l, A(mgr_int(next++))));
       mgri_hreply *r = call(MGRI_OP_LIST_POP, l, A(mgr_int(0)));
       ok(r);
-      if (r->result.u.i != head) fail_msg("pop(0) %lld, want %lld", (long long)r->result.u.i, (long long)head);
+      if (r->result.u.i != head)
+        fail_msg("pop(0) %lld, want %lld", (long long)r->result.u.i,
+                 (long long)head);
       head++;
       if (k % 4999 == 0) expect_bounded(l, (size_t)(next - head));
     }
     {
-      mgri_hreply *r = call(MGRI_OP_LIST_GETSLICE, l, A(mgr_nil(), mgr_nil(), mgr_nil()));
+      mgri_hreply *r =
+          call(MGRI_OP_LIST_GETSLICE, l, A(mgr_nil(), mgr_nil(), mgr_nil()));
       ok(r);
       assert_int_equal(r->result.u.a.len, (size_t)(next - head));
       for (size_t i = 0; i < r->result.u.a.len; i++)
@@ -445,14 +480,16 @@ static void test_ends_queue(void **st) {
   }
   expect_bounded(l, 0);
   /* The other way round: insert(0) and pop() is a queue too. */
-  for (int k = 0; k < 3000; k++) ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(0), mgr_int(k))));
+  for (int k = 0; k < 3000; k++)
+    ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(0), mgr_int(k))));
   for (int k = 3000; k < 60000; k++) {
     ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(0), mgr_int(k))));
     mgri_hreply *r = call(MGRI_OP_LIST_POP, l, NULL, 0);
     assert_int_equal(r->result.u.i, k - 3000);
     if (k % 4999 == 0) expect_bounded(l, 3000);
   }
-  while (call(MGRI_OP_LIST_LEN, l, NULL, 0)->result.u.i) ok(call(MGRI_OP_LIST_POP, l, NULL, 0));
+  while (call(MGRI_OP_LIST_LEN, l, NULL, 0)->result.u.i)
+    ok(call(MGRI_OP_LIST_POP, l, NULL, 0));
   expect_bounded(l, 0);
 }
 
@@ -488,7 +525,8 @@ static void test_ends_growth(void **st) {
   size_t n = (size_t)(2 * N - 1);
   int64_t *m = malloc(n * sizeof *m);
   assert_non_null(m);
-  for (size_t i = 0; i < n; i++) m[i] = (int64_t)i - (N - 1);
+  for (size_t i = 0; i < n; i++)
+    m[i] = (int64_t)i - (N - 1);
   expect_model(l, m, n);
   expect_bounded(l, n);
   /* Emptied from the front by del l[0] and del l[:7]. */
@@ -532,8 +570,10 @@ static void test_ends_random(void **st) {
   bool grow = true;
   for (int step = 0; step < 60000; step++) {
     if (n >= MAXN) grow = false;
-    if (n == 0) grow = true;
-    else if (rndi(0, 3000) == 0) grow = !grow;
+    if (n == 0)
+      grow = true;
+    else if (rndi(0, 3000) == 0)
+      grow = !grow;
     int64_t v = rndi(-1000, 1000);
     int c = (int)rndi(0, 99);
     bool add = c < 44 ? grow : c < 88 ? !grow : false;
@@ -552,7 +592,8 @@ static void test_ends_random(void **st) {
         m[n++] = v;
       } else { /* insert anywhere, clamped, near an end often */
         op = "insert(i)";
-        int64_t i = rndi(0, 1) ? rndi(-(int64_t)n - 3, (int64_t)n + 3) : rndi(-3, 3);
+        int64_t i =
+            rndi(0, 1) ? rndi(-(int64_t)n - 3, (int64_t)n + 3) : rndi(-3, 3);
         ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(i), mgr_int(v))));
         int64_t at = i < 0 ? i + (int64_t)n : i;
         if (at < 0) at = 0;
@@ -564,13 +605,17 @@ static void test_ends_random(void **st) {
     } else if (c < 88) {
       if (!n) continue;
       int which = (int)rndi(0, 9);
-      int64_t i = which < 4 ? 0 : which < 8 ? -1 : rndi(-(int64_t)n, (int64_t)n - 1);
+      int64_t i = which < 4   ? 0
+                  : which < 8 ? -1
+                              : rndi(-(int64_t)n, (int64_t)n - 1);
       size_t at = (size_t)(i < 0 ? i + (int64_t)n : i);
       mgri_hreply *r;
       if (rndi(0, 3)) {
         op = "pop";
-        if (which >= 4 && which < 8 && rndi(0, 1)) r = call(MGRI_OP_LIST_POP, l, NULL, 0);
-        else r = call(MGRI_OP_LIST_POP, l, A(mgr_int(i)));
+        if (which >= 4 && which < 8 && rndi(0, 1))
+          r = call(MGRI_OP_LIST_POP, l, NULL, 0);
+        else
+          r = call(MGRI_OP_LIST_POP, l, A(mgr_int(i)));
         ok(r);
         if (r->result.u.i != m[at])
           fail_msg("step %d: pop(%lld) %lld, want %lld", step, (long long)i,
@@ -581,7 +626,8 @@ static void test_ends_random(void **st) {
       }
       memmove(m + at, m + at + 1, (n - at - 1) * sizeof *m);
       n--;
-    } else if (c < 93) { /* a step-1 slice replaced or deleted, often at an end */
+    } else if (c <
+               93) { /* a step-1 slice replaced or deleted, often at an end */
       int64_t a = rndi(0, 1) ? rndi(0, 5) : rndi(0, (int64_t)n);
       int64_t b = a + rndi(0, 8);
       if (rndi(0, 1)) { /* from the back */
@@ -594,7 +640,8 @@ static void test_ends_random(void **st) {
       if (a > b) a = b;
       size_t k = grow ? (size_t)rndi(0, 12) : (size_t)rndi(0, 3);
       mgr_value items[12];
-      for (size_t j = 0; j < k; j++) items[j] = mgr_int(v + (int64_t)j);
+      for (size_t j = 0; j < k; j++)
+        items[j] = mgr_int(v + (int64_t)j);
       if (rndi(0, 2)) {
         op = "setslice";
         ok(call(MGRI_OP_LIST_SETSLICE, l,
@@ -602,10 +649,12 @@ static void test_ends_random(void **st) {
       } else {
         op = "delslice";
         k = 0;
-        ok(call(MGRI_OP_LIST_DELSLICE, l, A(mgr_int(a), mgr_int(b), mgr_int(1))));
+        ok(call(MGRI_OP_LIST_DELSLICE, l,
+                A(mgr_int(a), mgr_int(b), mgr_int(1))));
       }
       memcpy(t, m + b, (n - (size_t)b) * sizeof *m);
-      for (size_t j = 0; j < k; j++) m[(size_t)a + j] = v + (int64_t)j;
+      for (size_t j = 0; j < k; j++)
+        m[(size_t)a + j] = v + (int64_t)j;
       memcpy(m + (size_t)a + k, t, (n - (size_t)b) * sizeof *m);
       n = (size_t)a + k + (n - (size_t)b);
     } else if (c < 95) { /* an extended slice: every 3rd from somewhere */
@@ -644,14 +693,16 @@ static void test_ends_random(void **st) {
         memcpy(m + n, m, n * sizeof *m);
         n *= 2;
       } else {
-        ok(call(MGRI_OP_LIST_EXTEND, l, A(mgr_array(A(mgr_int(v), mgr_int(-v))))));
+        ok(call(MGRI_OP_LIST_EXTEND, l,
+                A(mgr_array(A(mgr_int(v), mgr_int(-v))))));
         m[n++] = v;
         m[n++] = -v;
       }
     } else if (c < 99) {
       op = "remove";
       size_t j = 0;
-      while (j < n && m[j] != v) j++;
+      while (j < n && m[j] != v)
+        j++;
       if (j < n) {
         ok(call(MGRI_OP_LIST_REMOVE, l, A(mgr_int(v))));
         memmove(m + j, m + j + 1, (n - j - 1) * sizeof *m);
@@ -681,26 +732,34 @@ static void test_ends_random(void **st) {
       mgri_hreply *r = call(MGRI_OP_LIST_COPY, l, NULL, 0);
       ok(r);
       bool same = r->result.u.a.len == n;
-      for (size_t j = 0; same && j < n; j++) same = r->result.u.a.items[j].u.i == m[j];
+      for (size_t j = 0; same && j < n; j++)
+        same = r->result.u.a.items[j].u.i == m[j];
       if (!same) { /* around the first difference: got, want */
         size_t j0 = 0, got = r->result.u.a.len;
-        while (j0 < got && j0 < n && r->result.u.a.items[j0].u.i == m[j0]) j0++;
-        for (size_t j = j0 > 3 ? j0 - 3 : 0; j < j0 + 8 && (j < got || j < n); j++)
+        while (j0 < got && j0 < n && r->result.u.a.items[j0].u.i == m[j0])
+          j0++;
+        for (size_t j = j0 > 3 ? j0 - 3 : 0; j < j0 + 8 && (j < got || j < n);
+             j++)
           print_message("  [%zu] %s%lld %lld\n", j, j == j0 ? "-> " : "",
-                        j < got ? (long long)r->result.u.a.items[j].u.i : -99999LL,
+                        j < got ? (long long)r->result.u.a.items[j].u.i
+                                : -99999LL,
                         j < n ? (long long)m[j] : -99999LL);
       }
-      if (!same) fail_msg("step %d (%s): the list (%zu items) differs from the model (%zu)",
-                          step, op, r->result.u.a.len, n);
+      if (!same)
+        fail_msg(
+            "step %d (%s): the list (%zu items) differs from the model (%zu)",
+            step, op, r->result.u.a.len, n);
     } else {
       size_t j = (size_t)rndi(0, (int64_t)n - 1);
       mgri_hreply *r = call(MGRI_OP_LIST_GET, l, A(mgr_int((int64_t)j)));
-      if (r->result.u.i != m[j]) fail_msg("step %d (%s): l[%zu] differs", step, op, j);
+      if (r->result.u.i != m[j])
+        fail_msg("step %d (%s): l[%zu] differs", step, op, j);
     }
     if (step % 499 == 0) expect_bounded(l, n);
   }
   expect_model(l, m, n);
-  print_message("test_ends_random: up to %zu items, empty %zu times\n", maxn, empties);
+  print_message("test_ends_random: up to %zu items, empty %zu times\n", maxn,
+                empties);
   free(m);
   free(t);
 }
@@ -710,9 +769,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_index, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_slices, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_setslice, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_insert_pop_remove_index, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_insert_pop_remove_index, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_sort, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_extend_imul_copy, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_extend_imul_copy, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_incr_cas, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_ends_queue, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_ends_growth, su_setup, su_teardown),

@@ -32,7 +32,8 @@ static void mem_zero(mgri_mem *m) { memset(m, 0, sizeof *m); }
 
 static size_t used_sum(const mgri_mem *m) {
   size_t s = 0;
-  for (unsigned c = 0; c < MGRI_MEM_NCAT; c++) s += m->used[c];
+  for (unsigned c = 0; c < MGRI_MEM_NCAT; c++)
+    s += m->used[c];
   return s;
 }
 
@@ -61,7 +62,8 @@ static void test_mem_categories_total_peak(void **st) {
 
   uint8_t *b = mgri_mem_calloc(&m, MGRI_MEM_ARENAS, 5000);
   assert_non_null(b);
-  for (size_t i = 0; i < 5000; i++) assert_int_equal(b[i], 0);
+  for (size_t i = 0; i < 5000; i++)
+    assert_int_equal(b[i], 0);
   size_t sb = mgri_mem_size(b);
   assert_true(sb >= 5000);
   assert_int_equal(m.used[MGRI_MEM_OBJECTS], sa);
@@ -103,7 +105,8 @@ static void test_mem_categories_total_peak(void **st) {
     sum += mgri_mem_size(blk[k]);
   }
   assert_int_equal(m.total, sum);
-  for (unsigned k = 0; k < MGRI_MEM_NCAT; k++) mgri_mem_free(&m, k, blk[k]);
+  for (unsigned k = 0; k < MGRI_MEM_NCAT; k++)
+    mgri_mem_free(&m, k, blk[k]);
   only(&m, 0, 0);
 
   /* The STATS names (spec 14.2.8). */
@@ -181,7 +184,8 @@ static void test_mem_realloc_growth(void **st) {
 
   uint8_t *q = mgri_mem_realloc(&m, MGRI_MEM_OBJECTS, p, 7000);
   assert_non_null(q);
-  for (size_t i = 0; i < 6000; i++) assert_int_equal(q[i], 0x5a);
+  for (size_t i = 0; i < 6000; i++)
+    assert_int_equal(q[i], 0x5a);
   only(&m, MGRI_MEM_OBJECTS, mgri_mem_size(q));
   assert_int_equal(m.refused, 1);
 
@@ -312,7 +316,8 @@ static void test_mem_null(void **st) {
   memset(a, 7, 64);
   uint8_t *b = mgri_mem_calloc(NULL, MGRI_MEM_STORE, 64);
   assert_non_null(b);
-  for (int i = 0; i < 64; i++) assert_int_equal(b[i], 0);
+  for (int i = 0; i < 64; i++)
+    assert_int_equal(b[i], 0);
   a = mgri_mem_realloc(NULL, MGRI_MEM_OBJECTS, a, 4096);
   assert_non_null(a);
   assert_int_equal(a[63], 7);
@@ -427,7 +432,8 @@ static void u64map_vs_model(uint64_t *rng, size_t universe, int ops,
       keys[i] = (int)(tu_rand(rng) % 100) < crowded_pct ? crowded_key(rng)
                                                         : tu_rand(rng);
       dup = keys[i] == 0;
-      for (size_t j = 0; j < i && !dup; j++) dup = keys[j] == keys[i];
+      for (size_t j = 0; j < i && !dup; j++)
+        dup = keys[j] == keys[i];
     } while (dup);
   }
   size_t live = 0;
@@ -449,8 +455,8 @@ static void u64map_vs_model(uint64_t *rng, size_t universe, int ops,
         void *got = mgri_u64map_get(&map, keys[j]);
         void *want = vals[j] ? val_of(vals[j]) : NULL;
         if (got != want)
-          fail_msg("op %d: after deleting key %zu, key %zu: got %p want %p",
-                   op, i, j, got, want);
+          fail_msg("op %d: after deleting key %zu, key %zu: got %p want %p", op,
+                   i, j, got, want);
       }
     } else {
       void *want = vals[i] ? val_of(vals[i]) : NULL;
@@ -542,7 +548,8 @@ static void test_buf_mem(void **st) {
   mgri_buf_set_mem(&b, &m, MGRI_MEM_CONN_OUT);
   static uint8_t chunk[1000];
   memset(chunk, 0xa5, sizeof chunk);
-  for (int i = 0; i < 100; i++) mgri_buf_append(&b, chunk, sizeof chunk);
+  for (int i = 0; i < 100; i++)
+    mgri_buf_append(&b, chunk, sizeof chunk);
   assert_int_equal(b.err, 0);
   assert_int_equal(b.len, 100000);
   assert_true(b.cap > MGRI_IDLE_BUF_MAX);
@@ -569,7 +576,8 @@ static void test_buf_mem(void **st) {
   assert_memory_equal(b.data, chunk, 10);
 
   /* A small buffer is kept when empty (no churn for small replies). */
-  for (int i = 0; i < 5; i++) mgri_buf_append(&b, chunk, sizeof chunk);
+  for (int i = 0; i < 5; i++)
+    mgri_buf_append(&b, chunk, sizeof chunk);
   assert_true(b.cap <= MGRI_IDLE_BUF_MAX);
   data = b.data;
   counted = m.total;
@@ -607,7 +615,8 @@ static uint8_t *frame(uint32_t n, uint8_t tag) {
   uint8_t *f = malloc((size_t)n + 4);
   assert_non_null(f);
   put_len(f, n);
-  for (uint32_t i = 0; i < n; i++) f[4 + i] = (uint8_t)(tag + i * 13);
+  for (uint32_t i = 0; i < n; i++)
+    f[4 + i] = (uint8_t)(tag + i * 13);
   return f;
 }
 

@@ -34,7 +34,8 @@ static int ctl(const char *address, ...) {
   va_list ap;
   va_start(ap, address);
   const char *a;
-  while ((a = va_arg(ap, const char *)) && n < 15) argv[n++] = a;
+  while ((a = va_arg(ap, const char *)) && n < 15)
+    argv[n++] = a;
   va_end(ap);
   argv[n] = NULL;
   int p[2];
@@ -52,7 +53,8 @@ static int ctl(const char *address, ...) {
   close(p[1]);
   size_t len = 0;
   ssize_t r;
-  while ((r = read(p[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)r;
+  while ((r = read(p[0], out + len, sizeof out - 1 - len)) > 0)
+    len += (size_t)r;
   out[len] = 0;
   close(p[0]);
   return cu_wait(pid);
@@ -99,7 +101,7 @@ static void test_dict(void **state) {
   assert_int_equal(v.u.i, 42);
 
   assert_int_equal(ctl(addr, "del", id, "b", NULL), 0);
-  assert_int_equal(ctl(addr, "get", id, "b", NULL), 1); /* KeyError */
+  assert_int_equal(ctl(addr, "get", id, "b", NULL), 1);     /* KeyError */
   assert_int_equal(ctl(addr, "incr", id, "name", NULL), 1); /* TypeError */
 
   assert_int_equal(ctl(addr, "ls", NULL), 0);
@@ -171,11 +173,17 @@ static void test_values(void **state) {
   assert_int_equal(ctl(addr, "get", did, "s", NULL), 0);
   assert_string_equal(out, "\"q\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u007fh\"\n");
   uint8_t raw[] = {0x00, 0xab, 0xff};
-  mgr_value vals[] = {mgr_bool(true), mgr_bool(false), mgr_float(NAN),
+  mgr_value vals[] = {mgr_bool(true),      mgr_bool(false),      mgr_float(NAN),
                       mgr_float(INFINITY), mgr_float(-INFINITY), mgr_float(3.0),
-                      mgr_bytes(raw, 3), mgr_proxy_value(l)};
-  const char *want[] = {"true\n", "false\n", "NaN\n", "Infinity\n",
-                        "-Infinity\n", "3.0\n", "{\"$bytes\": \"00abff\"}\n", NULL};
+                      mgr_bytes(raw, 3),   mgr_proxy_value(l)};
+  const char *want[] = {"true\n",
+                        "false\n",
+                        "NaN\n",
+                        "Infinity\n",
+                        "-Infinity\n",
+                        "3.0\n",
+                        "{\"$bytes\": \"00abff\"}\n",
+                        NULL};
   for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
     assert_ok(M, mgr_var_set(v, &vals[i]));
     assert_int_equal(ctl(addr, "get", vid, NULL), 0);
@@ -214,12 +222,12 @@ static void test_values(void **state) {
   assert_string_equal(out, "1000.5\n");
 
   /* Refusals: 2 (usage) for what mgrctl cannot address. */
-  assert_int_equal(ctl(addr, "get", "x", NULL), 2);     /* bad id */
-  assert_int_equal(ctl(addr, "get", "0", NULL), 2);     /* ids start at 1 */
+  assert_int_equal(ctl(addr, "get", "x", NULL), 2); /* bad id */
+  assert_int_equal(ctl(addr, "get", "0", NULL), 2); /* ids start at 1 */
   assert_int_equal(ctl(addr, "dump", "-1", NULL), 2);
-  assert_int_equal(ctl(addr, "get", kid, NULL), 2);     /* a lock */
+  assert_int_equal(ctl(addr, "get", kid, NULL), 2);      /* a lock */
   assert_int_equal(ctl(addr, "get", lid, "x", NULL), 2); /* a list's index */
-  assert_int_equal(ctl(addr, "del", vid, NULL), 2);     /* a var has no key */
+  assert_int_equal(ctl(addr, "del", vid, NULL), 2);      /* a var has no key */
   assert_int_equal(ctl(addr, "get", vid, "extra", NULL), 2);
   assert_int_equal(ctl(addr, "set", did, "k", NULL), 2); /* no value */
   assert_int_equal(ctl(addr, "get", lid, "0", NULL), 1); /* IndexError */

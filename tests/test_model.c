@@ -67,7 +67,8 @@ static void dset(dmodel *d, int k, int64_t v) {
 }
 static void ddel_at(dmodel *d, int i) {
   memmove(&d->keys[i], &d->keys[i + 1], sizeof(int) * (size_t)(d->n - i - 1));
-  memmove(&d->vals[i], &d->vals[i + 1], sizeof(int64_t) * (size_t)(d->n - i - 1));
+  memmove(&d->vals[i], &d->vals[i + 1],
+          sizeof(int64_t) * (size_t)(d->n - i - 1));
   d->n--;
 }
 
@@ -81,8 +82,7 @@ static const char *dmodel_repr(const dmodel *d) {
   return cu_repr(&m);
 }
 
-#define STEP_FAIL(...)                                                         \
-  fail_msg("step %d (%s): " __VA_ARGS__)
+#define STEP_FAIL(...) fail_msg("step %d (%s): " __VA_ARGS__)
 
 static void check_int(int step, const char *op, int rc, int want_rc,
                       const mgr_value *got, int64_t want) {
@@ -117,7 +117,8 @@ static void test_dict_model(void **state) {
     case 2:
       op = "get";
       rc = mgr_dict_get(d, &key, &v);
-      check_int(step, op, rc, i < 0 ? MGR_EKEY : MGR_OK, &v, i < 0 ? 0 : md.vals[i]);
+      check_int(step, op, rc, i < 0 ? MGR_EKEY : MGR_OK, &v,
+                i < 0 ? 0 : md.vals[i]);
       break;
     case 3:
       op = "del";
@@ -242,7 +243,8 @@ static int64_t slice_adjust(int64_t len, int64_t *start, int64_t *stop,
 
 static const char *lmodel_repr(const lmodel *l) {
   mgr_value items[LMAX * 4];
-  for (int64_t i = 0; i < l->n; i++) items[i] = I(l->a[i]);
+  for (int64_t i = 0; i < l->n; i++)
+    items[i] = I(l->a[i]);
   mgr_value arr = mgr_array(items, (size_t)l->n);
   return cu_repr(&arr);
 }
@@ -301,7 +303,8 @@ static void test_list_model(void **state) {
     case 3:
       op = "get";
       rc = mgr_list_get(l, idx, &v);
-      check_int(step, op, rc, inr ? MGR_OK : MGR_EINDEX, &v, inr ? ml.a[norm] : 0);
+      check_int(step, op, rc, inr ? MGR_OK : MGR_EINDEX, &v,
+                inr ? ml.a[norm] : 0);
       break;
     case 4:
       op = "set";
@@ -312,7 +315,8 @@ static void test_list_model(void **state) {
     case 5:
       op = "pop";
       rc = mgr_list_pop(l, idx, &v);
-      check_int(step, op, rc, inr ? MGR_OK : MGR_EINDEX, &v, inr ? ml.a[norm] : 0);
+      check_int(step, op, rc, inr ? MGR_OK : MGR_EINDEX, &v,
+                inr ? ml.a[norm] : 0);
       if (inr) ldel(&ml, norm);
       break;
     case 6:
@@ -324,12 +328,14 @@ static void test_list_model(void **state) {
     case 7:
       op = "incr";
       rc = mgr_list_incr(l, idx, &xv, &v);
-      check_int(step, op, rc, inr ? MGR_OK : MGR_EINDEX, &v, inr ? ml.a[norm] + x : 0);
+      check_int(step, op, rc, inr ? MGR_OK : MGR_EINDEX, &v,
+                inr ? ml.a[norm] + x : 0);
       if (inr) ml.a[norm] += x;
       break;
     case 8: {
       op = "getslice";
-      int64_t s = rnd_bound(), e = rnd_bound(), st = rnd(0, 2) ? NONE : rnd(-3, 3);
+      int64_t s = rnd_bound(), e = rnd_bound(),
+              st = rnd(0, 2) ? NONE : rnd(-3, 3);
       rc = mgr_list_getslice(l, B(s), B(e), B(st), &v);
       if (st == 0) {
         check_int(step, op, rc, MGR_EVALUE, NULL, 0);
@@ -339,21 +345,24 @@ static void test_list_model(void **state) {
       int64_t cnt = slice_adjust(ml.n, &s, &e, step_);
       check_int(step, op, rc, MGR_OK, NULL, 0);
       lmodel want = {.n = 0};
-      for (int64_t j = 0; j < cnt; j++) want.a[want.n++] = ml.a[s + j * step_];
+      for (int64_t j = 0; j < cnt; j++)
+        want.a[want.n++] = ml.a[s + j * step_];
       if (strcmp(cu_repr(&v), lmodel_repr(&want)) != 0)
         STEP_FAIL("got %s want %s", step, op, cu_repr(&v), lmodel_repr(&want));
       break;
     }
     case 9: {
       op = "delslice";
-      int64_t s = rnd_bound(), e = rnd_bound(), st = rnd(0, 1) ? NONE : rnd(-3, 3);
+      int64_t s = rnd_bound(), e = rnd_bound(),
+              st = rnd(0, 1) ? NONE : rnd(-3, 3);
       if (st == 0) st = 2;
       rc = mgr_list_delslice(l, B(s), B(e), B(st));
       check_int(step, op, rc, MGR_OK, NULL, 0);
       int64_t step_ = st == NONE ? 1 : st;
       int64_t cnt = slice_adjust(ml.n, &s, &e, step_);
       bool gone[LMAX * 4] = {false};
-      for (int64_t j = 0; j < cnt; j++) gone[s + j * step_] = true;
+      for (int64_t j = 0; j < cnt; j++)
+        gone[s + j * step_] = true;
       int64_t w = 0;
       for (int64_t j = 0; j < ml.n; j++)
         if (!gone[j]) ml.a[w++] = ml.a[j];
@@ -373,7 +382,8 @@ static void test_list_model(void **state) {
       if (e < s) e = s;
       int64_t tail = ml.n - e;
       memmove(&ml.a[s + k], &ml.a[e], sizeof(int64_t) * (size_t)tail);
-      for (int64_t j = 0; j < k; j++) ml.a[s + j] = x + j;
+      for (int64_t j = 0; j < k; j++)
+        ml.a[s + j] = x + j;
       ml.n = s + k + tail;
       break;
     }
@@ -412,7 +422,8 @@ static void test_list_model(void **state) {
       size_t cnt = 0;
       rc = mgr_list_index(l, &xv, MGR_OMIT, MGR_OMIT, &got);
       check_int(step, op, rc, first < 0 ? MGR_EVALUE : MGR_OK, NULL, 0);
-      if (first >= 0 && got != first) STEP_FAIL("index %lld", step, op, (long long)got);
+      if (first >= 0 && got != first)
+        STEP_FAIL("index %lld", step, op, (long long)got);
       rc = mgr_list_count(l, &xv, &cnt);
       check_int(step, op, rc, MGR_OK, NULL, 0);
       if ((int64_t)cnt != count) STEP_FAIL("count %zu", step, op, cnt);
@@ -429,12 +440,14 @@ static void test_list_model(void **state) {
         int64_t len = ml.n;
         if (n <= 0) ml.n = 0;
         for (int64_t r = 1; r < n; r++)
-          for (int64_t j = 0; j < len; j++) ml.a[ml.n++] = ml.a[j];
+          for (int64_t j = 0; j < len; j++)
+            ml.a[ml.n++] = ml.a[j];
       } else {
         mgr_value items[2] = {I(x), I(-x)};
         mgr_value arr = mgr_array(items, ml.n < LMAX ? 2 : 0);
         rc = mgr_list_extend(l, &arr);
-        for (size_t j = 0; j < arr.u.a.len; j++) ml.a[ml.n++] = items[j].u.i;
+        for (size_t j = 0; j < arr.u.a.len; j++)
+          ml.a[ml.n++] = items[j].u.i;
       }
       check_int(step, op, rc, MGR_OK, NULL, 0);
       break;
@@ -449,7 +462,8 @@ static void test_list_model(void **state) {
       rc = mgr_list_contains(l, &xv, &in);
       check_int(step, op, rc, MGR_OK, NULL, 0);
       bool want_in = false;
-      for (int64_t j = 0; j < ml.n; j++) want_in |= ml.a[j] == x;
+      for (int64_t j = 0; j < ml.n; j++)
+        want_in |= ml.a[j] == x;
       if (in != want_in) STEP_FAIL("contains %d", step, op, in);
       mgr_value ev = I(inr && rnd(0, 1) ? ml.a[norm] : x - 1);
       bool sw = false;

@@ -103,7 +103,8 @@ static void test_create(void **st) {
   err(call(MGRI_OP_CREATE, 0, A(I(MGR_K_NAMESPACE), I(3))), MGR_ETYPE, NULL);
   err(call(MGRI_OP_CREATE, 0, A(I(MGR_K_NAMESPACE), MAP(I(1), I(2)))),
       MGR_ETYPE, "TypeError: attribute name must be string, not 'int'");
-  err(call(MGRI_OP_CREATE, 0, A(I(MGR_K_NAMESPACE), MAP(T("ok"), I(1), T("_x"), I(2)))),
+  err(call(MGRI_OP_CREATE, 0,
+           A(I(MGR_K_NAMESPACE), MAP(T("ok"), I(1), T("_x"), I(2)))),
       MGR_EVALUE, "ValueError: attribute name '_x' starts with '_'");
   err(call(MGRI_OP_CREATE, 0, A(I(MGR_K_NAMESPACE), MAP(T(""), I(2)))),
       MGR_EVALUE, "must not be empty");
@@ -112,7 +113,8 @@ static void test_create(void **st) {
       MGR_ENOTFOUND, NULL);
   assert_int_equal(mgri_store_object_count(H.s), before);
   /* OPEN checks init even when the object exists. */
-  mgri_hreply *r = call(MGRI_OP_OPEN, 0, A(T("ns"), I(MGR_K_NAMESPACE), MAP(T("a"), I(1))));
+  mgri_hreply *r =
+      call(MGRI_OP_OPEN, 0, A(T("ns"), I(MGR_K_NAMESPACE), MAP(T("a"), I(1))));
   ok(r);
   assert_true(r->result.u.a.items[1].u.b);
   uint64_t named = r->result.u.a.items[0].u.ref.id;
@@ -140,10 +142,12 @@ static void test_get_set_del(void **st) {
   r = get(ns, "y");
   ok(r);
   assert_string_equal(r->result.u.s.ptr, LONGV);
-  items_are(ns, MAP(T("x"), I(1), T("y"), T(LONGV), T("z"), ARR(I(1), MAP(T("k"), T("v")))));
+  items_are(ns, MAP(T("x"), I(1), T("y"), T(LONGV), T("z"),
+                    ARR(I(1), MAP(T("k"), T("v")))));
   /* Replacing keeps the place; a deleted name set again goes last. */
   set(ns, "x", T("one"));
-  items_are(ns, MAP(T("x"), T("one"), T("y"), T(LONGV), T("z"), ARR(I(1), MAP(T("k"), T("v")))));
+  items_are(ns, MAP(T("x"), T("one"), T("y"), T(LONGV), T("z"),
+                    ARR(I(1), MAP(T("k"), T("v")))));
   ok(call(MGRI_OP_NS_DEL, ns, A(T("x"))));
   assert_int_equal(call(MGRI_OP_NS_DEL, ns, A(T("y")))->result.type, MGR_T_NIL);
   err(get(ns, "x"), MGR_EATTR, NULL);
@@ -170,7 +174,8 @@ static void test_get_set_del(void **st) {
     err(call(op, ns, (mgr_value[]){T("__dict__"), I(0)}, n), MGR_EVALUE, NULL);
     err(call(op, ns, (mgr_value[]){mgr_textn("a\0b", 3), I(0)}, n), MGR_EVALUE,
         "U+0000");
-    err(call(op, ns, (mgr_value[]){name_of(buf, MGRI_NAME_MAX + 1, 'n'), I(0)}, n),
+    err(call(op, ns, (mgr_value[]){name_of(buf, MGRI_NAME_MAX + 1, 'n'), I(0)},
+             n),
         MGR_EVALUE, "ValueError: attribute name longer than 255 bytes");
   }
   /* The longest name: MGRI_NAME_MAX bytes. */
@@ -179,7 +184,8 @@ static void test_get_set_del(void **st) {
   r = call(MGRI_OP_NS_GET, ns, A(longest));
   ok(r);
   assert_int_equal(r->result.u.i, 255);
-  err(call(MGRI_OP_NS_GET, ns, A(name_of(buf, MGRI_NAME_MAX - 1, 'n'))), MGR_EATTR, NULL);
+  err(call(MGRI_OP_NS_GET, ns, A(name_of(buf, MGRI_NAME_MAX - 1, 'n'))),
+      MGR_EATTR, NULL);
   ok(call(MGRI_OP_NS_DEL, ns, A(name_of(buf, MGRI_NAME_MAX, 'n'))));
   set(ns, "\xc3\xa9t\xc3\xa9", I(7)); /* "été" */
   r = get(ns, "\xc3\xa9t\xc3\xa9");
@@ -272,17 +278,21 @@ static void test_refs(void **st) {
   set(ns, "both", I(0));
   assert_int_equal(refs_of(d), 1);
   stored_refs_are(ns, 1, (uint64_t[]){d});
-  assert_int_equal(mgri_store_object_info(H.s, l, NULL, NULL, NULL), MGR_ENOTFOUND);
+  assert_int_equal(mgri_store_object_info(H.s, l, NULL, NULL, NULL),
+                   MGR_ENOTFOUND);
   ok(call(MGRI_OP_NS_DEL, ns, A(T("d"))));
-  assert_int_equal(mgri_store_object_info(H.s, d, NULL, NULL, NULL), MGR_ENOTFOUND);
+  assert_int_equal(mgri_store_object_info(H.s, d, NULL, NULL, NULL),
+                   MGR_ENOTFOUND);
   /* A namespace destroyed drops what it holds. */
   uint64_t d2 = mgri_h_create(&H, C, MGR_K_DICT, NULL);
   set(ns, "d2", REF(DICT, d2));
   ok(call(MGRI_OP_RELEASE, d2, NULL, 0));
   assert_int_equal(refs_of(d2), 1);
   ok(call(MGRI_OP_RELEASE, ns, NULL, 0));
-  assert_int_equal(mgri_store_object_info(H.s, ns, NULL, NULL, NULL), MGR_ENOTFOUND);
-  assert_int_equal(mgri_store_object_info(H.s, d2, NULL, NULL, NULL), MGR_ENOTFOUND);
+  assert_int_equal(mgri_store_object_info(H.s, ns, NULL, NULL, NULL),
+                   MGR_ENOTFOUND);
+  assert_int_equal(mgri_store_object_info(H.s, d2, NULL, NULL, NULL),
+                   MGR_ENOTFOUND);
   assert_int_equal(mgri_store_object_count(H.s), 0);
 }
 
@@ -298,7 +308,8 @@ static void test_dump_memory_items(void **st) {
   /* Names are items too, as a dict's keys: 2 names + 1 text + 4. */
   assert_int_equal(dump_int(ns, "items"), 7);
   assert_true(dump_int(ns, "bytes") > bytes0 + (int64_t)strlen(LONGV));
-  assert_int_equal((int64_t)mgri_store_object_bytes(H.s, ns), dump_int(ns, "bytes"));
+  assert_int_equal((int64_t)mgri_store_object_bytes(H.s, ns),
+                   dump_int(ns, "bytes"));
   mgr_value state = dump_field(ns, "state");
   assert_string_equal(cu_repr(&state), "{'b': '" LONGV "', 'a': [1, 2, 3]}");
   mgr_value_free(&state);
@@ -426,9 +437,11 @@ static void test_batch(void **st) {
   for (size_t i = 0; i < 6; i++)
     assert_int_equal(s[i].u.a.items[0].u.i, codes[i]);
   assert_int_equal(s[2].u.a.items[1].u.i, 1);
-  assert_string_equal(s[3].u.a.items[1].u.s.ptr,
-                      "AttributeError: 'Namespace' object has no attribute 'zz'");
-  assert_string_equal(cu_repr(&s[5].u.a.items[1]), "{'a': 1, 'b': '" LONGV "'}");
+  assert_string_equal(
+      s[3].u.a.items[1].u.s.ptr,
+      "AttributeError: 'Namespace' object has no attribute 'zz'");
+  assert_string_equal(cu_repr(&s[5].u.a.items[1]),
+                      "{'a': 1, 'b': '" LONGV "'}");
   /* A result borrowed from an attribute outlives a later sub-request that
    * replaces or deletes it (ASan checks the reads). */
   r = call(MGRI_OP_BATCH, 0,
@@ -488,21 +501,28 @@ static void test_client_ops(void **state) {
   assert_repr(v, "1");
   mgr_value one = I(1);
   assert_rc(M, mgr_ns_get(ns, "nope", &v), MGR_EATTR);
-  assert_string_equal(mgr_errmsg(M),
-                      "AttributeError: 'Namespace' object has no attribute 'nope'");
+  assert_string_equal(
+      mgr_errmsg(M),
+      "AttributeError: 'Namespace' object has no attribute 'nope'");
   assert_int_equal(v.type, MGR_T_NIL);
   assert_rc(M, mgr_ns_del(ns, "nope"), MGR_EATTR);
   assert_rc(M, mgr_ns_set(ns, "_private", &one), MGR_EVALUE);
   assert_rc(M, mgr_ns_set(ns, "", &one), MGR_EVALUE);
   assert_rc(M, mgr_ns_get(ns, "_private", &v), MGR_EVALUE);
-  mgr_value list[6] = {I(1), mgr_float(2.5), mgr_nil(), mgr_bool(true),
-                       mgr_bytes("q", 1), mgr_map((mgr_value[]){T("k"), T("v")}, 1)};
+  mgr_value list[6] = {I(1),
+                       mgr_float(2.5),
+                       mgr_nil(),
+                       mgr_bool(true),
+                       mgr_bytes("q", 1),
+                       mgr_map((mgr_value[]){T("k"), T("v")}, 1)};
   mgr_value c = mgr_array(list, 6);
   assert_ok(M, mgr_ns_set(ns, "c", &c));
   assert_ok(M, mgr_ns_items(ns, &v));
-  assert_repr(v, "{'b': 'x', 'a': 1, 'c': [1, 2.5, None, True, b'q', {'k': 'v'}]}");
+  assert_repr(
+      v, "{'b': 'x', 'a': 1, 'c': [1, 2.5, None, True, b'q', {'k': 'v'}]}");
   /* What CPython 3.11 prints for str() of the same NamespaceProxy. */
-  repr_is(ns, "Namespace(a=1, b='x', c=[1, 2.5, None, True, b'q', {'k': 'v'}])");
+  repr_is(ns,
+          "Namespace(a=1, b='x', c=[1, 2.5, None, True, b'q', {'k': 'v'}])");
   mgr_value two = I(2);
   assert_ok(M, mgr_ns_set(ns, "a", &two));
   mgr_value q = T("it's \"q\"");
@@ -566,9 +586,11 @@ static void test_client_ops(void **state) {
   bool created = false;
   mgr_value p5[2] = {T("k"), I(1)};
   init = mgr_map(p5, 1);
-  assert_ok(M, mgr_open(M, "nsevent-ns", MGR_K_NAMESPACE, &init, true, &n1, &created));
+  assert_ok(M, mgr_open(M, "nsevent-ns", MGR_K_NAMESPACE, &init, true, &n1,
+                        &created));
   assert_true(created);
-  assert_ok(M, mgr_open(M, "nsevent-ns", MGR_K_NAMESPACE, NULL, true, &n2, &created));
+  assert_ok(
+      M, mgr_open(M, "nsevent-ns", MGR_K_NAMESPACE, NULL, true, &n2, &created));
   assert_false(created);
   assert_ok(M, mgr_ns_set(n1, "j", &two));
   repr_is(n2, "Namespace(j=2, k=1)");
@@ -610,7 +632,8 @@ static void test_fork_workers(void **state) {
       _exit(0);
     }
   }
-  for (int w = 0; w < WORKERS; w++) assert_child_ok(kids[w]);
+  for (int w = 0; w < WORKERS; w++)
+    assert_child_ok(kids[w]);
   mgr_value items;
   assert_ok(M, mgr_ns_items(ns, &items));
   assert_int_equal(items.type, MGR_T_MAP);
@@ -621,7 +644,8 @@ static void test_fork_workers(void **state) {
   assert_true(last >= 0 && last < WORKERS);
   bool seen[WORKERS] = {false};
   for (size_t i = 1; i < items.u.a.len; i++) {
-    const mgr_value *k = &items.u.a.items[2 * i], *v = &items.u.a.items[2 * i + 1];
+    const mgr_value *k = &items.u.a.items[2 * i],
+                    *v = &items.u.a.items[2 * i + 1];
     int w = -1;
     assert_int_equal(sscanf(k->u.s.ptr, "w%d", &w), 1);
     assert_true(w >= 0 && w < WORKERS && !seen[w]);
@@ -680,7 +704,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_get_set_del, su_setup, su_teardown),
       cmocka_unit_test(test_name_limit_documented),
       cmocka_unit_test_setup_teardown(test_refs, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_dump_memory_items, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_dump_memory_items, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_many, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_memory_limit, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_batch, su_setup, su_teardown),
@@ -691,6 +716,7 @@ int main(void) {
       cmocka_unit_test(test_keeps_dict_alive),
   };
   int rc = cmocka_run_group_tests_name("harness", harness, NULL, NULL);
-  rc |= cmocka_run_group_tests_name("client", client, group_setup, group_teardown);
+  rc |= cmocka_run_group_tests_name("client", client, group_setup,
+                                    group_teardown);
   return rc;
 }

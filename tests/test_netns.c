@@ -142,11 +142,28 @@ static void start_mgrd(void) {
     close(p[0]);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (enter(ns_s) != 0) _exit(126);
-    char *argv[] = {MGR_BINARY_DIR "/mgrd", "--listen", "tcp://10.77.0.1:0",
-                    "--listen", tlsl, "--listen", sock, "--authkey-file",
-                    keyfile, "--tls-cert", cert, "--tls-key", key,
-                    "--keepalive-idle", idle, "--keepalive-interval", intvl,
-                    "--keepalive-count", cnt, "--ready-fd", ready, NULL};
+    char *argv[] = {MGR_BINARY_DIR "/mgrd",
+                    "--listen",
+                    "tcp://10.77.0.1:0",
+                    "--listen",
+                    tlsl,
+                    "--listen",
+                    sock,
+                    "--authkey-file",
+                    keyfile,
+                    "--tls-cert",
+                    cert,
+                    "--tls-key",
+                    key,
+                    "--keepalive-idle",
+                    idle,
+                    "--keepalive-interval",
+                    intvl,
+                    "--keepalive-count",
+                    cnt,
+                    "--ready-fd",
+                    ready,
+                    NULL};
     int nul = open("/dev/null", O_WRONLY);
     dup2(nul, 1); /* its "listening on" lines: we read the ready fd */
     execv(argv[0], argv);
@@ -164,7 +181,8 @@ static void start_mgrd(void) {
   buf[got] = '\0';
   if (got < 2 || buf[0] != 1) fail_msg("mgrd did not start in %s", ns_s);
   char *save = NULL;
-  for (char *l = strtok_r(buf + 1, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+  for (char *l = strtok_r(buf + 1, "\n", &save); l;
+       l = strtok_r(NULL, "\n", &save)) {
     if (!strncmp(l, "tcp://", 6)) snprintf(tcp_addr, sizeof tcp_addr, "%s", l);
     if (!strncmp(l, "tls://", 6)) snprintf(tls_addr, sizeof tls_addr, "%s", l);
   }
@@ -184,7 +202,8 @@ static mgr_client *local(void) {
   opts(&o);
   mgr_client *m = NULL;
   int rc = mgr_connect(sock, &o, &m);
-  if (rc != MGR_OK) fail_msg("connect %s: %s (%s)", sock, mgr_err_name(rc), mgr_errmsg(NULL));
+  if (rc != MGR_OK)
+    fail_msg("connect %s: %s (%s)", sock, mgr_err_name(rc), mgr_errmsg(NULL));
   return m;
 }
 
@@ -268,7 +287,8 @@ static int64_t stat_of(mgr_client *m, const char *k1, const char *k2) {
     const mgr_value *k = &v.u.a.items[2 * i], *x = &v.u.a.items[2 * i + 1];
     if (k->type != MGR_T_TEXT || strncmp(k->u.s.ptr, k1, k->u.s.len)) continue;
     for (size_t j = 0; j < x->u.a.len; j++) {
-      const mgr_value *kk = &x->u.a.items[2 * j], *xx = &x->u.a.items[2 * j + 1];
+      const mgr_value *kk = &x->u.a.items[2 * j],
+                      *xx = &x->u.a.items[2 * j + 1];
       if (kk->type == MGR_T_TEXT && strlen(k2) == kk->u.s.len &&
           !memcmp(kk->u.s.ptr, k2, kk->u.s.len))
         out = xx->u.i;
@@ -283,8 +303,10 @@ static void test_two_hosts(void **state) {
   mgr_client *m = local();
   mgr_proxy *ctr, *lk;
   mgr_value zero = mgr_int(0);
-  assert_int_equal(mgr_open(m, "counter", MGR_K_VAR, &zero, true, &ctr, NULL), MGR_OK);
-  assert_int_equal(mgr_open(m, "lock", MGR_K_LOCK, NULL, true, &lk, NULL), MGR_OK);
+  assert_int_equal(mgr_open(m, "counter", MGR_K_VAR, &zero, true, &ctr, NULL),
+                   MGR_OK);
+  assert_int_equal(mgr_open(m, "lock", MGR_K_LOCK, NULL, true, &lk, NULL),
+                   MGR_OK);
 
   /* 1. Workers in the other namespace: 1000 increments over TCP, 500 over
    * TLS, at once. */
@@ -338,7 +360,9 @@ static void test_two_hosts(void **state) {
   int64_t bound = (int64_t)mgri_keepalive_bound_ms(&ka);
   struct pollfd pf = {.fd = tp[0], .events = POLLIN};
   int n = poll(&pf, 1, (int)(4 * bound)); /* a watchdog */
-  if (n != 1) fail_msg("the lock was not released within %lld ms", (long long)(4 * bound));
+  if (n != 1)
+    fail_msg("the lock was not released within %lld ms",
+             (long long)(4 * bound));
   int64_t t1 = 0;
   assert_int_equal(read(tp[0], &t1, sizeof t1), (ssize_t)sizeof t1);
   assert_int_equal(wait_status(waiter), 0); /* it got MGR_EOWNERDEAD */

@@ -74,7 +74,8 @@ static void test_ops_table(void **state) {
   /* The blocking argument (spec 9.7) is that of the Python call. */
   assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_QUEUE_PUT)->flags), 1);
   assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_QUEUE_GET)->flags), 0);
-  assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_EVENT_WAIT)->flags), -1);
+  assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_EVENT_WAIT)->flags),
+                   -1);
   assert_int_equal(MGRI_OPF_BARG_OF(mgri_op_info(MGRI_OP_DICT_GET)->flags), -1);
 #undef R_
 #undef W_
@@ -902,14 +903,16 @@ static void test_gather_refs(void **state) {
   size_t big = 5000;
   char *blob = malloc(big);
   assert_non_null(blob);
-  for (size_t i = 0; i < big; i++) blob[i] = (char)('a' + i % 26);
+  for (size_t i = 0; i < big; i++)
+    blob[i] = (char)('a' + i % 26);
   mgri_buf plain, g;
   mgri_buf_init(&plain, 0);
   mgri_buf_init(&g, 0);
   g.ref_min = 1000;
   mgr_value args[2] = {mgr_bytes(blob, big), mgr_textn(blob, 3000)};
   for (int k = 0; k < 3; k++) {
-    mgri_reply rp = {(uint64_t)k + 1, MGR_OK, mgr_bytes(blob, big - (size_t)k), NULL, 0};
+    mgri_reply rp = {(uint64_t)k + 1, MGR_OK, mgr_bytes(blob, big - (size_t)k),
+                     NULL, 0};
     assert_int_equal(mgri_reply_encode(&plain, &rp, 0), MGR_OK);
     assert_int_equal(mgri_reply_encode(&g, &rp, 0), MGR_OK);
   }
@@ -937,7 +940,8 @@ static void test_gather_refs(void **state) {
   assert_int_equal(g.nrefs, nrefs);
   assert_int_equal(g.err, 0);
   /* The length prefix of a frame with a reference counts it. */
-  assert_int_equal(g.data[0] << 24 | g.data[1] << 16 | g.data[2] << 8 | g.data[3],
+  assert_int_equal(g.data[0] << 24 | g.data[1] << 16 | g.data[2] << 8 |
+                       g.data[3],
                    total - 4);
   mgri_buf_fini(&plain);
   mgri_buf_fini(&g);
@@ -953,7 +957,8 @@ static void test_split_and_hole(void **state) {
   size_t big = 70000;
   char *blob = malloc(big);
   assert_non_null(blob);
-  for (size_t i = 0; i < big; i++) blob[i] = (char)('A' + i % 26);
+  for (size_t i = 0; i < big; i++)
+    blob[i] = (char)('A' + i % 26);
   mgr_value args[3] = {mgr_text("key"), mgr_textn(blob, big), mgr_int(-5)};
   mgri_request rq = {77, MGRI_OP_DICT_SET, 3, args, 3};
   mgri_buf_clear(&f->b);
@@ -966,8 +971,10 @@ static void test_split_and_hole(void **state) {
   assert_int_equal(at, 15);
   assert_int_equal(len, big);
   assert_memory_equal(body + at, blob, big);
-  assert_false(mgri_request_split(body, at - 1, n, 1000, &at, &len)); /* head cut */
-  assert_false(mgri_request_split(body, 40, n, big + 1, &at, &len)); /* too short */
+  assert_false(
+      mgri_request_split(body, at - 1, n, 1000, &at, &len)); /* head cut */
+  assert_false(
+      mgri_request_split(body, 40, n, big + 1, &at, &len)); /* too short */
   assert_false(mgri_request_split(body, 40, at + big - 1, 1000, &at, &len));
   /* The body without the payload, decoded with the payload as a hole. */
   uint8_t *cut = malloc(n - big);
@@ -980,8 +987,8 @@ static void test_split_and_hole(void **state) {
   mgri_hole h = {15, (const uint8_t *)elsewhere, big, false};
   mgri_request d;
   mgri_decode_error e;
-  assert_int_equal(mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &h),
-                   MGR_OK);
+  assert_int_equal(
+      mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &h), MGR_OK);
   assert_true(h.used);
   assert_int_equal(d.rid, 77);
   assert_int_equal(d.nargs, 3);
@@ -990,12 +997,14 @@ static void test_split_and_hole(void **state) {
   assert_int_equal(d.args[2].u.i, -5);
   /* A hole the decoder never meets: refused. */
   mgri_hole far = {16, (const uint8_t *)elsewhere, big, false};
-  assert_int_equal(mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &far),
-                   MGR_EDECODE);
+  assert_int_equal(
+      mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &far),
+      MGR_EDECODE);
   /* The payload is checked as if it were in place: invalid UTF-8. */
   elsewhere[100] = (char)0xff;
-  assert_int_equal(mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &h),
-                   MGR_EDECODE);
+  assert_int_equal(
+      mgri_request_decode_hole(cut, n - big, NULL, &f->a, &d, &e, &h),
+      MGR_EDECODE);
   assert_int_equal(e.offset, 10); /* the string's head */
   /* Borrowing: strings of borrow_min bytes or more point into the input. */
   mgri_limits lim;
@@ -1003,7 +1012,8 @@ static void test_split_and_hole(void **state) {
   lim.borrow_min = 1000;
   assert_int_equal(mgri_request_decode(body, n, &lim, &f->a, &d, &e), MGR_OK);
   assert_ptr_equal(d.args[1].u.s.ptr, (const char *)body + 15);
-  assert_ptr_not_equal(d.args[0].u.s.ptr, (const char *)body + 7); /* short: copied */
+  assert_ptr_not_equal(d.args[0].u.s.ptr,
+                       (const char *)body + 7); /* short: copied */
   assert_string_equal(d.args[0].u.s.ptr, "key");
   free(cut);
   free(elsewhere);

@@ -123,7 +123,8 @@ typedef struct counts {
 
 static int64_t get(const mgr_value *map, const char *k1, const char *k2) {
   for (size_t i = 0; i < map->u.a.len; i++) {
-    const mgr_value *k = &map->u.a.items[2 * i], *v = &map->u.a.items[2 * i + 1];
+    const mgr_value *k = &map->u.a.items[2 * i],
+                    *v = &map->u.a.items[2 * i + 1];
     if (k->type != MGR_T_TEXT || strlen(k1) != k->u.s.len ||
         memcmp(k->u.s.ptr, k1, k->u.s.len))
       continue;
@@ -137,7 +138,8 @@ static counts stats(mgr_client *m) {
   mgr_value v;
   int rc = mgr_stats(m, &v);
   if (rc != MGR_OK) fail_msg("stats: %s", mgr_err_name(rc));
-  counts c = {get(&v, "requests", "total"), get(&v, "connections", "auth_failed"),
+  counts c = {get(&v, "requests", "total"),
+              get(&v, "connections", "auth_failed"),
               get(&v, "connections", "tls_failed"),
               get(&v, "connections", "handshake_timeouts"),
               get(&v, "connections", "handshake_evicted"),
@@ -236,14 +238,14 @@ static void exchange(int fd, const uint8_t nc[32], uint8_t mc[32],
   mgri_auth_open(nc, open);
   send_all(fd, open, sizeof open);
   read_challenge(fd, ns);
-  assert_int_equal(mgri_auth_mac(key, sizeof key, MGRI_AUTH_CLIENT, nc, ns,
-                                 NULL, 0, mc),
-                   MGR_OK);
+  assert_int_equal(
+      mgri_auth_mac(key, sizeof key, MGRI_AUTH_CLIENT, nc, ns, NULL, 0, mc),
+      MGR_OK);
   send_all(fd, mc, 32);
   assert_int_equal(recv_upto(fd, proof, 32), 32);
-  assert_int_equal(mgri_auth_mac(key, sizeof key, MGRI_AUTH_SERVER, nc, ns,
-                                 NULL, 0, ms),
-                   MGR_OK);
+  assert_int_equal(
+      mgri_auth_mac(key, sizeof key, MGRI_AUTH_SERVER, nc, ns, NULL, 0, ms),
+      MGR_OK);
   assert_memory_equal(proof, ms, 32);
 }
 
@@ -252,9 +254,10 @@ static size_t hello_frame(uint8_t *out, size_t cap) {
   mgri_buf b;
   mgri_buf_init(&b, 0);
   mgr_value args[4] = {mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0)};
-  mgri_request rq = {.rid = 0, .op = MGRI_OP_HELLO, .oid = 0, .args = args,
-                     .nargs = 4};
-  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT), MGR_OK);
+  mgri_request rq = {
+      .rid = 0, .op = MGRI_OP_HELLO, .oid = 0, .args = args, .nargs = 4};
+  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT),
+                   MGR_OK);
   assert_true(b.len <= cap);
   memcpy(out, b.data, b.len);
   size_t n = b.len;
@@ -375,7 +378,8 @@ static void test_tcp_needs_key(void **state) {
   assert_int_equal(mgr_server_run(&so), MGR_EINVAL);
   /* More than 16 addresses; a malformed one. */
   const char *many[16];
-  for (int i = 0; i < 16; i++) many[i] = "tcp://127.0.0.1:0";
+  for (int i = 0; i < 16; i++)
+    many[i] = "tcp://127.0.0.1:0";
   so.address = "tcp://127.0.0.1:0";
   so.listen = many;
   so.nlisten = 16;
@@ -667,7 +671,8 @@ static void test_fake_servers(void **state) {
   opts_key(&o);
   mgr_client *m = NULL;
   assert_int_equal(mgr_connect(sock, &o, &m), MGR_EPROTO);
-  assert_non_null(strstr(mgr_errmsg(NULL), "without an authentication challenge"));
+  assert_non_null(
+      strstr(mgr_errmsg(NULL), "without an authentication challenge"));
   assert_int_equal(srv_stop(&plain), 0);
 }
 
@@ -700,7 +705,8 @@ static void test_preauth_bounds(void **state) {
   expect_closed(fds[0]);
   expect_closed(fds[1]);
   /* The other four: closed at the deadline, nothing sent. */
-  for (int i = 2; i < 6; i++) expect_closed(fds[i]);
+  for (int i = 2; i < 6; i++)
+    expect_closed(fds[i]);
   mgr_options o;
   opts_key(&o);
   mgr_client *m = connect_ok(s.addr[0], &o);
@@ -877,8 +883,8 @@ static void tls_refused(const char *name, const char *client_ca,
   mgr_client *m = NULL;
   int rc = mgr_connect(s.addr[0], &o, &m);
   if (rc != want_rc)
-    fail_msg("%s: %s, not %s (%s)", name, mgr_err_name(rc), mgr_err_name(want_rc),
-             mgr_errmsg(NULL));
+    fail_msg("%s: %s, not %s (%s)", name, mgr_err_name(rc),
+             mgr_err_name(want_rc), mgr_errmsg(NULL));
   if (!strstr(mgr_errmsg(NULL), why))
     fail_msg("%s: '%s' lacks '%s'", name, mgr_errmsg(NULL), why);
   int64_t tls_before = ob.before.tls_failed;
@@ -938,7 +944,8 @@ static void test_tls(void **state) {
   tls_refused("unknown-ca", NULL, NULL, NULL, MGR_EPERM, "local issuer");
   /* Client certificates: none, or one from a CA the server does not
    * trust, are refused; the right one passes. */
-  tls_refused("server", "ca", NULL, NULL, MGR_ECONNECT, "without an authentication");
+  tls_refused("server", "ca", NULL, NULL, MGR_ECONNECT,
+              "without an authentication");
   tls_refused("server", "ca", "rogue-client.pem", "rogue-client.key",
               MGR_ECONNECT, "without an authentication");
   tls_server(&s, "server", "ca");

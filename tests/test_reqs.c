@@ -23,7 +23,9 @@
 #include "mgr/mgr.h"
 #include "proto/proto.h"
 
-#define A(...) (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
+#define A(...)                                                                 \
+  (mgr_value[]){__VA_ARGS__},                                                  \
+      sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
 #define WAIT_MS 20000 /* a watchdog against a hung server, not a timing */
 
 static char dir[64];
@@ -48,7 +50,8 @@ static int run_server(int *status) {
   close(p[1]);
   char b;
   ssize_t r;
-  do r = read(p[0], &b, 1);
+  do
+    r = read(p[0], &b, 1);
   while (r < 0 && errno == EINTR);
   close(p[0]);
   if (r == 1) return 0;
@@ -100,7 +103,8 @@ static int send_req(int fd, uint64_t rid, uint64_t op, uint64_t oid,
                     const mgr_value *args, size_t nargs) {
   mgri_buf b;
   mgri_buf_init(&b, 0);
-  mgri_request rq = {.rid = rid, .op = op, .oid = oid, .args = args, .nargs = nargs};
+  mgri_request rq = {
+      .rid = rid, .op = op, .oid = oid, .args = args, .nargs = nargs};
   int rc = mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT) == MGR_OK
                ? write_all(fd, b.data, b.len)
                : -1;
@@ -163,7 +167,8 @@ static void test_private_dir(void **st) {
     int status = 0;
     if (run_server(&status) == 0) {
       stop_server();
-      fail_msg("the server listened in a directory of mode %o", (unsigned)open_modes[i]);
+      fail_msg("the server listened in a directory of mode %o",
+               (unsigned)open_modes[i]);
     }
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
     struct stat sb;
@@ -211,7 +216,8 @@ static void test_peer_uid(void **st) {
     if (rep.msglen != strlen("permission denied") ||
         memcmp(rep.msg, "permission denied", rep.msglen) != 0)
       _exit(15);
-    if (next_reply(fd, &arena, &rep) != 0) _exit(16); /* closed, no PING reply */
+    if (next_reply(fd, &arena, &rep) != 0)
+      _exit(16); /* closed, no PING reply */
     mgri_arena_fini(&arena);
     _exit(0);
   }
@@ -221,9 +227,10 @@ static void test_peer_uid(void **st) {
   /* The server is still there for its own uid. */
   int fd = connect_to();
   assert_true(fd >= 0);
-  assert_int_equal(send_req(fd, 0, MGRI_OP_HELLO, 0,
-                            A(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
-                   0);
+  assert_int_equal(
+      send_req(fd, 0, MGRI_OP_HELLO, 0,
+               A(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
+      0);
   mgri_arena arena;
   mgri_arena_init(&arena, 0);
   mgri_reply rep;
@@ -248,13 +255,15 @@ static void test_manager_oid(void **st) {
   mgri_arena arena;
   mgri_arena_init(&arena, 0);
   mgri_reply rep;
-  assert_int_equal(send_req(fd, 0, MGRI_OP_HELLO, 0,
-                            A(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
-                   0);
+  assert_int_equal(
+      send_req(fd, 0, MGRI_OP_HELLO, 0,
+               A(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
+      0);
   assert_int_equal(next_reply(fd, &arena, &rep), 1);
   assert_int_equal(rep.status, MGR_OK);
   /* An object to name: CREATE a dict (oid 0). */
-  assert_int_equal(send_req(fd, 1, MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_DICT))), 0);
+  assert_int_equal(send_req(fd, 1, MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_DICT))),
+                   0);
   assert_int_equal(next_reply(fd, &arena, &rep), 1);
   assert_int_equal(rep.status, MGR_OK);
   assert_int_equal(rep.result.type, MGR_T_REF);
@@ -266,14 +275,16 @@ static void test_manager_oid(void **st) {
     for (size_t j = 0; j < 2; j++) {
       uint64_t rid = 10 + i * 2 + j;
       if (ops[i] == MGRI_OP_CREATE)
-        assert_int_equal(send_req(fd, rid, ops[i], oids[j], A(mgr_int(MGR_K_DICT))), 0);
+        assert_int_equal(
+            send_req(fd, rid, ops[i], oids[j], A(mgr_int(MGR_K_DICT))), 0);
       else
         assert_int_equal(send_req(fd, rid, ops[i], oids[j], NULL, 0), 0);
       assert_int_equal(next_reply(fd, &arena, &rep), 1);
       assert_int_equal(rep.rid, rid);
       if (rep.status != MGR_EBADOP)
-        fail_msg("op %llu with oid %llu: %d, not BADOP", (unsigned long long)ops[i],
-                 (unsigned long long)oids[j], rep.status);
+        fail_msg("op %llu with oid %llu: %d, not BADOP",
+                 (unsigned long long)ops[i], (unsigned long long)oids[j],
+                 rep.status);
     }
   }
   /* Still open, and nothing was created by the refused CREATEs. */

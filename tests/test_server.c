@@ -24,7 +24,9 @@
 #include "mgr/mgr.h"
 #include "proto/proto.h"
 
-#define A(...) (mgr_value[]){__VA_ARGS__}, sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
+#define A(...)                                                                 \
+  (mgr_value[]){__VA_ARGS__},                                                  \
+      sizeof((mgr_value[]){__VA_ARGS__}) / sizeof(mgr_value)
 /* A safety net against hangs, not a synchronisation: replies are awaited
  * with poll() and this only bounds a broken server. */
 #define WAIT_MS 20000
@@ -64,12 +66,14 @@ static void write_all(int fd, const void *p, size_t n) {
   }
 }
 
-static void send_req(int fd, uint64_t rid, uint64_t op, uint64_t oid, const mgr_value *args,
-                     size_t nargs) {
+static void send_req(int fd, uint64_t rid, uint64_t op, uint64_t oid,
+                     const mgr_value *args, size_t nargs) {
   mgri_buf b;
   mgri_buf_init(&b, 0);
-  mgri_request rq = {.rid = rid, .op = op, .oid = oid, .args = args, .nargs = nargs};
-  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT), MGR_OK);
+  mgri_request rq = {
+      .rid = rid, .op = op, .oid = oid, .args = args, .nargs = nargs};
+  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT),
+                   MGR_OK);
   write_all(fd, b.data, b.len);
   mgri_buf_fini(&b);
 }
@@ -117,7 +121,8 @@ static void expect_eof(rconn *c) {
   assert_int_equal(read_n(c->fd, &b, 1), 0);
 }
 
-static mgri_reply *call(rconn *c, uint64_t op, uint64_t oid, const mgr_value *a, size_t n) {
+static mgri_reply *call(rconn *c, uint64_t op, uint64_t oid, const mgr_value *a,
+                        size_t n) {
   uint64_t rid = ++c->rid;
   send_req(c->fd, rid, op, oid, a, n);
   assert_int_equal(next_reply(c), 1);
@@ -126,7 +131,8 @@ static mgri_reply *call(rconn *c, uint64_t op, uint64_t oid, const mgr_value *a,
 }
 
 static void ok(const mgri_reply *r) {
-  if (r->status != MGR_OK) fail_msg("expected OK, got %d (%.*s)", r->status, (int)r->msglen, r->msg);
+  if (r->status != MGR_OK)
+    fail_msg("expected OK, got %d (%.*s)", r->status, (int)r->msglen, r->msg);
 }
 
 static rconn *open_conn(uint64_t session, uint64_t *session_out) {
@@ -134,8 +140,9 @@ static rconn *open_conn(uint64_t session, uint64_t *session_out) {
   assert_non_null(c);
   c->fd = connect_to();
   mgri_arena_init(&c->arena, 0);
-  send_req(c->fd, 0, MGRI_OP_HELLO, 0,
-           A(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int((int64_t)session)));
+  send_req(
+      c->fd, 0, MGRI_OP_HELLO, 0,
+      A(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int((int64_t)session)));
   assert_int_equal(next_reply(c), 1);
   ok(&c->rep);
   assert_int_equal(c->rep.result.u.a.items[1].u.i, server);
@@ -178,7 +185,8 @@ static int start(void **st) {
   close(p[1]);
   char b;
   ssize_t r;
-  do r = read(p[0], &b, 1);
+  do
+    r = read(p[0], &b, 1);
   while (r < 0 && errno == EINTR);
   close(p[0]);
   return r == 1 ? 0 : -1;
@@ -222,9 +230,14 @@ static void test_ops_and_pipelining(void **st) {
   mgri_buf b;
   mgri_buf_init(&b, 0);
   for (uint64_t i = 100; i < 103; i++) {
-    mgri_request rq = {.rid = i, .op = MGRI_OP_LIST_LEN + 0 * i, .oid = d, .args = NULL, .nargs = 0};
+    mgri_request rq = {.rid = i,
+                       .op = MGRI_OP_LIST_LEN + 0 * i,
+                       .oid = d,
+                       .args = NULL,
+                       .nargs = 0};
     rq.op = MGRI_OP_DICT_LEN;
-    assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT), MGR_OK);
+    assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT),
+                     MGR_OK);
   }
   write_all(c->fd, b.data, b.len);
   mgri_buf_fini(&b);
@@ -335,8 +348,10 @@ static void test_stalled_and_dying_clients(void **st) {
   /* The stalled client finishes its frame and gets its answer. */
   mgri_buf b;
   mgri_buf_init(&b, 0);
-  mgri_request rq = {.rid = 1, .op = MGRI_OP_PING, .oid = 0, .args = A(mgr_text("abcd"))};
-  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT), MGR_OK);
+  mgri_request rq = {
+      .rid = 1, .op = MGRI_OP_PING, .oid = 0, .args = A(mgr_text("abcd"))};
+  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT),
+                   MGR_OK);
   assert_int_equal(b.len, 4 + 10);
   assert_memory_equal(b.data, part, sizeof part);
   write_all(stall->fd, b.data + sizeof part, b.len - sizeof part);
@@ -359,10 +374,12 @@ static void test_lock_owner_killed(void **st) {
   if (kid == 0) {
     close(p[0]);
     rconn *k = open_conn(0, NULL);
-    mgri_reply *r = call(k, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil()));
+    mgri_reply *r =
+        call(k, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil()));
     char x = r->status == MGR_OK && r->result.u.i == 1 ? 1 : 0;
     if (write(p[1], &x, 1) != 1) _exit(2);
-    for (;;) pause();
+    for (;;)
+      pause();
   }
   close(p[1]);
   char x = 0;
@@ -433,10 +450,12 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_ops_and_pipelining, start, stop),
-      cmocka_unit_test_setup_teardown(test_first_request_must_be_hello, start, stop),
+      cmocka_unit_test_setup_teardown(test_first_request_must_be_hello, start,
+                                      stop),
       cmocka_unit_test_setup_teardown(test_garbage_isolated, start, stop),
       cmocka_unit_test_setup_teardown(test_bad_lengths, start, stop),
-      cmocka_unit_test_setup_teardown(test_stalled_and_dying_clients, start, stop),
+      cmocka_unit_test_setup_teardown(test_stalled_and_dying_clients, start,
+                                      stop),
       cmocka_unit_test_setup_teardown(test_lock_owner_killed, start, stop),
       cmocka_unit_test_setup_teardown(test_sessions_over_sockets, start, stop),
       cmocka_unit_test_setup_teardown(test_shutdown, start, stop),

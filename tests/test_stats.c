@@ -58,18 +58,21 @@ static void keys_are(const mgr_value *m, const char *const *want, size_t n) {
 static void test_shape(void **state) {
   (void)state;
   const mgr_value *s = stats();
-  static const char *const top[] = {"memory",  "connections", "objects", "requests",
-                                    "refused", "hash",        "slowlog"};
+  static const char *const top[] = {"memory",   "connections", "objects",
+                                    "requests", "refused",     "hash",
+                                    "slowlog"};
   keys_are(s, top, 7);
-  static const char *const mem[] = {"limit",   "used",    "peak",   "refused", "objects",
-                                    "conn_in", "conn_out", "arenas", "parked",  "store"};
+  static const char *const mem[] = {"limit",   "used",    "peak",     "refused",
+                                    "objects", "conn_in", "conn_out", "arenas",
+                                    "parked",  "store"};
   keys_are(get(s, "memory"), mem, 10);
-  static const char *const ref[] = {"memory", "parked",      "budget", "reply",
+  static const char *const ref[] = {"memory",  "parked",      "budget", "reply",
                                     "objects", "connections", "size"};
   /* The reasons, whatever their order: every one is there and 0. */
   const mgr_value *r = get(s, "refused");
   assert_int_equal(r->u.a.len, 7);
-  for (size_t i = 0; i < 7; i++) assert_int_equal(num(r, ref[i], NULL), 0);
+  for (size_t i = 0; i < 7; i++)
+    assert_int_equal(num(r, ref[i], NULL), 0);
   assert_int_equal(num(s, "memory", "limit"), MGRI_MEMORY_MAX_DEFAULT);
   assert_int_equal(num(s, "hash", "probe_bound"), MGRI_PROBE_BOUND);
   assert_int_equal(num(s, "requests", "work_budget"), MGRI_WORK_BUDGET);
@@ -78,7 +81,8 @@ static void test_shape(void **state) {
   /* used is the sum of the categories; peak is at least used. */
   const mgr_value *m = get(s, "memory");
   int64_t sum = 0;
-  for (size_t i = 4; i < 10; i++) sum += num(m, mem[i], NULL);
+  for (size_t i = 4; i < 10; i++)
+    sum += num(m, mem[i], NULL);
   assert_int_equal(num(m, "used", NULL), sum);
   assert_true(num(m, "peak", NULL) >= sum);
   assert_int_equal(get(s, "slowlog")->u.a.len, 0);
@@ -131,7 +135,8 @@ static void test_dump(void **state) {
   ok(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())));
   mgri_sconn *c2 = mgri_h_conn(&H, 0);
   assert_non_null(c2);
-  assert_null(callc(c2, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())));
+  assert_null(
+      callc(c2, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())));
   r = call(MGRI_OP_DUMP, lk, NULL, 0);
   ok(r);
   st = get(&r->result, "state");
@@ -164,7 +169,8 @@ static void test_slowlog(void **state) {
   /* ... slow ones are, newest first, with their op and cost. */
   H.tick = (int64_t)MGRI_SLOW_MS_DEFAULT * 1000000;
   ok(call(MGRI_OP_VAR_GET, v, NULL, 0));
-  ok(call(MGRI_OP_PING, 0, A(mgr_array((mgr_value[]){mgr_int(1), mgr_int(2)}, 2))));
+  ok(call(MGRI_OP_PING, 0,
+          A(mgr_array((mgr_value[]){mgr_int(1), mgr_int(2)}, 2))));
   H.tick = 0;
   const mgr_value *s = stats();
   assert_int_equal(num(s, "requests", "slow"), 2);
@@ -177,7 +183,8 @@ static void test_slowlog(void **state) {
                    MGRI_SLOW_MS_DEFAULT * 1000);
   assert_string_equal(get(&log->u.a.items[1], "op")->u.s.ptr, "VAR_GET");
   assert_int_equal(num(&log->u.a.items[1], "oid", NULL), (int64_t)v);
-  assert_int_equal(num(&log->u.a.items[1], "conn", NULL), (int64_t)mgri_sconn_id(C));
+  assert_int_equal(num(&log->u.a.items[1], "conn", NULL),
+                   (int64_t)mgri_sconn_id(C));
   /* The log keeps the last MGRI_SLOWLOG_LEN. */
   H.tick = (int64_t)MGRI_SLOW_MS_DEFAULT * 1000000;
   for (unsigned i = 0; i < MGRI_SLOWLOG_LEN + 10; i++)
@@ -217,15 +224,17 @@ static void test_refused_reasons(void **state) {
   /* size: LIST_IMUL past MGRI_IMUL_ITEMS_MAX. */
   err(call(MGRI_OP_LIST_IMUL, l, A(mgr_int(1 << 20))), MGR_ELIMIT, "exceeds");
   /* budget: a batch of copies of a 5000-item list, nothing runs. */
-  mgr_value sub[] = {mgr_int(MGRI_OP_LIST_GETSLICE), mgr_int((int64_t)l),
-                     mgr_array((mgr_value[]){mgr_int(0), mgr_int(1), mgr_nil()}, 3)};
+  mgr_value sub[] = {
+      mgr_int(MGRI_OP_LIST_GETSLICE), mgr_int((int64_t)l),
+      mgr_array((mgr_value[]){mgr_int(0), mgr_int(1), mgr_nil()}, 3)};
   mgr_value pop[] = {mgr_int(MGRI_OP_LIST_POP), mgr_int((int64_t)l),
                      mgr_array(NULL, 0)};
   mgr_value subs[] = {mgr_array(pop, 3), mgr_array(sub, 3)};
   err(call(MGRI_OP_BATCH, 0, A(mgr_array(subs, 2))), MGR_ELIMIT, "work budget");
   assert_int_equal(call(MGRI_OP_LIST_LEN, l, NULL, 0)->result.u.i, 5000);
   /* objects: the fifth object. */
-  for (int i = 0; i < 3; i++) create(MGR_K_VAR, NULL);
+  for (int i = 0; i < 3; i++)
+    create(MGR_K_VAR, NULL);
   err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_VAR))), MGR_ELIMIT, "too many");
   const mgr_value *r = get(stats(), "refused");
   assert_int_equal(num(r, "memory", NULL), 1);
@@ -241,17 +250,21 @@ static void test_costs(void **state) {
   (void)state;
   uint64_t l = create(MGR_K_LIST, NULL);
   mgr_value items[100];
-  for (int i = 0; i < 100; i++) items[i] = mgr_int(i);
+  for (int i = 0; i < 100; i++)
+    items[i] = mgr_int(i);
   ok(call(MGRI_OP_LIST_EXTEND, l, A(mgr_array(items, 100))));
-  assert_int_equal(mgri_store_last_cost(H.s), 1 + 101); /* ARGS: the array + 100 */
+  assert_int_equal(mgri_store_last_cost(H.s),
+                   1 + 101); /* ARGS: the array + 100 */
   ok(call(MGRI_OP_LIST_COPY, l, NULL, 0));
   assert_int_equal(mgri_store_last_cost(H.s), 1 + 100); /* LEN */
   ok(call(MGRI_OP_LIST_GET, l, A(mgr_int(3))));
   assert_int_equal(mgri_store_last_cost(H.s), 1); /* ONE */
   ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(0), mgr_int(1))));
-  assert_int_equal(mgri_store_last_cost(H.s), 1 + 0 + 2); /* END_ARGS: at the front */
+  assert_int_equal(mgri_store_last_cost(H.s),
+                   1 + 0 + 2); /* END_ARGS: at the front */
   ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(40), mgr_int(1))));
-  assert_int_equal(mgri_store_last_cost(H.s), 1 + 40 + 2); /* 40 from the front */
+  assert_int_equal(mgri_store_last_cost(H.s),
+                   1 + 40 + 2); /* 40 from the front */
   ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(-7), mgr_int(1))));
   assert_int_equal(mgri_store_last_cost(H.s), 1 + 7 + 2); /* 7 from the back */
   ok(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(INT64_MIN), mgr_int(1))));
@@ -271,7 +284,8 @@ static void test_costs(void **state) {
    * as much as they can: EXTEND adds 4, then COPY sees 303 + 4. */
   mgr_value ext[] = {mgr_int(MGRI_OP_LIST_EXTEND), mgr_int((int64_t)l),
                      mgr_array((mgr_value[]){mgr_array(items, 3)}, 1)};
-  mgr_value cp[] = {mgr_int(MGRI_OP_LIST_COPY), mgr_int((int64_t)l), mgr_array(NULL, 0)};
+  mgr_value cp[] = {mgr_int(MGRI_OP_LIST_COPY), mgr_int((int64_t)l),
+                    mgr_array(NULL, 0)};
   mgr_value subs[] = {mgr_array(ext, 3), mgr_array(cp, 3)};
   ok(call(MGRI_OP_BATCH, 0, A(mgr_array(subs, 2))));
   assert_int_equal(mgri_store_last_cost(H.s), (1 + 4) + (1 + 303 + 4));
@@ -280,10 +294,12 @@ static void test_costs(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_shape, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_bytes_per_kind, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_bytes_per_kind, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_dump, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_slowlog, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_refused_reasons, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_refused_reasons, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_costs, su_setup, su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,11 +11,10 @@
 
 #include "server_util.h"
 
-
-
 static uint64_t refs(uint64_t id) {
   uint64_t n = 0;
-  if (mgri_store_object_info(H.s, id, NULL, &n, NULL) != MGR_OK) return UINT64_MAX;
+  if (mgri_store_object_info(H.s, id, NULL, &n, NULL) != MGR_OK)
+    return UINT64_MAX;
   return n;
 }
 
@@ -23,10 +22,12 @@ static bool alive(uint64_t id) {
   return mgri_store_object_info(H.s, id, NULL, NULL, NULL) == MGR_OK;
 }
 
-static mgri_hreply *hello(mgri_sconn *c, uint64_t rid, int64_t lo, int64_t hi, int64_t session) {
+static mgri_hreply *hello(mgri_sconn *c, uint64_t rid, int64_t lo, int64_t hi,
+                          int64_t session) {
   mgri_h_clear(&H);
-  mgri_hreply *r = mgri_h_req(&H, c, rid, MGRI_OP_HELLO, 0,
-                              A(mgr_int(lo), mgr_int(hi), mgr_int(99), mgr_int(session)));
+  mgri_hreply *r =
+      mgri_h_req(&H, c, rid, MGRI_OP_HELLO, 0,
+                 A(mgr_int(lo), mgr_int(hi), mgr_int(99), mgr_int(session)));
   assert_non_null(r);
   return r;
 }
@@ -63,7 +64,8 @@ static void test_handshake(void **st) {
 
   c = mgri_store_conn_open(H.s, NULL);
   mgri_h_clear(&H);
-  r = mgri_h_req(&H, c, 0, MGRI_OP_HELLO, 0, A(mgr_int(1), mgr_int(1), mgr_int(1)));
+  r = mgri_h_req(&H, c, 0, MGRI_OP_HELLO, 0,
+                 A(mgr_int(1), mgr_int(1), mgr_int(1)));
   err(r, MGR_ETYPE, NULL);
   assert_int_equal(H.last_action, MGRI_DISPATCH_CLOSE);
   mgri_store_conn_close(H.s, c);
@@ -99,7 +101,8 @@ static void test_dispatch_errors(void **st) {
   err(call(MGRI_OP_LIST_GET, d, A(mgr_int(0))), MGR_EBADOP, "'dict' object");
   err(call(MGRI_OP_DICT_GET, 0, A(mgr_int(0))), MGR_EBADOP, NULL);
   err(call(MGRI_OP_DICT_GET, 987, A(mgr_int(0))), MGR_ENOTFOUND, "#987");
-  err(call(MGRI_OP_DICT_GET, d, NULL, 0), MGR_ETYPE, "DICT_GET takes 1 to 2 arguments (0 given)");
+  err(call(MGRI_OP_DICT_GET, d, NULL, 0), MGR_ETYPE,
+      "DICT_GET takes 1 to 2 arguments (0 given)");
   err(call(MGRI_OP_DICT_LEN, d, A(mgr_int(1))), MGR_ETYPE, "takes 0 arguments");
   err(call(MGRI_OP_PING, d, NULL, 0), MGR_EBADOP, "oid must be 0");
   /* Precedence (spec 8.3): NOTFOUND before arity. */
@@ -113,11 +116,14 @@ static void test_dispatch_errors(void **st) {
   err(call(MGRI_OP_CREATE, 0, A(mgr_text("dict"))), MGR_ETYPE, NULL);
   err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGRI_KIND_MAX + 1))), MGR_EVALUE, NULL);
   err(call(MGRI_OP_CREATE, 0, A(mgr_int(0))), MGR_EVALUE, NULL);
-  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_DICT), mgr_array(NULL, 0))), MGR_ETYPE, NULL);
-  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_LIST), mgr_int(1))), MGR_ETYPE, NULL);
-  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_LOCK), mgr_int(1))), MGR_ETYPE, NULL);
-  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_VAR), mgri_h_ref(MGR_K_LIST, d))), MGR_ENOTFOUND,
-      NULL); /* d is a dict, not a list */
+  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_DICT), mgr_array(NULL, 0))),
+      MGR_ETYPE, NULL);
+  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_LIST), mgr_int(1))), MGR_ETYPE,
+      NULL);
+  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_LOCK), mgr_int(1))), MGR_ETYPE,
+      NULL);
+  err(call(MGRI_OP_CREATE, 0, A(mgr_int(MGR_K_VAR), mgri_h_ref(MGR_K_LIST, d))),
+      MGR_ENOTFOUND, NULL); /* d is a dict, not a list */
   assert_int_equal(mgri_store_object_count(H.s), 1);
 }
 
@@ -134,7 +140,8 @@ static void test_stored_refs(void **st) {
   ok(call(MGRI_OP_RELEASE, l, NULL, 0));
   err(call(MGRI_OP_RELEASE, l, NULL, 0), MGR_ENOTFOUND, "not held");
   assert_int_equal(refs(l), 4);
-  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text("b"), mgr_nil()))); /* overwrite drops 2 */
+  ok(call(MGRI_OP_DICT_SET, d,
+          A(mgr_text("b"), mgr_nil()))); /* overwrite drops 2 */
   assert_int_equal(refs(l), 2);
   ok(call(MGRI_OP_DICT_DEL, d, A(rl)));
   mgri_hreply *r = call(MGRI_OP_DICT_POP, d, A(mgr_text("a")));
@@ -153,7 +160,8 @@ static void test_chain_destruction(void **st) {
    * destroys all of them without recursion. */
   uint64_t prev = 0, head = 0;
   for (int i = 0; i < 3000; i++) {
-    mgr_value init = prev ? mgr_array(A(mgri_h_ref(MGR_K_LIST, prev))) : mgr_array(NULL, 0);
+    mgr_value init =
+        prev ? mgr_array(A(mgri_h_ref(MGR_K_LIST, prev))) : mgr_array(NULL, 0);
     uint64_t id = mgri_h_create(&H, C, MGR_K_LIST, &init);
     assert_true(id != 0);
     if (prev) ok(call(MGRI_OP_RELEASE, prev, NULL, 0));
@@ -173,7 +181,8 @@ static void test_self_reference(void **st) {
   ok(call(MGRI_OP_DICT_SET, d, A(mgr_text("me"), rd)));
   ok(call(MGRI_OP_RELEASE, d, NULL, 0));
   assert_int_equal(refs(d), 1);
-  mgri_hreply *r = call(MGRI_OP_DICT_CAS, d, A(mgr_text("me"), rd, mgr_text("gone")));
+  mgri_hreply *r =
+      call(MGRI_OP_DICT_CAS, d, A(mgr_text("me"), rd, mgr_text("gone")));
   ok(r);
   assert_true(r->result.u.a.items[0].u.b);
   assert_string_equal(r->result.u.a.items[1].u.s.ptr, "gone");
@@ -203,12 +212,15 @@ static void test_sessions(void **st) {
   uint64_t l = r->result.u.ref.id;
   assert_int_equal(refs(d), 1);
   /* RETAIN: all or none; a set, so no double count. */
-  err(callc(other, MGRI_OP_RETAIN, 0, A(mgr_array(A(mgr_int((int64_t)d), mgr_int(424242))))),
+  err(callc(other, MGRI_OP_RETAIN, 0,
+            A(mgr_array(A(mgr_int((int64_t)d), mgr_int(424242))))),
       MGR_ENOTFOUND, NULL);
   assert_int_equal(refs(d), 1);
-  err(callc(other, MGRI_OP_RETAIN, 0, A(mgr_array(A(mgr_text("1"))))), MGR_ETYPE, NULL);
+  err(callc(other, MGRI_OP_RETAIN, 0, A(mgr_array(A(mgr_text("1"))))),
+      MGR_ETYPE, NULL);
   err(callc(other, MGRI_OP_RETAIN, 0, A(mgr_int(1))), MGR_ETYPE, NULL);
-  ok(callc(other, MGRI_OP_RETAIN, 0, A(mgr_array(A(mgr_int((int64_t)d), mgr_int((int64_t)d))))));
+  ok(callc(other, MGRI_OP_RETAIN, 0,
+           A(mgr_array(A(mgr_int((int64_t)d), mgr_int((int64_t)d))))));
   ok(callc(other, MGRI_OP_RETAIN, 0, A(mgr_array(A(mgr_int((int64_t)d))))));
   ok(callc(C, MGRI_OP_RETAIN, 0, A(mgr_array(NULL, 0))));
   assert_int_equal(refs(d), 2);
@@ -232,7 +244,8 @@ static void test_names_and_list(void **st) {
   (void)st;
   mgr_value kv[2] = {mgr_text("k"), mgr_int(1)};
   mgr_value init = mgr_map(kv, 1);
-  mgri_hreply *r = call(MGRI_OP_OPEN, 0, A(mgr_text("cfg"), mgr_int(MGR_K_DICT), init));
+  mgri_hreply *r =
+      call(MGRI_OP_OPEN, 0, A(mgr_text("cfg"), mgr_int(MGR_K_DICT), init));
   ok(r);
   uint64_t d = r->result.u.a.items[0].u.ref.id;
   assert_true(r->result.u.a.items[1].u.b);
@@ -242,19 +255,29 @@ static void test_names_and_list(void **st) {
   assert_int_equal(r->result.u.a.items[0].u.ref.id, d);
   assert_false(r->result.u.a.items[1].u.b);
   assert_int_equal(refs(d), 2);
-  err(call(MGRI_OP_OPEN, 0, A(mgr_text("cfg"), mgr_int(MGR_K_LIST))), MGR_ETYPE, "is a dict");
-  err(call(MGRI_OP_OPEN, 0, A(mgr_text("nope"), mgr_int(MGR_K_LIST), mgr_nil(), mgr_bool(false))),
+  err(call(MGRI_OP_OPEN, 0, A(mgr_text("cfg"), mgr_int(MGR_K_LIST))), MGR_ETYPE,
+      "is a dict");
+  err(call(
+          MGRI_OP_OPEN, 0,
+          A(mgr_text("nope"), mgr_int(MGR_K_LIST), mgr_nil(), mgr_bool(false))),
       MGR_ENOTFOUND, NULL);
-  err(call(MGRI_OP_OPEN, 0, A(mgr_text(""), mgr_int(MGR_K_LIST))), MGR_EVALUE, NULL);
-  err(call(MGRI_OP_OPEN, 0, A(mgr_textn("a\0b", 3), mgr_int(MGR_K_LIST))), MGR_EVALUE, "NUL");
+  err(call(MGRI_OP_OPEN, 0, A(mgr_text(""), mgr_int(MGR_K_LIST))), MGR_EVALUE,
+      NULL);
+  err(call(MGRI_OP_OPEN, 0, A(mgr_textn("a\0b", 3), mgr_int(MGR_K_LIST))),
+      MGR_EVALUE, "NUL");
   char longname[MGRI_NAME_MAX + 2];
   memset(longname, 'n', sizeof longname);
-  err(call(MGRI_OP_OPEN, 0, A(mgr_textn(longname, MGRI_NAME_MAX + 1), mgr_int(MGR_K_LIST))),
+  err(call(MGRI_OP_OPEN, 0,
+           A(mgr_textn(longname, MGRI_NAME_MAX + 1), mgr_int(MGR_K_LIST))),
       MGR_EVALUE, NULL);
-  ok(call(MGRI_OP_OPEN, 0, A(mgr_textn(longname, MGRI_NAME_MAX), mgr_int(MGR_K_LIST))));
-  err(call(MGRI_OP_OPEN, 0, A(mgr_int(1), mgr_int(MGR_K_LIST))), MGR_ETYPE, NULL);
+  ok(call(MGRI_OP_OPEN, 0,
+          A(mgr_textn(longname, MGRI_NAME_MAX), mgr_int(MGR_K_LIST))));
+  err(call(MGRI_OP_OPEN, 0, A(mgr_int(1), mgr_int(MGR_K_LIST))), MGR_ETYPE,
+      NULL);
   /* init is checked even when the object exists. */
-  err(call(MGRI_OP_OPEN, 0, A(mgr_text("cfg"), mgr_int(MGR_K_DICT), mgr_int(3))), MGR_ETYPE, NULL);
+  err(call(MGRI_OP_OPEN, 0,
+           A(mgr_text("cfg"), mgr_int(MGR_K_DICT), mgr_int(3))),
+      MGR_ETYPE, NULL);
 
   /* LIST: every object, by id, with name and count. */
   uint64_t anon = mgri_h_create(&H, C, MGR_K_LOCK, NULL);
@@ -298,13 +321,18 @@ static void test_shutdown_action(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_handshake, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_dispatch_errors, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_dispatch_errors, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_stored_refs, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_chain_destruction, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_self_reference, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_chain_destruction, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_self_reference, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_sessions, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_names_and_list, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_shutdown_action, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_names_and_list, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_shutdown_action, su_setup,
+                                      su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

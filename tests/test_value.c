@@ -56,10 +56,10 @@ static void utf8(void **state) {
       {"\xf4\x90\x80\x80", false}, /* U+110000 */
       {"\xf5\x80\x80\x80", false},
       {"\xff", false},
-      {"\xc2", false},             /* truncated */
+      {"\xc2", false}, /* truncated */
       {"\xe0\xa0", false},
       {"\xf0\x90\x80", false},
-      {"\xc2\x41", false},         /* bad continuation */
+      {"\xc2\x41", false}, /* bad continuation */
       {"\xe1\x80\x41", false},
       {"a\xf0\x90\x80\x41", false},
   };
@@ -163,7 +163,8 @@ static void hashing(void **state) {
   assert_true(heq(&z, &f));
   mgr_value big = mgr_int(INT64_MIN), bigf = mgr_float(-0x1p63);
   assert_true(heq(&big, &bigf));
-  mgr_value x = A(mgr_int(1), mgr_text("a")), y = A(mgr_float(1), mgr_text("a"));
+  mgr_value x = A(mgr_int(1), mgr_text("a")),
+            y = A(mgr_float(1), mgr_text("a"));
   assert_true(heq(&x, &y));
   mgr_value s = mgr_text("ab"), by = mgr_bytes("ab", 2);
   assert_false(heq(&s, &by));
@@ -236,9 +237,10 @@ static void ordering(void **state) {
 
 static void copy_and_free(void **state) {
   (void)state;
-  mgr_value src = M(mgr_text("k"), A(mgr_int(1), mgr_text(""), mgr_bytes("\0x", 2),
-                                    A(), M(), ref(3, 7)),
-                    mgr_int(2), mgr_float(2.5));
+  mgr_value src =
+      M(mgr_text("k"),
+        A(mgr_int(1), mgr_text(""), mgr_bytes("\0x", 2), A(), M(), ref(3, 7)),
+        mgr_int(2), mgr_float(2.5));
   mgr_value dst;
   assert_int_equal(mgr_value_copy(&dst, &src), MGR_OK);
   assert_true(mgr_value_equal(&dst, &src));
@@ -255,8 +257,9 @@ static void copy_and_free(void **state) {
   mgr_value_free(NULL);
 
   /* Scalars and empty containers allocate nothing; text always does. */
-  mgr_value s[] = {mgr_nil(), mgr_int(5), mgr_float(1.5), mgr_bool(true),
-                   ref(1, 1), A(), M()};
+  mgr_value s[] = {
+      mgr_nil(), mgr_int(5), mgr_float(1.5), mgr_bool(true), ref(1, 1),
+      A(),       M()};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     assert_int_equal(mgr_value_copy(&dst, &s[i]), MGR_OK);
     assert_true(mgr_value_equal(&dst, &s[i]));
@@ -292,7 +295,8 @@ static void copy_rejects(void **state) {
   /* Depth: 32 levels copy, 33 do not. */
   mgr_value chain[34];
   chain[0] = mgr_int(1);
-  for (int i = 1; i < 34; i++) chain[i] = mgr_array(&chain[i - 1], 1);
+  for (int i = 1; i < 34; i++)
+    chain[i] = mgr_array(&chain[i - 1], 1);
   assert_int_equal(mgr_value_copy(&dst, &chain[31]), MGR_OK); /* depth 32 */
   assert_true(mgr_value_equal(&dst, &chain[31]));
   mgr_value_free(&dst);
@@ -396,7 +400,8 @@ static void repr(void **state) {
   v = mgr_text("it's"), check_repr(&v, "\"it's\"");
   v = mgr_text("say \"x\""), check_repr(&v, "'say \"x\"'");
   v = mgr_text("'\""), check_repr(&v, "'\\'\"'");
-  v = mgr_text("a\\b\n\r\t\x01\x7f"), check_repr(&v, "'a\\\\b\\n\\r\\t\\x01\\x7f'");
+  v = mgr_text("a\\b\n\r\t\x01\x7f"),
+  check_repr(&v, "'a\\\\b\\n\\r\\t\\x01\\x7f'");
   v = mgr_text("\xc3\xa9t\xc3\xa9"), check_repr(&v, "'\xc3\xa9t\xc3\xa9'");
   v = mgr_text("\xc2\xa0"), check_repr(&v, "'\\xa0'");
   v = mgr_text("\xe2\x80\xa8"), check_repr(&v, "'\\u2028'");

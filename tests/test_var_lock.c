@@ -14,7 +14,6 @@
 
 #define SEC 1000000000LL
 
-
 static void is_int(mgri_hreply *r, int64_t v) {
   ok(r);
   assert_int_equal(r->result.type, MGR_T_INT);
@@ -33,7 +32,8 @@ static mgri_hreply *reply_for(mgri_sconn *c, uint64_t rid) {
 }
 
 /* LOCK_ACQUIRE on c; returns the rid used (the reply may be parked). */
-static uint64_t acquire(mgri_sconn *c, uint64_t lk, mgr_value blocking, mgr_value timeout) {
+static uint64_t acquire(mgri_sconn *c, uint64_t lk, mgr_value blocking,
+                        mgr_value timeout) {
   mgri_h_clear(&H);
   mgri_h_call(&H, c, MGRI_OP_LOCK_ACQUIRE, lk, A(blocking, timeout));
   return H.rid;
@@ -49,8 +49,10 @@ static void test_var(void **st) {
   assert_int_equal(r->result.type, MGR_T_NIL);
   err(call(MGRI_OP_VAR_INCR, v, A(mgr_int(1))), MGR_ETYPE, "NoneType");
   is_int(call(MGRI_OP_VAR_INCR, v, A(mgr_int(1), mgr_int(10))), 11);
-  is_int(call(MGRI_OP_VAR_INCR, v, A(mgr_int(1), mgr_int(100))), 12); /* default ignored */
-  err(call(MGRI_OP_VAR_INCR, v, A(mgr_int(1), mgr_text("x"))), MGR_ETYPE, NULL); /* still checked */
+  is_int(call(MGRI_OP_VAR_INCR, v, A(mgr_int(1), mgr_int(100))),
+         12); /* default ignored */
+  err(call(MGRI_OP_VAR_INCR, v, A(mgr_int(1), mgr_text("x"))), MGR_ETYPE,
+      NULL); /* still checked */
   r = call(MGRI_OP_VAR_INCR, v, A(mgr_float(0.25)));
   ok(r);
   assert_int_equal(r->result.type, MGR_T_FLOAT);
@@ -62,14 +64,16 @@ static void test_var(void **st) {
   err(call(MGRI_OP_VAR_INCR, v, A(mgr_int(1))), MGR_ETYPE, "'str' and 'int'");
   r = call(MGRI_OP_VAR_GET, v, NULL, 0);
   assert_string_equal(r->result.u.s.ptr, "text");
-  r = call(MGRI_OP_VAR_CAS, v, A(mgr_text("text"), mgr_array(A(mgr_int(1), mgr_text("a")))));
+  r = call(MGRI_OP_VAR_CAS, v,
+           A(mgr_text("text"), mgr_array(A(mgr_int(1), mgr_text("a")))));
   ok(r);
   assert_true(r->result.u.a.items[0].u.b);
   assert_int_equal(r->result.u.a.items[1].type, MGR_T_ARRAY);
   r = call(MGRI_OP_VAR_CAS, v, A(mgr_text("text"), mgr_nil()));
   assert_false(r->result.u.a.items[0].u.b);
   assert_int_equal(r->result.u.a.items[1].u.a.len, 2);
-  err(call(MGRI_OP_VAR_SET, v, A(mgri_h_ref(MGR_K_VAR, 555))), MGR_ENOTFOUND, NULL);
+  err(call(MGRI_OP_VAR_SET, v, A(mgri_h_ref(MGR_K_VAR, 555))), MGR_ENOTFOUND,
+      NULL);
   /* CREATE with an init value. */
   mgr_value init = mgr_float(2.5);
   uint64_t v2 = mgri_h_create(&H, C, MGR_K_VAR, &init);
@@ -90,26 +94,37 @@ static void test_lock_basic(void **st) {
   /* Held: non-blocking and zero timeout answer 0 at once. */
   is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_nil())), 0);
   /* acquire(False, -1) is Python's default timeout, not a timeout (13.2). */
-  is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_int(-1))), 0);
-  is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_float(-1.0))), 0);
+  is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_int(-1))),
+         0);
+  is_int(
+      callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_float(-1.0))),
+      0);
   is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_int(0))), 0);
   /* Self-deadlock is refused. */
-  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())), MGR_ESTATE, "deadlock");
-  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_int(-1))), MGR_ESTATE, NULL);
+  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())), MGR_ESTATE,
+      "deadlock");
+  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_int(-1))),
+      MGR_ESTATE, NULL);
   /* Argument checks (spec 13.2). */
-  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_int(1), mgr_nil())), MGR_ETYPE, NULL);
-  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_text("1"))), MGR_ETYPE, NULL);
-  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_float(-0.5))), MGR_EVALUE, NULL);
-  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_int(1))), MGR_EVALUE, "non-blocking");
+  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_int(1), mgr_nil())), MGR_ETYPE,
+      NULL);
+  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_text("1"))),
+      MGR_ETYPE, NULL);
+  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_float(-0.5))),
+      MGR_EVALUE, NULL);
+  err(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(false), mgr_int(1))),
+      MGR_EVALUE, "non-blocking");
   /* A Lock may be released by another connection. */
   ok(callc(b, MGRI_OP_LOCK_RELEASE, lk, NULL, 0));
-  err(call(MGRI_OP_LOCK_RELEASE, lk, NULL, 0), MGR_ESTATE, "release unlocked lock");
+  err(call(MGRI_OP_LOCK_RELEASE, lk, NULL, 0), MGR_ESTATE,
+      "release unlocked lock");
   assert_false(call(MGRI_OP_LOCK_LOCKED, lk, NULL, 0)->result.u.b);
 }
 
 static void test_lock_fifo_and_timeouts(void **st) {
   (void)st;
-  mgri_sconn *b = mgri_h_conn(&H, 0), *c2 = mgri_h_conn(&H, 0), *d = mgri_h_conn(&H, 0);
+  mgri_sconn *b = mgri_h_conn(&H, 0), *c2 = mgri_h_conn(&H, 0),
+             *d = mgri_h_conn(&H, 0);
   uint64_t lk = mgri_h_create(&H, C, MGR_K_LOCK, NULL);
   is_int(call(MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())), 1);
   uint64_t rb = acquire(b, lk, mgr_bool(true), mgr_nil());
@@ -157,7 +172,8 @@ static void test_owner_death(void **st) {
   mgri_h_close(&H, a);
   is_int(reply_for(b, rb), 2); /* granted, previous owner died */
   ok(callc(b, MGRI_OP_LOCK_RELEASE, lk, NULL, 0));
-  is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())), 1); /* once */
+  is_int(callc(b, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_nil())),
+         1); /* once */
   /* No waiter: the mark waits for the next acquire; a 0 does not clear it. */
   mgri_h_close(&H, b);
   assert_false(call(MGRI_OP_LOCK_LOCKED, lk, NULL, 0)->result.u.b);
@@ -189,7 +205,8 @@ static void test_rlock(void **st) {
   is_int(reply_for(C, rc), 2);
   /* LOCK ops do not apply to other kinds; other kinds' ops not to locks. */
   uint64_t d = mgri_h_create(&H, C, MGR_K_DICT, NULL);
-  err(call(MGRI_OP_LOCK_ACQUIRE, d, A(mgr_bool(true), mgr_nil())), MGR_EBADOP, NULL);
+  err(call(MGRI_OP_LOCK_ACQUIRE, d, A(mgr_bool(true), mgr_nil())), MGR_EBADOP,
+      NULL);
   err(call(MGRI_OP_VAR_GET, lk, NULL, 0), MGR_EBADOP, NULL);
 }
 
@@ -212,7 +229,8 @@ static void test_parked_of_closed_conn(void **st) {
     acquire(C, lk, mgr_bool(true), mgr_int(100));
     assert_int_equal(H.nrep, 0);
   }
-  err(callc(C, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_int(100))), MGR_ELIMIT, NULL);
+  err(callc(C, MGRI_OP_LOCK_ACQUIRE, lk, A(mgr_bool(true), mgr_int(100))),
+      MGR_ELIMIT, NULL);
 }
 
 static void test_lock_destroyed_while_waiting(void **st) {
@@ -223,7 +241,8 @@ static void test_lock_destroyed_while_waiting(void **st) {
   uint64_t rb = acquire(b, lk, mgr_bool(true), mgr_nil());
   mgri_h_clear(&H);
   mgri_h_call(&H, C, MGRI_OP_RELEASE, lk, NULL, 0); /* last reference */
-  assert_int_equal(mgri_store_object_info(H.s, lk, NULL, NULL, NULL), MGR_ENOTFOUND);
+  assert_int_equal(mgri_store_object_info(H.s, lk, NULL, NULL, NULL),
+                   MGR_ENOTFOUND);
   err(reply_for(b, rb), MGR_ENOTFOUND, NULL);
   assert_int_equal(mgri_store_parked_count(H.s), 0);
   err(callc(b, MGRI_OP_LOCK_RELEASE, lk, NULL, 0), MGR_ENOTFOUND, NULL);
@@ -247,12 +266,16 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_var, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_lock_basic, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_lock_fifo_and_timeouts, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_lock_fifo_and_timeouts, su_setup,
+                                      su_teardown),
       cmocka_unit_test_setup_teardown(test_owner_death, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_rlock, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_parked_of_closed_conn, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_lock_destroyed_while_waiting, su_setup, su_teardown),
-      cmocka_unit_test_setup_teardown(test_shutdown_answers_parked, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_parked_of_closed_conn, su_setup,
+                                      su_teardown),
+      cmocka_unit_test_setup_teardown(test_lock_destroyed_while_waiting,
+                                      su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_shutdown_answers_parked, su_setup,
+                                      su_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -699,7 +699,8 @@ static int auth_server(const uint8_t *key, size_t klen, const uint8_t *ns,
 }
 
 static void run_auth(const vec *v) {
-  uint8_t *key = NULL, *nc = NULL, *ns = NULL, *b = NULL, *cl = NULL, *sv = NULL;
+  uint8_t *key = NULL, *nc = NULL, *ns = NULL, *b = NULL, *cl = NULL,
+          *sv = NULL;
   size_t klen = v->akey ? tu_unhex(v->akey, &key) : (size_t)-1;
   size_t nclen = v->anc ? tu_unhex(v->anc, &nc) : (size_t)-1;
   size_t nslen = v->ans ? tu_unhex(v->ans, &ns) : (size_t)-1;
@@ -729,8 +730,9 @@ static void run_auth(const vec *v) {
         BAD(v, "server (chunk %zu): refused @%zu, not @%llu", chunk, at,
             (unsigned long long)off);
       if (sent.len != slen || (slen && memcmp(sent.data, sv, slen)))
-        BAD(v, "server (chunk %zu): sent %zu bytes, not the %zu of server:",
-            chunk, sent.len, slen);
+        BAD(v,
+            "server (chunk %zu): sent %zu bytes, not the %zu of server:", chunk,
+            sent.len, slen);
       mgri_buf_fini(&sent);
     }
     /* The client: its OPEN, and from the CHALLENGE its RESPONSE and the

@@ -43,7 +43,8 @@ size_t tu_unhex(const char *hex, uint8_t **out) {
 
 uint64_t tu_seed(const char *test) {
   const char *env = getenv("MGR_TEST_SEED");
-  uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) * 2654435761u;
+  uint64_t seed =
+      env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) * 2654435761u;
   if (seed == 0) seed = 1;
   printf("# %s: seed %llu (set MGR_TEST_SEED to replay)\n", test,
          (unsigned long long)seed);

@@ -102,8 +102,10 @@ static void queue_step(unsigned *s, int w, int i) {
   int rc = mgr_queue_put(q, &item, some_wait(s) == 0 ? 0 : 2);
   if (rc != MGR_OK && rc != MGR_EFULL) _exit(1);
   rc = mgr_queue_get(q, rnd(s) % 2 ? 0 : 2, &out);
-  if (rc == MGR_OK) mgr_value_free(&out);
-  else if (rc != MGR_EEMPTY) _exit(1);
+  if (rc == MGR_OK)
+    mgr_value_free(&out);
+  else if (rc != MGR_EEMPTY)
+    _exit(1);
 }
 
 static void sem_step(unsigned *s) {
@@ -117,10 +119,18 @@ static void worker(int w, int rounds, unsigned seed) {
   unsigned s = seed * 7919u + (unsigned)w;
   for (int i = 0; i < rounds; i++) {
     switch (rnd(&s) % 4) {
-    case 0: lock_step(&s); break;
-    case 1: rlock_step(&s); break;
-    case 2: queue_step(&s, w, i); break;
-    default: sem_step(&s); break;
+    case 0:
+      lock_step(&s);
+      break;
+    case 1:
+      rlock_step(&s);
+      break;
+    case 2:
+      queue_step(&s, w, i);
+      break;
+    default:
+      sem_step(&s);
+      break;
     }
   }
   _exit(0);
@@ -140,7 +150,8 @@ static int64_t stat_of(const char *group, const char *name) {
 static void await_stat(const char *group, const char *name, int64_t want) {
   for (long i = 0; i < 4000000; i++) {
     if (stat_of(group, name) == want) return;
-    for (int y = 0; y < 20; y++) sched_yield(); /* fewer polls in the trace */
+    for (int y = 0; y < 20; y++)
+      sched_yield(); /* fewer polls in the trace */
   }
   fprintf(stderr, "contend: %s.%s never reached %lld\n", group, name,
           (long long)want);
@@ -165,7 +176,8 @@ static void owner_death(void) {
     OK(mgr_lock_acquire(lk, -1, &got));
     char b = 1;
     if (write(p[1], &b, 1) != 1) _exit(1);
-    for (;;) pause();
+    for (;;)
+      pause();
   }
   close(p[1]);
   char b;
@@ -189,8 +201,10 @@ static void owner_death(void) {
   int a = reap(waiters[0]), c = reap(waiters[1]);
   if (!WIFEXITED(a) || WEXITSTATUS(a) != 10 || !WIFEXITED(c) ||
       WEXITSTATUS(c) != 11) {
-    fprintf(stderr, "contend: owner death: the waiters exited %d and %d "
-            "(want 10: told, 11: not told)\n", a, c);
+    fprintf(stderr,
+            "contend: owner death: the waiters exited %d and %d "
+            "(want 10: told, 11: not told)\n",
+            a, c);
     exit(1);
   }
   printf("contend: owner death told to the next owner only\n");
@@ -229,7 +243,8 @@ static void sure_waits(void) {
   pid_t a = child_then_parked(0, 1), b = child_then_parked(0, 2);
   OK(mgr_sem_release(bsem, 1));
   int sa = reap(a), sb = reap(b);
-  while (mgr_queue_get(q, 0, &out) == MGR_OK) mgr_value_free(&out);
+  while (mgr_queue_get(q, 0, &out) == MGR_OK)
+    mgr_value_free(&out);
   pid_t c = child_then_parked(1, 1), d = child_then_parked(1, 2);
   mgr_value one = mgr_int(1), two = mgr_int(2);
   OK(mgr_queue_put(q, &one, 0));
@@ -241,7 +256,8 @@ static void sure_waits(void) {
   OK(mgr_queue_get(q, 0, &out));
   mgr_value_free(&out);
   int se = reap(e);
-  while (mgr_queue_get(q, 0, &out) == MGR_OK) mgr_value_free(&out);
+  while (mgr_queue_get(q, 0, &out) == MGR_OK)
+    mgr_value_free(&out);
   if (sa || sb || sc || sd || se) {
     fprintf(stderr, "contend: the sure waits failed\n");
     exit(1);
@@ -252,7 +268,8 @@ static void sure_waits(void) {
 /* 4: a getter killed while parked on the empty queue. */
 static void dead_getter(void) {
   mgr_value out;
-  while (mgr_queue_get(q, 0, &out) == MGR_OK) mgr_value_free(&out);
+  while (mgr_queue_get(q, 0, &out) == MGR_OK)
+    mgr_value_free(&out);
   pid_t g = fork();
   if (g == 0) {
     OK(mgr_queue_get(q, -1, &out));
@@ -276,11 +293,16 @@ int main(int argc, char **argv) {
   int workers = 6, rounds = 150;
   unsigned seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--workers")) workers = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--seed")) seed = (unsigned)strtoul(argv[i + 1], NULL, 10);
+    if (!strcmp(argv[i], "--workers"))
+      workers = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--rounds"))
+      rounds = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--seed"))
+      seed = (unsigned)strtoul(argv[i + 1], NULL, 10);
     else {
-      fprintf(stderr, "usage: mgr_trace_contend [--workers N] [--rounds K] [--seed S]\n");
+      fprintf(
+          stderr,
+          "usage: mgr_trace_contend [--workers N] [--rounds K] [--seed S]\n");
       return 2;
     }
   }

@@ -47,8 +47,18 @@ typedef struct step {
   int val;    /* index in vals[] or -1 (the written value / the result) */
 } step;
 
-enum { E_CALL_BEGIN, E_CALL_END, E_REQUEST, E_REPLY, E_WAIT_BEGIN, E_WAIT_END,
-       E_CONN_OPEN, E_CONN_CLOSE, E_OBJ_CREATE, E_OBJ_DESTROY };
+enum {
+  E_CALL_BEGIN,
+  E_CALL_END,
+  E_REQUEST,
+  E_REPLY,
+  E_WAIT_BEGIN,
+  E_WAIT_END,
+  E_CONN_OPEN,
+  E_CONN_CLOSE,
+  E_OBJ_CREATE,
+  E_OBJ_DESTROY
+};
 
 static pid_t pids[NPROC];
 static const uint64_t conns[2] = {1, 2}, sessions[2] = {1, 2};
@@ -72,14 +82,12 @@ static void fire(const step *s) {
   switch (s->ev) {
   case E_CALL_BEGIN:
     MGRI_TRACE(call_begin, mgri_trace_pid(), (int64_t)pids[S], conn, s->rid,
-               s->op, s->oid,
-               mgri_trace_kind(s->op), mgri_trace_key(s->op, args, nargs),
-               (uint64_t)(16 + 8 * nargs));
+               s->op, s->oid, mgri_trace_kind(s->op),
+               mgri_trace_key(s->op, args, nargs), (uint64_t)(16 + 8 * nargs));
     break;
   case E_CALL_END:
     MGRI_TRACE(call_end, mgri_trace_pid(), (int64_t)pids[S], conn, s->rid,
-               s->op, s->status,
-               (uint64_t)(reads ? 12 : 4));
+               s->op, s->status, (uint64_t)(reads ? 12 : 4));
     break;
   case E_REQUEST:
     MGRI_TRACE(request, pid, conn, s->rid, s->op, s->oid,
@@ -87,7 +95,8 @@ static void fire(const step *s) {
     break;
   case E_REPLY:
     MGRI_TRACE(reply, pid, conn, s->rid, s->op, s->status,
-               mgri_trace_value(s->op, args, reads ? (size_t)(key != NULL) : nargs,
+               mgri_trace_value(s->op, args,
+                                reads ? (size_t)(key != NULL) : nargs,
                                 s->status, reads ? val : NULL));
     break;
   case E_WAIT_BEGIN:
@@ -122,7 +131,8 @@ static void add(step s) {
 }
 
 /* A whole call: client begin, server request (+ extra), reply, client end. */
-static void call(int c, uint64_t op, uint64_t oid, int key, int val, int status) {
+static void call(int c, uint64_t op, uint64_t oid, int key, int val,
+                 int status) {
   uint64_t rid = next_rid[c]++;
   uint64_t target = op == MGRI_OP_CREATE ? 0 : oid; /* manager ops: oid 0 */
   add((step){c, E_CALL_BEGIN, c, rid, op, target, 0, key, val});
@@ -151,19 +161,25 @@ static void build_script(int steady) {
   /* A lock wait: A holds the lock; B's acquire parks until A releases. */
   call(A, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, -1, -1, MGR_OK);
   uint64_t brid = next_rid[B]++;
-  add((step){B, E_CALL_BEGIN, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1, -1});
+  add((step){B, E_CALL_BEGIN, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1,
+             -1});
   add((step){S, E_REQUEST, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1, -1});
-  add((step){S, E_WAIT_BEGIN, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1, -1});
-  for (int i = 0; i < 3; i++) call(A, MGRI_OP_DICT_LEN, OID_DICT, -1, 2, MGR_OK);
+  add((step){S, E_WAIT_BEGIN, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1,
+             -1});
+  for (int i = 0; i < 3; i++)
+    call(A, MGRI_OP_DICT_LEN, OID_DICT, -1, 2, MGR_OK);
   uint64_t arid = next_rid[A]++;
-  add((step){A, E_CALL_BEGIN, A, arid, MGRI_OP_LOCK_RELEASE, OID_LOCK, 0, -1, -1});
+  add((step){A, E_CALL_BEGIN, A, arid, MGRI_OP_LOCK_RELEASE, OID_LOCK, 0, -1,
+             -1});
   add((step){S, E_REQUEST, A, arid, MGRI_OP_LOCK_RELEASE, OID_LOCK, 0, -1, -1});
   add((step){S, E_REPLY, A, arid, MGRI_OP_LOCK_RELEASE, OID_LOCK, 0, -1, -1});
   add((step){S, E_WAIT_END, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK,
              MGRI_TRACE_WAIT_GRANTED, -1, -1});
   add((step){S, E_REPLY, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1, -1});
-  add((step){A, E_CALL_END, A, arid, MGRI_OP_LOCK_RELEASE, OID_LOCK, 0, -1, -1});
-  add((step){B, E_CALL_END, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1, -1});
+  add((step){A, E_CALL_END, A, arid, MGRI_OP_LOCK_RELEASE, OID_LOCK, 0, -1,
+             -1});
+  add((step){B, E_CALL_END, B, brid, MGRI_OP_LOCK_ACQUIRE, OID_LOCK, 0, -1,
+             -1});
   call(B, MGRI_OP_LOCK_RELEASE, OID_LOCK, -1, -1, MGR_OK);
   /* Atomic increments: no lost update. */
   for (int i = 0; i < steady; i++) {
@@ -172,8 +188,10 @@ static void build_script(int steady) {
   }
   add((step){S, E_CONN_CLOSE, A, 0, 0, 0, 0, -1, -1});
   add((step){S, E_CONN_CLOSE, B, 0, 0, 0, 0, -1, -1});
-  add((step){S, E_OBJ_DESTROY, 0, 0, 0, OID_DICT, MGRI_TRACE_KIND_DICT, -1, -1});
-  add((step){S, E_OBJ_DESTROY, 0, 0, 0, OID_LOCK, MGRI_TRACE_KIND_LOCK, -1, -1});
+  add((step){S, E_OBJ_DESTROY, 0, 0, 0, OID_DICT, MGRI_TRACE_KIND_DICT, -1,
+             -1});
+  add((step){S, E_OBJ_DESTROY, 0, 0, 0, OID_LOCK, MGRI_TRACE_KIND_LOCK, -1,
+             -1});
 }
 
 /* --- processes --------------------------------------------------------------*/
@@ -243,13 +261,16 @@ static int run(int steady, long gap_us, long pause_ms) {
     if (gap_us) sleep_us(gap_us);
   }
   int stop = -1;
-  for (int i = B; i < NPROC; i++) (void)wr(to[i][1], &stop, sizeof stop);
+  for (int i = B; i < NPROC; i++)
+    (void)wr(to[i][1], &stop, sizeof stop);
   for (int i = B; i < NPROC; i++) {
     int st;
-    if (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) rc = 1;
+    if (waitpid(pids[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+      rc = 1;
   }
-  printf("fire: %zu events; client A pid %ld, client B pid %ld, server pid %ld\n",
-         nscript, (long)pids[A], (long)pids[B], (long)pids[S]);
+  printf(
+      "fire: %zu events; client A pid %ld, client B pid %ld, server pid %ld\n",
+      nscript, (long)pids[A], (long)pids[B], (long)pids[S]);
   return rc;
 }
 
@@ -273,17 +294,32 @@ static int check_digests(void) {
   ref.type = MGR_T_REF;
   ref.u.ref.id = 123456789;
   ref.u.ref.kind = MGR_K_LIST;
-  const double floats[] = {0.0, -0.0, 1.0, -2.5, 65504.0, 65505.0, 1e-8,
-                           5.960464477539063e-08, 6.103515625e-05,
-                           3.0517578125e-05, 1.0 / 3.0, 1e300, 3.4e38,
-                           1.401298464324817e-45, 100000.0, 0.1,
-                           __builtin_inf(), -__builtin_inf(), __builtin_nan("")};
-  const int64_t ints[] = {0, 1, 23, 24, 255, 256, 65535, 65536, 4294967295,
-                          4294967296, INT64_MAX, -1, -24, -25, -256, -257,
-                          INT64_MIN};
+  const double floats[] = {0.0,
+                           -0.0,
+                           1.0,
+                           -2.5,
+                           65504.0,
+                           65505.0,
+                           1e-8,
+                           5.960464477539063e-08,
+                           6.103515625e-05,
+                           3.0517578125e-05,
+                           1.0 / 3.0,
+                           1e300,
+                           3.4e38,
+                           1.401298464324817e-45,
+                           100000.0,
+                           0.1,
+                           __builtin_inf(),
+                           -__builtin_inf(),
+                           __builtin_nan("")};
+  const int64_t ints[] = {0,     1,     23,         24,         255,       256,
+                          65535, 65536, 4294967295, 4294967296, INT64_MAX, -1,
+                          -24,   -25,   -256,       -257,       INT64_MIN};
   mgr_value vs[64];
   size_t n = 0;
-  for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) vs[n++] = mgr_int(ints[i]);
+  for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+    vs[n++] = mgr_int(ints[i]);
   for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
     vs[n++] = mgr_float(floats[i]);
   vs[n++] = mgr_nil();
@@ -302,7 +338,9 @@ static int check_digests(void) {
     int rc = mgri_cbor_value(&b, &vs[i]);
     uint64_t want = fnv_bytes(b.data, b.len), got = mgri_trace_digest(&vs[i]);
     if (rc != MGR_OK || want != got) {
-      fprintf(stderr, "digest mismatch for value %zu (type %d): rc %d, %016llx != %016llx\n",
+      fprintf(stderr,
+              "digest mismatch for value %zu (type %d): rc %d, %016llx != "
+              "%016llx\n",
               i, (int)vs[i].type, rc, (unsigned long long)got,
               (unsigned long long)want);
       bad = 1;
@@ -333,12 +371,14 @@ static int check_loaded(void) {
 static volatile uint64_t sink;
 static int bench(void) {
   mgr_value items[64];
-  for (int i = 0; i < 64; i++) items[i] = mgr_int(i * 1000003);
+  for (int i = 0; i < 64; i++)
+    items[i] = mgr_int(i * 1000003);
   mgr_value big = mgr_array(items, 64);
   const long N = 50 * 1000 * 1000;
   struct timespec t0, t1, t2;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (long i = 0; i < N; i++) sink = (uint64_t)i;
+  for (long i = 0; i < N; i++)
+    sink = (uint64_t)i;
   clock_gettime(CLOCK_MONOTONIC, &t1);
   for (long i = 0; i < N; i++) {
     sink = (uint64_t)i;
@@ -346,12 +386,19 @@ static int bench(void) {
                mgri_trace_digest(&big));
   }
   clock_gettime(CLOCK_MONOTONIC, &t2);
-  double base = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / (double)N;
-  double with = ((double)(t2.tv_sec - t1.tv_sec) * 1e9 + (double)(t2.tv_nsec - t1.tv_nsec)) / (double)N;
+  double base = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+                 (double)(t1.tv_nsec - t0.tv_nsec)) /
+                (double)N;
+  double with = ((double)(t2.tv_sec - t1.tv_sec) * 1e9 +
+                 (double)(t2.tv_nsec - t1.tv_nsec)) /
+                (double)N;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (int i = 0; i < 1000; i++) sink = mgri_trace_digest(&big);
+  for (int i = 0; i < 1000; i++)
+    sink = mgri_trace_digest(&big);
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  double dig = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1000.0;
+  double dig = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+                (double)(t1.tv_nsec - t0.tv_nsec)) /
+               1000.0;
   printf("fire: loop %.2f ns/iter, with a %s call site %.2f ns/iter "
          "(the digest it would compute: %.0f ns)\n",
          base, MGRI_TRACE_ON(request) ? "ENABLED" : "disabled", with, dig);
@@ -363,13 +410,21 @@ int main(int argc, char **argv) {
   long gap_us = 200, pause_ms = 0;
   int check = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--check")) check = 1;
-    else if (!strcmp(argv[i], "--bench")) return bench();
-    else if (!strcmp(argv[i], "--steady") && i + 1 < argc) steady = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--gap-us") && i + 1 < argc) gap_us = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--pause-ms") && i + 1 < argc) pause_ms = atol(argv[++i]);
+    if (!strcmp(argv[i], "--check"))
+      check = 1;
+    else if (!strcmp(argv[i], "--bench"))
+      return bench();
+    else if (!strcmp(argv[i], "--steady") && i + 1 < argc)
+      steady = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--gap-us") && i + 1 < argc)
+      gap_us = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--pause-ms") && i + 1 < argc)
+      pause_ms = atol(argv[++i]);
     else {
-      fprintf(stderr, "usage: %s [--check] [--bench] [--steady N] [--gap-us US] [--pause-ms MS]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--check] [--bench] [--steady N] [--gap-us US] "
+              "[--pause-ms MS]\n",
+              argv[0]);
       return 2;
     }
   }

@@ -112,7 +112,8 @@ static void await_conns(mgr_client *m, int64_t want) {
 /* Whether a kind's object was made; says so when the manager refused it
  * (a kind not built in). */
 static bool made(const char *what, int rc) {
-  if (rc != MGR_OK) printf("scenarios: %s: skipped (%s)\n", what, mgr_strerror(rc));
+  if (rc != MGR_OK)
+    printf("scenarios: %s: skipped (%s)\n", what, mgr_strerror(rc));
   return rc == MGR_OK;
 }
 #define TRY_NEW(what, call) made(what, (call))
@@ -143,7 +144,8 @@ static int w_queue(waiter *w) {
 
 static int w_queue_timeout(waiter *w) {
   mgr_value v;
-  int rc = mgr_queue_get(w->p, 30, &v); /* nothing comes: the server's deadline */
+  int rc =
+      mgr_queue_get(w->p, 30, &v); /* nothing comes: the server's deadline */
   return rc == MGR_EEMPTY ? MGR_OK : rc == MGR_OK ? MGR_EINVAL : rc;
 }
 
@@ -224,7 +226,8 @@ static void threads(void) {
   }
   for (int i = 0; i < n; i++) {
     pthread_join(ws[i].t, NULL);
-    CHECK(ws[i].rc == MGR_OK, "threads: %s: %s", ws[i].what, mgr_strerror(ws[i].rc));
+    CHECK(ws[i].rc == MGR_OK, "threads: %s: %s", ws[i].what,
+          mgr_strerror(ws[i].rc));
   }
   printf("scenarios: threads: %d waiters, each let go\n", n);
   /* A get that the manager times out (its call still in flight), while the
@@ -283,8 +286,8 @@ static void timeout(void) {
   pid_t srv = (pid_t)mgr_server_pid(m);
   CHECK(kill(srv, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
   pthread_join(t, NULL);
-  CHECK(g.rc == MGR_ETIMEDOUT, "timeout: the acquire returned %s, not ETIMEDOUT",
-        mgr_strerror(g.rc));
+  CHECK(g.rc == MGR_ETIMEDOUT,
+        "timeout: the acquire returned %s, not ETIMEDOUT", mgr_strerror(g.rc));
   CHECK(kill(srv, SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
   await_parked(m, 0);
   OK(mgr_lock_release(lock));
@@ -293,7 +296,8 @@ static void timeout(void) {
   OK(mgr_ping(c));
   mgr_release(g.lock);
   mgr_close(c);
-  printf("scenarios: timeout: the client gave up first, the manager answered later\n");
+  printf("scenarios: timeout: the client gave up first, the manager answered "
+         "later\n");
   mgr_release(lock);
   OK(mgr_shutdown(m));
 }
@@ -335,7 +339,8 @@ typedef struct two_arg {
 
 static void *two_incr(void *arg) {
   two_arg *a = arg;
-  for (int i = 0; i < 20 && a->rc == MGR_OK; i++) a->rc = mgr_var_incr_int(a->p, 1, NULL);
+  for (int i = 0; i < 20 && a->rc == MGR_OK; i++)
+    a->rc = mgr_var_incr_int(a->p, 1, NULL);
   return NULL;
 }
 
@@ -426,7 +431,8 @@ int main(int argc, char **argv) {
   if (all || !strcmp(what, "two")) two(), known = true;
   if (all || !strcmp(what, "batch")) batch(), known = true;
   if (!known) {
-    fprintf(stderr, "usage: %s [threads|timeout|killed|two|batch|all]\n", argv[0]);
+    fprintf(stderr, "usage: %s [threads|timeout|killed|two|batch|all]\n",
+            argv[0]);
     return 2;
   }
   return failures ? 1 : 0;

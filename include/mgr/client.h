@@ -463,8 +463,7 @@ MGR_API int mgr_var_cas(mgr_proxy *v, const mgr_value *expected,
  * without limit is not cut short by it), a later grant being given back by
  * this thread's next call (mgr/sync.h, "Waiting"); MGR_ELIMIT when this
  * thread has too many requests waiting on the manager. */
-MGR_API int mgr_lock_acquire(mgr_proxy *lk, int64_t timeout_ms,
-                             bool *acquired);
+MGR_API int mgr_lock_acquire(mgr_proxy *lk, int64_t timeout_ms, bool *acquired);
 /* lock.release(); a Lock may be released by any thread, as threading.Lock.
  * MGR_ESTATE when not held (RLock: not held by the caller). */
 MGR_API int mgr_lock_release(mgr_proxy *lk);
@@ -529,7 +528,8 @@ MGR_API int mgr_batch_add(mgr_batch *b, mgr_proxy *p, const char *op,
  * included, is sticky. */
 
 /* d[key] (mgr_dict_get()). Only the common errors. */
-MGR_API int mgr_batch_dict_get(mgr_batch *b, mgr_proxy *d, const mgr_value *key);
+MGR_API int mgr_batch_dict_get(mgr_batch *b, mgr_proxy *d,
+                               const mgr_value *key);
 /* d.get(key, dflt) (mgr_dict_get_default()); dflt NULL is None, as there.
  * Only the common errors. */
 MGR_API int mgr_batch_dict_get_default(mgr_batch *b, mgr_proxy *d,
@@ -539,7 +539,8 @@ MGR_API int mgr_batch_dict_get_default(mgr_batch *b, mgr_proxy *d,
 MGR_API int mgr_batch_dict_set(mgr_batch *b, mgr_proxy *d, const mgr_value *key,
                                const mgr_value *val);
 /* del d[key] (mgr_dict_del()). Only the common errors. */
-MGR_API int mgr_batch_dict_del(mgr_batch *b, mgr_proxy *d, const mgr_value *key);
+MGR_API int mgr_batch_dict_del(mgr_batch *b, mgr_proxy *d,
+                               const mgr_value *key);
 /* key in d (mgr_dict_contains()): the result is a bool. Only the common
  * errors. */
 MGR_API int mgr_batch_dict_contains(mgr_batch *b, mgr_proxy *d,

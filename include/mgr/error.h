@@ -39,7 +39,7 @@ extern "C" {
   X(ENOTFOUND, -45, "LookupError", "no such shared object")                    \
   X(ESTATE, -46, "RuntimeError", "operation not valid in the object's state")  \
   X(ELIMIT, -47, "MemoryError", "manager resource limit reached")              \
-  X(ESHUTDOWN, -48, "EOFError", "manager is shutting down")                   \
+  X(ESHUTDOWN, -48, "EOFError", "manager is shutting down")                    \
   X(EATTR, -49, "AttributeError", "no such attribute")                         \
   X(EFULL, -50, "queue.Full", "the queue is full")                             \
   X(EEMPTY, -51, "queue.Empty", "the queue is empty")                          \

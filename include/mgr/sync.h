@@ -242,9 +242,9 @@ MGR_API int mgr_array_incr_int(mgr_proxy *a, int64_t index, int64_t delta,
 /* Compare-and-swap of a[index]: when it equals expected, store desired.
  * *swapped and *current (the element after the call; both may be NULL)
  * tell. MGR_EINDEX; MGR_ETYPE, MGR_EOVERFLOW for desired as a store. */
-MGR_API int mgr_array_cas(mgr_proxy *a, int64_t index, const mgr_value *expected,
-                          const mgr_value *desired, bool *swapped,
-                          mgr_value *current);
+MGR_API int mgr_array_cas(mgr_proxy *a, int64_t index,
+                          const mgr_value *expected, const mgr_value *desired,
+                          bool *swapped, mgr_value *current);
 /* a.typecode into *out (Python's ArrayProxy does not expose it). MGR_EBADOP
  * for a proxy of another kind (no other error but the common ones). */
 MGR_API int mgr_array_typecode(mgr_proxy *a, char *out);

@@ -106,7 +106,9 @@ static inline mgr_value mgr_textn(const char *p, size_t len) {
   return v;
 }
 /* Borrows the NUL-terminated string s. */
-static inline mgr_value mgr_text(const char *s) { return mgr_textn(s, strlen(s)); }
+static inline mgr_value mgr_text(const char *s) {
+  return mgr_textn(s, strlen(s));
+}
 static inline mgr_value mgr_bytes(const void *p, size_t len) {
   mgr_value v = mgr_textn((const char *)p, len);
   v.type = MGR_T_BYTES;
@@ -154,7 +156,8 @@ MGR_API size_t mgr_value_repr(const mgr_value *v, char *buf, size_t cap);
 /* In a map value, the value stored under key (by Python key equality),
  * borrowed from map; NULL when absent, or when map is NULL or not a map.
  * Never fails. Thread-safe. */
-MGR_API const mgr_value *mgr_map_get(const mgr_value *map, const mgr_value *key);
+MGR_API const mgr_value *mgr_map_get(const mgr_value *map,
+                                     const mgr_value *key);
 
 /* The kind's short name as refs print it and the tools show it ("dict",
  * "queue", "bsemaphore" ...), or NULL for a number that is no mgr_kind.

@@ -57,7 +57,7 @@ static bool exact_float(double d) {
 
 /* The bytes of the shortest head for arg. */
 static inline size_t head_len(uint64_t arg) {
-  return arg < 24            ? 1
+  return arg < 24             ? 1
          : arg <= 0xff        ? 2
          : arg <= 0xffff      ? 3
          : arg <= 0xffffffffu ? 5
@@ -80,7 +80,8 @@ void mgri_cbor_head(mgri_buf *b, unsigned major, uint64_t arg) {
     break;
   default:
     h[0] = (uint8_t)(m | (n == 3 ? 25 : n == 5 ? 26 : 27));
-    for (size_t i = 1; i < n; i++) h[i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
+    for (size_t i = 1; i < n; i++)
+      h[i] = (uint8_t)(arg >> (8 * (n - 1 - i)));
     break;
   }
   b->len += n;
@@ -123,13 +124,15 @@ void mgri_cbor_float(mgri_buf *b, double v) {
     uint32_t u;
     memcpy(&u, &f, 4);
     o[0] = 0xfa;
-    for (int i = 0; i < 4; i++) o[1 + i] = (uint8_t)(u >> (24 - 8 * i));
+    for (int i = 0; i < 4; i++)
+      o[1 + i] = (uint8_t)(u >> (24 - 8 * i));
     mgri_buf_append(b, o, 5);
   } else {
     uint64_t u;
     memcpy(&u, &v, 8);
     o[0] = 0xfb;
-    for (int i = 0; i < 8; i++) o[1 + i] = (uint8_t)(u >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++)
+      o[1 + i] = (uint8_t)(u >> (56 - 8 * i));
     mgri_buf_append(b, o, 9);
   }
 }
@@ -171,7 +174,8 @@ static void enc(mgri_buf *b, const mgr_value *v) {
     return mgri_cbor_bytes(b, v->u.s.ptr, v->u.s.len);
   case MGR_T_ARRAY:
     mgri_cbor_array(b, v->u.a.len);
-    for (size_t i = 0; i < v->u.a.len && !b->err; i++) enc(b, &v->u.a.items[i]);
+    for (size_t i = 0; i < v->u.a.len && !b->err; i++)
+      enc(b, &v->u.a.items[i]);
     return;
   case MGR_T_MAP:
     mgri_cbor_map(b, v->u.a.len);
@@ -263,16 +267,15 @@ static int head(dec *d, unsigned *major, unsigned *ai, uint64_t *arg) {
   *ai = c & 0x1f;
   if (*ai >= 28 && *ai <= 30)
     return fail(d, MGR_EDECODE, at, "reserved additional info");
-  if (*ai == 31)
-    return fail(d, MGR_EDECODE, at, "indefinite length");
+  if (*ai == 31) return fail(d, MGR_EDECODE, at, "indefinite length");
   if (*major == 7 && (*ai < 20 || *ai == 24))
     return fail(d, MGR_EDECODE, at, "simple value");
-  if (*major == 7 && *ai == 23)
-    return fail(d, MGR_EDECODE, at, "undefined");
+  if (*major == 7 && *ai == 23) return fail(d, MGR_EDECODE, at, "undefined");
   size_t len = *ai < 24 ? 0 : (size_t)1 << (*ai - 24);
   if (d->n - at - 1 < len) return fail(d, MGR_EDECODE, at, EOI);
   uint64_t v = *ai < 24 ? *ai : 0;
-  for (size_t i = 0; i < len; i++) v = v << 8 | d->p[at + 1 + i];
+  for (size_t i = 0; i < len; i++)
+    v = v << 8 | d->p[at + 1 + i];
   if (*major != 7 && *ai >= 24) {
     static const uint64_t floor_[4] = {24, 0x100, 0x10000, 0x100000000ull};
     if (v < floor_[*ai - 24])
@@ -344,11 +347,13 @@ static int item(dec *d, unsigned depth, mgr_value *out) {
   size_t left = d->n - d->pos;
   switch (major) {
   case 0:
-    if (arg > INT64_MAX) return fail(d, MGR_EDECODE, at, "integer out of range");
+    if (arg > INT64_MAX)
+      return fail(d, MGR_EDECODE, at, "integer out of range");
     *out = mgr_int((int64_t)arg);
     return MGR_OK;
   case 1:
-    if (arg > INT64_MAX) return fail(d, MGR_EDECODE, at, "integer out of range");
+    if (arg > INT64_MAX)
+      return fail(d, MGR_EDECODE, at, "integer out of range");
     *out = mgr_int(-1 - (int64_t)arg);
     return MGR_OK;
   case 2:
@@ -474,16 +479,24 @@ int mgri_cbor_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
 }
 
 int mgri_cbor_decode_hole(const uint8_t *p, size_t n, const mgri_limits *lim,
-                          mgri_arena *a, mgr_value *out,
-                          mgri_decode_error *err, mgri_hole *hole) {
+                          mgri_arena *a, mgr_value *out, mgri_decode_error *err,
+                          mgri_hole *hole) {
   mgri_decode_error spare;
   mgri_limits defaults;
   if (!lim) {
     mgri_limits_default(&defaults);
     lim = &defaults;
   }
-  dec d = {p,         n, 0, lim->depth_max, lim->items_max, lim->borrow_min,
-           0,         a, err ? err : &spare, hole};
+  dec d = {p,
+           n,
+           0,
+           lim->depth_max,
+           lim->items_max,
+           lim->borrow_min,
+           0,
+           a,
+           err ? err : &spare,
+           hole};
   if (hole) hole->used = false;
   /* 0 means "the default"; nothing may exceed the protocol's ceiling. */
   if (d.depth_max == 0 || d.depth_max > MGRI_DEPTH_MAX)

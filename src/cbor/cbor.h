@@ -22,7 +22,7 @@
  * is the byte offset, from the start of the decoded item, where the offending
  * head or byte starts. */
 typedef struct mgri_decode_error {
-  int code;    /* MGR_EDECODE, MGR_ETOOBIG or MGR_ENOMEM */
+  int code; /* MGR_EDECODE, MGR_ETOOBIG or MGR_ENOMEM */
   size_t offset;
   const char *what;
 } mgri_decode_error;
@@ -33,8 +33,10 @@ void mgri_cbor_uint(mgri_buf *b, uint64_t v);
 void mgri_cbor_int(mgri_buf *b, int64_t v);
 void mgri_cbor_bool(mgri_buf *b, bool v);
 void mgri_cbor_nil(mgri_buf *b);
-void mgri_cbor_float(mgri_buf *b, double v); /* preferred (shortest exact) width */
-void mgri_cbor_text(mgri_buf *b, const char *p, size_t n); /* caller checked UTF-8 */
+void mgri_cbor_float(mgri_buf *b,
+                     double v); /* preferred (shortest exact) width */
+void mgri_cbor_text(mgri_buf *b, const char *p,
+                    size_t n); /* caller checked UTF-8 */
 void mgri_cbor_bytes(mgri_buf *b, const void *p, size_t n);
 void mgri_cbor_array(mgri_buf *b, size_t n);
 void mgri_cbor_map(mgri_buf *b, size_t npairs);
@@ -78,7 +80,7 @@ typedef struct mgri_hole {
 } mgri_hole;
 /* mgri_cbor_decode over an input with a hole (NULL: none). */
 int mgri_cbor_decode_hole(const uint8_t *p, size_t n, const mgri_limits *lim,
-                          mgri_arena *a, mgr_value *out,
-                          mgri_decode_error *err, mgri_hole *hole);
+                          mgri_arena *a, mgr_value *out, mgri_decode_error *err,
+                          mgri_hole *hole);
 
 #endif

@@ -124,7 +124,8 @@ int mgri_map_find_dup(const mgr_value *pairs, size_t npairs, size_t *dup) {
   }
   keyent *e = malloc(npairs * sizeof *e);
   if (!e) return MGR_ENOMEM;
-  for (size_t i = 0; i < npairs; i++) e[i] = (keyent){&pairs[2 * i], i};
+  for (size_t i = 0; i < npairs; i++)
+    e[i] = (keyent){&pairs[2 * i], i};
   qsort(e, npairs, sizeof *e, keyent_cmp);
   /* In each run of equal keys the second entry is the first repeat; report
    * the earliest repeat in map order, as a sequential check would. */
@@ -189,7 +190,8 @@ static bool map_eq(const mgr_value *a, const mgr_value *b) {
 int mgri_value_cmp(const mgr_value *a, const mgr_value *b, int *out) {
   mgri_num x = {false, 0, 0}, y = {false, 0, 0};
   if (mgri_as_num(a, &x)) {
-    if (!mgri_as_num(b, &y) || mgri_num_nan(x) || mgri_num_nan(y)) return MGR_ETYPE;
+    if (!mgri_as_num(b, &y) || mgri_num_nan(x) || mgri_num_nan(y))
+      return MGR_ETYPE;
     *out = mgri_num_cmp(x, y);
     return MGR_OK;
   }

@@ -106,7 +106,8 @@ void *mgri_value_block(const mgr_value *v) {
 static size_t items_rec(const mgr_value *v, size_t cap) {
   if (v->type != MGR_T_ARRAY && v->type != MGR_T_MAP) return 1;
   size_t n = v->u.a.len * (v->type == MGR_T_MAP ? 2 : 1), c = 1;
-  for (size_t i = 0; i < n && c < cap; i++) c += items_rec(&v->u.a.items[i], cap - c);
+  for (size_t i = 0; i < n && c < cap; i++)
+    c += items_rec(&v->u.a.items[i], cap - c);
   return c;
 }
 
@@ -123,7 +124,8 @@ size_t mgri_value_refs(const mgr_value *v, void (*fn)(void *ctx, uint64_t id),
   case MGR_T_ARRAY:
   case MGR_T_MAP: {
     size_t n = v->u.a.len * (v->type == MGR_T_MAP ? 2 : 1), c = 0;
-    for (size_t i = 0; i < n; i++) c += mgri_value_refs(&v->u.a.items[i], fn, ctx);
+    for (size_t i = 0; i < n; i++)
+      c += mgri_value_refs(&v->u.a.items[i], fn, ctx);
     return c;
   }
   default:
@@ -148,7 +150,7 @@ static int check(const mgr_value *v, unsigned depth) {
     return !v->u.s.ptr && v->u.s.len ? MGR_EINVAL : MGR_OK;
   case MGR_T_REF:
     if ((v->u.ref.kind < 1 || v->u.ref.kind > MGRI_KIND_MAX ||
-                 v->u.ref.id == 0 || v->u.ref.id > INT64_MAX))
+         v->u.ref.id == 0 || v->u.ref.id > INT64_MAX))
       return MGR_EINVAL;
     return MGR_OK;
   case MGR_T_ARRAY:

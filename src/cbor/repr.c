@@ -46,7 +46,8 @@ static void repr_float(out *o, double d) {
   for (; *p && *p != 'e'; p++)
     if (*p >= '0' && *p <= '9') digits[nd++] = *p;
   int e = atoi(p + 1);
-  while (nd > 1 && digits[nd - 1] == '0') nd--;
+  while (nd > 1 && digits[nd - 1] == '0')
+    nd--;
   if (neg) putc_(o, '-');
   if (e < -4 || e >= 16) {
     putc_(o, digits[0]);
@@ -60,11 +61,13 @@ static void repr_float(out *o, double d) {
   }
   if (e < 0) {
     puts_(o, "0.");
-    for (int i = -1; i > e; i--) putc_(o, '0');
+    for (int i = -1; i > e; i--)
+      putc_(o, '0');
     return put(o, digits, nd);
   }
   size_t ip = (size_t)e + 1; /* digits before the point */
-  for (size_t i = 0; i < ip; i++) putc_(o, i < nd ? digits[i] : '0');
+  for (size_t i = 0; i < ip; i++)
+    putc_(o, i < nd ? digits[i] : '0');
   putc_(o, '.');
   if (nd > ip)
     put(o, digits + ip, nd - ip);
@@ -110,7 +113,8 @@ static void repr_str(out *o, const uint8_t *s, size_t n, bool bytes) {
       size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
       if (k > n - i) k = n - i;
       uint32_t cp = c & (0x7f >> k);
-      for (size_t j = 1; j < k; j++) cp = cp << 6 | (s[i + j] & 0x3f);
+      for (size_t j = 1; j < k; j++)
+        cp = cp << 6 | (s[i + j] & 0x3f);
       if (unprintable(cp)) {
         if (cp <= 0xff)
           snprintf(esc, sizeof esc, "\\x%02" PRIx32, cp);
@@ -163,8 +167,8 @@ static void repr_rec(out *o, const mgr_value *v) {
     }
     return putc_(o, '}');
   case MGR_T_REF:
-    snprintf(tmp, sizeof tmp, "<%s #%" PRIu64 ">", mgri_kind_short(v->u.ref.kind),
-             v->u.ref.id);
+    snprintf(tmp, sizeof tmp, "<%s #%" PRIu64 ">",
+             mgri_kind_short(v->u.ref.kind), v->u.ref.id);
     return puts_(o, tmp);
   default:
     return puts_(o, "<?>");

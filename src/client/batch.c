@@ -12,16 +12,16 @@
 
 struct mgr_batch {
   mgr_client *m;
-  mgri_arena args;    /* copies of the added arguments; reset by clear */
-  mgr_value *trip;    /* [op, oid, args] of each operation, 3 per entry */
-  mgr_value *items;   /* the entries as arrays, pointed at trip when run */
-  int *status;        /* per entry, after a run */
-  const char **msg;   /* per entry, after a run (in out) */
+  mgri_arena args;  /* copies of the added arguments; reset by clear */
+  mgr_value *trip;  /* [op, oid, args] of each operation, 3 per entry */
+  mgr_value *items; /* the entries as arrays, pointed at trip when run */
+  int *status;      /* per entry, after a run */
+  const char **msg; /* per entry, after a run (in out) */
   size_t n, cap;
-  size_t nrun;        /* entries the last run answered; 0: no valid run */
-  int err;            /* sticky add error */
-  int run_err;        /* the last run's error for the batch as a whole */
-  mgri_arena out;     /* error messages and the results' array; reset per run */
+  size_t nrun;    /* entries the last run answered; 0: no valid run */
+  int err;        /* sticky add error */
+  int run_err;    /* the last run's error for the batch as a whole */
+  mgri_arena out; /* error messages and the results' array; reset per run */
 };
 
 /* An argument sits at depth 6 of the request: request > args > batch list >
@@ -100,7 +100,9 @@ static int add(mgr_batch *b, mgr_proxy *p, uint64_t op, const mgr_value *args,
   if (!b) return MGR_EINVAL;
   if (b->err) return b->err;
   const mgri_opinfo *oi = mgri_op_info(op);
-  if (!oi) return fail(b, MGR_EINVAL, "unknown operation %llu", (unsigned long long)op);
+  if (!oi)
+    return fail(b, MGR_EINVAL, "unknown operation %llu",
+                (unsigned long long)op);
   if (p && p->m != b->m)
     return fail(b, MGR_EINVAL, "the proxy belongs to another client");
   if (oi->kind != 0) {
@@ -260,7 +262,8 @@ int mgr_batch_run(mgr_batch *b, mgr_value *results) {
   b->nrun = 0;
   b->run_err = MGR_OK;
   /* trip may have moved since the adds: point the entries at it now. */
-  for (size_t i = 0; i < b->n; i++) b->items[i] = mgr_array(&b->trip[3 * i], 3);
+  for (size_t i = 0; i < b->n; i++)
+    b->items[i] = mgr_array(&b->trip[3 * i], 3);
   mgr_value list = mgr_array(b->items, b->n);
   mgr_value res;
   int rc = mgri_callm(b->m, MGRI_OP_BATCH, 0, &list, 1, &res);

@@ -49,7 +49,8 @@ static void mutex_init_recursive(pthread_mutex_t *mu) {
  * one locked by a thread that does not exist there. */
 static void atfork_prepare(void) {
   pthread_mutex_lock(&g_mu);
-  for (mgr_client *m = g_clients; m; m = m->reg_next) pthread_mutex_lock(&m->mu);
+  for (mgr_client *m = g_clients; m; m = m->reg_next)
+    pthread_mutex_lock(&m->mu);
 }
 
 static void atfork_parent(void) {
@@ -331,7 +332,8 @@ static void orphan_reply(mgri_conn *c, const mgri_reply *rep, int tmo,
     if (rep->status != MGR_OK) return;
     const mgr_value *r = &rep->result;
     mgr_value args[2];
-    mgri_request rq = {.rid = c->next_rid, .oid = oid, .args = args, .nargs = 0};
+    mgri_request rq = {
+        .rid = c->next_rid, .oid = oid, .args = args, .nargs = 0};
     switch (op) {
     case MGRI_OP_LOCK_ACQUIRE:
     case MGRI_OP_COND_ACQUIRE:
@@ -376,8 +378,9 @@ static void orphan_add(mgri_conn *c, uint64_t rid, uint64_t oid, uint64_t op) {
 
 /* Codes after which the server closes the connection (spec 10.3). */
 static bool fatal(int status) {
-  return status == MGR_EPROTO || status == MGR_EDECODE || status == MGR_ETOOBIG ||
-         status == MGR_EVERSION || status == MGR_EPERM || status == MGR_ESHUTDOWN;
+  return status == MGR_EPROTO || status == MGR_EDECODE ||
+         status == MGR_ETOOBIG || status == MGR_EVERSION ||
+         status == MGR_EPERM || status == MGR_ESHUTDOWN;
 }
 
 /* Waits until c can be read (for the deadline when tmo >= 0) and reads
@@ -425,7 +428,8 @@ static int recv_direct(mgri_conn *c, int tmo, const struct timespec *dl,
   size_t k = 2 + rl; /* the code's offset */
   if (have < MGRI_FRAME_HEADER + k + 6) return 0;
   uint64_t rid = ai < 24 ? ai : 0;
-  for (size_t i = 0; i < rl; i++) rid = rid << 8 | b[2 + i];
+  for (size_t i = 0; i < rl; i++)
+    rid = rid << 8 | b[2 + i];
   static const uint64_t floor_[4] = {24, 0x100, 0x10000, 0x100000000ull};
   if ((ai >= 24 && rid < floor_[ai - 24]) || rid > INT64_MAX) return 0;
   if (b[k] != 0x00 || (b[k + 1] != 0x5a && b[k + 1] != 0x7a)) return 0;
@@ -513,9 +517,10 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
                         de.what ? de.what : mgr_strerror(d));
       }
       if (fatal(out->status)) /* whatever the rid: the server closes */
-        return broken(c, out->status, "%.*s",
-                      (int)(out->msg ? out->msglen : strlen(mgr_strerror(out->status))),
-                      out->msg ? out->msg : mgr_strerror(out->status));
+        return broken(
+            c, out->status, "%.*s",
+            (int)(out->msg ? out->msglen : strlen(mgr_strerror(out->status))),
+            out->msg ? out->msg : mgr_strerror(out->status));
       if (out->rid == rid) return MGR_OK;
       orphan_reply(c, out, tmo, dl);
       if (c->broken) return c->broken_err;
@@ -525,8 +530,8 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
     /* What the frame being read still needs (a large reply's whole body
      * at once: no regrowing), or a small chunk. */
     size_t avail = 0, want = mgri_reader_want(&c->rd);
-    uint8_t *p = mgri_reader_prepare(&c->rd, want > 16384 ? want : 16384,
-                                     &avail);
+    uint8_t *p =
+        mgri_reader_prepare(&c->rd, want > 16384 ? want : 16384, &avail);
     if (!p && c->rd.err == MGR_ENOMEM) {
       /* Nothing was read: the reply waits in the socket, and is skipped as
        * stale by the next call. */
@@ -534,7 +539,8 @@ static int recv_reply(mgri_conn *c, uint64_t rid, int tmo,
       snprintf(c->errmsg, sizeof c->errmsg, "%s", c->rd.errmsg);
       return MGR_ENOMEM;
     }
-    if (!p) return broken(c, c->rd.err ? c->rd.err : MGR_ENOMEM, "out of memory");
+    if (!p)
+      return broken(c, c->rd.err ? c->rd.err : MGR_ENOMEM, "out of memory");
     ssize_t n = read_some(c, p, avail, tmo, dl);
     if (n > 0) {
       mgri_reader_commit(&c->rd, (size_t)n);
@@ -582,15 +588,15 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   /* The per-call timeout counts from the end of the op's own wait; a wait
    * without limit is not cut short (mgr/sync.h). */
   if (tmo64 >= 0 && wait_ms != MGRI_NO_WAIT)
-    tmo64 = wait_ms < 0 ? -1
+    tmo64 = wait_ms < 0                 ? -1
             : wait_ms > INT_MAX - tmo64 ? INT_MAX
                                         : tmo64 + wait_ms;
   int tmo = tmo64 > INT_MAX ? INT_MAX : (int)tmo64;
   struct timespec dl = {0, 0};
   if (tmo >= 0) deadline_set(&dl, tmo);
 
-  mgri_request rq = {.rid = c->next_rid++, .op = op, .oid = oid,
-                     .args = args, .nargs = nargs};
+  mgri_request rq = {
+      .rid = c->next_rid++, .op = op, .oid = oid, .args = args, .nargs = nargs};
   mgri_buf_clear(&c->out);
   int rc = mgri_request_encode(&c->out, &rq, c->send_max);
   if (rc != MGR_OK) {
@@ -603,8 +609,8 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   if (traced)
     MGRI_TRACE(call_begin, mgri_trace_pid(),
                atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
-               c->conn_id, rq.rid, op, oid,
-               mgri_trace_kind(op), mgri_trace_key(op, args, nargs),
+               c->conn_id, rq.rid, op, oid, mgri_trace_kind(op),
+               mgri_trace_key(op, args, nargs),
                (uint64_t)mgri_buf_total(&c->out));
   c->reply_len = 0;
   rc = send_all(c, &c->out, tmo, &dl);
@@ -628,8 +634,7 @@ static int call(mgri_conn *c, uint64_t op, uint64_t oid, const mgr_value *args,
   if (traced)
     MGRI_TRACE(call_end, mgri_trace_pid(),
                atomic_load_explicit(&c->m->server_pid, memory_order_relaxed),
-               c->conn_id, rq.rid, op, rc,
-               (uint64_t)c->reply_len);
+               c->conn_id, rq.rid, op, rc, (uint64_t)c->reply_len);
   return rc;
 }
 
@@ -775,7 +780,8 @@ static void retain_all(mgr_client *m, mgri_conn *c) {
   for (size_t off = 0; off < n; off += MGRI_RETAIN_MAX) {
     size_t k = n - off < MGRI_RETAIN_MAX ? n - off : MGRI_RETAIN_MAX;
     mgr_value arg = mgr_array(ids + off, k);
-    if (mgri_call(c, MGRI_OP_RETAIN, 0, &arg, 1, NULL) != MGR_ENOTFOUND) continue;
+    if (mgri_call(c, MGRI_OP_RETAIN, 0, &arg, 1, NULL) != MGR_ENOTFOUND)
+      continue;
     /* All or none: some object is gone; take the others one by one. */
     for (size_t j = 0; j < k; j++) {
       arg = mgr_array(ids + off + j, 1);

@@ -66,7 +66,7 @@ typedef struct mgri_ref {
 struct mgr_client {
   struct mgr_client *reg_next; /* the global registry (atfork handlers) */
   char *address;
-  pthread_key_t key; /* this thread's mgri_conn */
+  pthread_key_t key;  /* this thread's mgri_conn */
   pthread_mutex_t mu; /* session, conns list, ref table */
   _Atomic int64_t timeout_ms;
   bool allow_other_uid; /* mgr_options.allow_other_uid */
@@ -74,13 +74,13 @@ struct mgr_client {
   uint8_t *authkey;     /* the authkey (spec 2.8), or NULL */
   size_t authkeylen;
   struct ssl_ctx_st *tls; /* tls:// */
-  char *tls_name;       /* the name the server's certificate must carry */
+  char *tls_name;         /* the name the server's certificate must carry */
   mgri_keepalive ka;
   uint32_t max_frame;
-  uint64_t session;     /* 0: none yet in this process (fresh, or after fork) */
+  uint64_t session; /* 0: none yet in this process (fresh, or after fork) */
   _Atomic int64_t server_pid; /* every HELLO stores it; read by any thread */
-  mgri_conn *conns;     /* every connection of this process */
-  mgri_conn *primary;   /* the one that created the session */
+  mgri_conn *conns;           /* every connection of this process */
+  mgri_conn *primary;         /* the one that created the session */
   /* oid -> local proxy count, open addressing, linear probing. */
   mgri_ref *refs;
   size_t nrefs, caprefs;

@@ -5,14 +5,14 @@
 #include "mgr/error.h"
 
 int mgri_pcall(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
-                mgr_value *res) {
+               mgr_value *res) {
   if (!p) return MGR_EINVAL;
   return mgri_callm(p->m, op, p->id, args, n, res);
 }
 
 /* A result the caller owns (out may be NULL: not wanted). */
 int mgri_pcall_out(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
-                    mgr_value *out) {
+                   mgr_value *out) {
   mgr_value res;
   if (out) *out = mgr_nil();
   int rc = mgri_pcall(p, op, args, n, &res);
@@ -26,7 +26,7 @@ int mgri_pcall_bad(mgr_proxy *p, const char *want) {
 }
 
 int mgri_pcall_int(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
-                    int64_t *out) {
+                   int64_t *out) {
   mgr_value res;
   int rc = mgri_pcall(p, op, args, n, &res);
   if (rc != MGR_OK) return rc;
@@ -39,7 +39,7 @@ int mgri_pcall_int(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
  * int delta is a float (spec 11.1): no int can say it, so MGR_ETYPE — after
  * the server applied the increment, which the message says. */
 int mgri_pcall_incr_int(mgr_proxy *p, uint64_t op, const mgr_value *args,
-                         size_t n, int64_t *out) {
+                        size_t n, int64_t *out) {
   mgr_value res;
   int rc = mgri_pcall(p, op, args, n, &res);
   if (rc != MGR_OK) return rc;
@@ -56,7 +56,7 @@ int mgri_pcall_incr_int(mgr_proxy *p, uint64_t op, const mgr_value *args,
 }
 
 int mgri_pcall_size(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
-                     size_t *out) {
+                    size_t *out) {
   int64_t v = 0;
   int rc = mgri_pcall_int(p, op, args, n, &v);
   if (rc != MGR_OK) return rc;
@@ -66,7 +66,7 @@ int mgri_pcall_size(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
 }
 
 int mgri_pcall_bool(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
-                     bool *out) {
+                    bool *out) {
   mgr_value res;
   int rc = mgri_pcall(p, op, args, n, &res);
   if (rc != MGR_OK) return rc;
@@ -77,7 +77,7 @@ int mgri_pcall_bool(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
 
 /* [swapped, current] */
 int mgri_pcall_cas(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
-                    bool *swapped, mgr_value *current) {
+                   bool *swapped, mgr_value *current) {
   mgr_value res;
   if (current) *current = mgr_nil();
   int rc = mgri_pcall(p, op, args, n, &res);
@@ -89,9 +89,9 @@ int mgri_pcall_cas(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
   return current ? mgri_result_out(&res.u.a.items[1], current) : MGR_OK;
 }
 
-
-mgr_value mgri_wire_bound(mgr_bound b) { return b.given ? mgr_int(b.value) : mgr_nil(); }
-
+mgr_value mgri_wire_bound(mgr_bound b) {
+  return b.given ? mgr_int(b.value) : mgr_nil();
+}
 
 int mgri_pcall_wait(mgr_proxy *p, uint64_t op, const mgr_value *args, size_t n,
                     mgr_value *res, int64_t wait_ms) {

@@ -6,7 +6,6 @@
 #include "pcall.h"
 #include "mgr/error.h"
 
-
 /* --- dict ------------------------------------------------------------------ */
 
 int mgr_dict_get(mgr_proxy *d, const mgr_value *key, mgr_value *out) {
@@ -56,8 +55,10 @@ int mgr_dict_popitem(mgr_proxy *d, mgr_value *key, mgr_value *val) {
   if (val) *val = mgr_nil();
   int rc = mgri_pcall(d, MGRI_OP_DICT_POPITEM, NULL, 0, &res);
   if (rc != MGR_OK) return rc;
-  if (res.type != MGR_T_ARRAY || res.u.a.len != 2) return mgri_pcall_bad(d, "[k, v]");
-  if (key && (rc = mgri_result_out(&res.u.a.items[0], key)) != MGR_OK) return rc;
+  if (res.type != MGR_T_ARRAY || res.u.a.len != 2)
+    return mgri_pcall_bad(d, "[k, v]");
+  if (key && (rc = mgri_result_out(&res.u.a.items[0], key)) != MGR_OK)
+    return rc;
   if (val && (rc = mgri_result_out(&res.u.a.items[1], val)) != MGR_OK) {
     if (key) mgr_value_free(key);
     return rc;
@@ -123,18 +124,21 @@ int mgr_list_contains(mgr_proxy *l, const mgr_value *val, bool *out) {
 }
 int mgr_list_getslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
                       mgr_bound step, mgr_value *out) {
-  mgr_value a[3] = {mgri_wire_bound(start), mgri_wire_bound(stop), mgri_wire_bound(step)};
+  mgr_value a[3] = {mgri_wire_bound(start), mgri_wire_bound(stop),
+                    mgri_wire_bound(step)};
   return mgri_pcall_out(l, MGRI_OP_LIST_GETSLICE, a, 3, out);
 }
 int mgr_list_setslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
                       mgr_bound step, const mgr_value *items) {
   if (!items) return MGR_EINVAL;
-  mgr_value a[4] = {mgri_wire_bound(start), mgri_wire_bound(stop), mgri_wire_bound(step), *items};
+  mgr_value a[4] = {mgri_wire_bound(start), mgri_wire_bound(stop),
+                    mgri_wire_bound(step), *items};
   return mgri_pcall(l, MGRI_OP_LIST_SETSLICE, a, 4, NULL);
 }
 int mgr_list_delslice(mgr_proxy *l, mgr_bound start, mgr_bound stop,
                       mgr_bound step) {
-  mgr_value a[3] = {mgri_wire_bound(start), mgri_wire_bound(stop), mgri_wire_bound(step)};
+  mgr_value a[3] = {mgri_wire_bound(start), mgri_wire_bound(stop),
+                    mgri_wire_bound(step)};
   return mgri_pcall(l, MGRI_OP_LIST_DELSLICE, a, 3, NULL);
 }
 int mgr_list_append(mgr_proxy *l, const mgr_value *val) {

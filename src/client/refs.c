@@ -19,7 +19,8 @@ static int ref_grow(mgr_client *m) {
   for (size_t i = 0; i < m->caprefs; i++) {
     if (!m->refs[i].id) continue;
     size_t j = ref_hash(m->refs[i].id, cap);
-    while (t[j].id) j = (j + 1) & (cap - 1);
+    while (t[j].id)
+      j = (j + 1) & (cap - 1);
     t[j] = m->refs[i];
   }
   free(m->refs);
@@ -46,7 +47,8 @@ uint64_t *mgri_ref_slot(mgr_client *m, uint64_t id, bool create) {
   if ((m->nrefs + 1) * 2 > m->caprefs && ref_grow(m) != MGR_OK) return NULL;
   size_t mask = m->caprefs - 1;
   size_t i = ref_hash(id, m->caprefs);
-  while (m->refs[i].id) i = (i + 1) & mask;
+  while (m->refs[i].id)
+    i = (i + 1) & mask;
   m->refs[i].id = id;
   m->refs[i].count = 0;
   m->nrefs++;
@@ -58,7 +60,8 @@ void mgri_ref_remove(mgr_client *m, uint64_t id) {
   if (!m->caprefs) return;
   size_t mask = m->caprefs - 1;
   size_t i = ref_hash(id, m->caprefs);
-  while (m->refs[i].id && m->refs[i].id != id) i = (i + 1) & mask;
+  while (m->refs[i].id && m->refs[i].id != id)
+    i = (i + 1) & mask;
   if (!m->refs[i].id) return;
   size_t j = i;
   for (;;) {
@@ -155,8 +158,8 @@ int mgr_open(mgr_client *m, const char *name, mgr_kind kind,
   int rc = ref_reserve(m);
   if (rc == MGR_OK) rc = mgri_callm(m, MGRI_OP_OPEN, 0, args, 4, &res);
   if (rc == MGR_OK &&
-      (res.type != MGR_T_ARRAY || res.u.a.len != 2 || !is_ref(&res.u.a.items[0]) ||
-       res.u.a.items[1].type != MGR_T_BOOL)) {
+      (res.type != MGR_T_ARRAY || res.u.a.len != 2 ||
+       !is_ref(&res.u.a.items[0]) || res.u.a.items[1].type != MGR_T_BOOL)) {
     mgri_seterr(m, "OPEN did not answer [ref, created]");
     rc = MGR_EPROTO;
   }

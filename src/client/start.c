@@ -63,7 +63,8 @@ static void close_inherited(int keep) {
     fds[n++] = fd;
   }
   closedir(d);
-  for (size_t i = 0; i < n; i++) close(fds[i]);
+  for (size_t i = 0; i < n; i++)
+    close(fds[i]);
   free(fds);
 }
 

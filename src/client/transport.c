@@ -94,7 +94,8 @@ int mgri_transport_setup(mgr_client *m, const mgr_options *opt, char *err,
     OPENSSL_cleanse(key, sizeof key);
   }
   if (m->addr.kind == MGRI_ADDR_TLS) {
-    const char *name = opt->tls_server_name ? opt->tls_server_name : m->addr.host;
+    const char *name =
+        opt->tls_server_name ? opt->tls_server_name : m->addr.host;
     m->tls_name = strdup(name);
     if (!m->tls_name) return MGR_ENOMEM;
     rc = mgri_tls_client_ctx(env_or(opt->tls_ca, "MGR_TLS_CA"),
@@ -135,7 +136,8 @@ ssize_t mgri_transport_sendb(mgri_conn *c, const mgri_buf *b, size_t off,
   size_t n = mgri_buf_iov(b, off, iov, sizeof iov / sizeof iov[0]);
   if (n == 0) return 0;
   /* TLS writes one piece at a time (its records copy anyway). */
-  if (c->ssl) return mgri_transport_send(c, iov[0].iov_base, iov[0].iov_len, flags);
+  if (c->ssl)
+    return mgri_transport_send(c, iov[0].iov_base, iov[0].iov_len, flags);
   /* A plain socket: one gather. */
   c->want = 0;
   struct msghdr mh;
@@ -323,8 +325,8 @@ static int auth(mgri_conn *c, int64_t dl) {
              m->address);
     return MGR_ECONNECT;
   }
-  if (rc == MGR_OK &&
-      mgri_auth_client(m->authkey, m->authkeylen, nc, ch, b, blen, resp, want) != MGR_OK) {
+  if (rc == MGR_OK && mgri_auth_client(m->authkey, m->authkeylen, nc, ch, b,
+                                       blen, resp, want) != MGR_OK) {
     snprintf(c->errmsg, sizeof c->errmsg, "HMAC: out of memory");
     return MGR_ENOMEM;
   }
@@ -359,7 +361,8 @@ int mgri_transport_open(mgri_conn *c) {
   int64_t dl = tmo < 0 ? -1 : now_ms() + tmo;
   bool tls = m->addr.kind == MGRI_ADDR_TLS;
   char err[sizeof c->errmsg];
-  int rc = mgri_net_connect(&m->addr, tmo, tls, &m->ka, &c->fd, err, sizeof err);
+  int rc =
+      mgri_net_connect(&m->addr, tmo, tls, &m->ka, &c->fd, err, sizeof err);
   if (rc != MGR_OK) {
     snprintf(c->errmsg, sizeof c->errmsg, "%s", err);
     return rc;

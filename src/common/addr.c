@@ -15,10 +15,12 @@ static int bad(char *err, size_t cap, const char *why, const char *text) {
  * '_' as some local names have), or of an IPv6 literal in brackets (hex
  * digits, ':', '.', and '%' for a zone). */
 static bool host_char(char c, bool v6) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+      (c >= 'A' && c <= 'F'))
     return true;
-  if (v6) return c == ':' || c == '.' || c == '%' || (c >= 'g' && c <= 'z') ||
-                 (c >= 'G' && c <= 'Z');
+  if (v6)
+    return c == ':' || c == '.' || c == '%' || (c >= 'g' && c <= 'z') ||
+           (c >= 'G' && c <= 'Z');
   return (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z') || c == '-' ||
          c == '.' || c == '_';
 }

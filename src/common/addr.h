@@ -19,11 +19,11 @@ enum { MGRI_ADDR_UNIX = 1, MGRI_ADDR_TCP = 2, MGRI_ADDR_TLS = 3 };
 #define MGRI_ADDR_TEXT_MAX (MGRI_ADDR_HOST_MAX + 16u)
 
 typedef struct mgri_addr {
-  int kind;                        /* MGRI_ADDR_* */
-  char path[MGRI_ADDR_PATH_MAX];   /* unix */
-  char host[MGRI_ADDR_HOST_MAX];   /* tcp, tls: without brackets */
-  bool v6;                         /* host was written in brackets */
-  uint16_t port;                   /* tcp, tls; 0 lets a server pick */
+  int kind;                      /* MGRI_ADDR_* */
+  char path[MGRI_ADDR_PATH_MAX]; /* unix */
+  char host[MGRI_ADDR_HOST_MAX]; /* tcp, tls: without brackets */
+  bool v6;                       /* host was written in brackets */
+  uint16_t port;                 /* tcp, tls; 0 lets a server pick */
 } mgri_addr;
 
 /* Parses text into *a. MGR_OK, or MGR_EINVAL with a reason in err (cap

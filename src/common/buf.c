@@ -43,11 +43,13 @@ int mgri_buf_reserve(mgri_buf *b, size_t n) {
   size_t need = b->len + n;
   if (need <= b->cap) return MGR_OK;
   size_t cap = b->cap ? b->cap : BUF_MIN;
-  while (cap < need) cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+  while (cap < need)
+    cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
   /* A large buffer grows to what is needed when that is more than double
    * (a 16 MiB value's buffer is not 32 MiB); small ones by powers of two,
    * as ever. */
-  if (need > BUF_LARGE) cap = b->cap <= SIZE_MAX / 2 && need < 2 * b->cap ? 2 * b->cap : need;
+  if (need > BUF_LARGE)
+    cap = b->cap <= SIZE_MAX / 2 && need < 2 * b->cap ? 2 * b->cap : need;
   if (cap > max) cap = max;
   uint8_t *d = mgri_mem_realloc(b->mem, b->cat, b->data, cap);
   if (!d) return b->err = MGR_ENOMEM;

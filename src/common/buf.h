@@ -26,10 +26,10 @@ typedef struct mgri_buf_ref {
 
 typedef struct mgri_buf {
   uint8_t *data;
-  size_t len; /* bytes held */
-  size_t cap; /* bytes allocated */
-  size_t max; /* len may never exceed it; 0 = SIZE_MAX */
-  int err;    /* first error (MGR_ENOMEM, MGR_ETOOBIG), sticky; 0 if none */
+  size_t len;    /* bytes held */
+  size_t cap;    /* bytes allocated */
+  size_t max;    /* len may never exceed it; 0 = SIZE_MAX */
+  int err;       /* first error (MGR_ENOMEM, MGR_ETOOBIG), sticky; 0 if none */
   mgri_mem *mem; /* NULL: plain malloc */
   unsigned cat;
   /* Gather: with ref_min > 0, mgri_buf_append_ref takes a run of at least

@@ -20,10 +20,14 @@ const char *mgri_kind_short(uint32_t kind) {
 
 uint32_t mgri_kind_base(uint32_t kind) {
   switch (kind) {
-  case MGRI_KIND_RLOCK_ID: return MGRI_KIND_LOCK_ID;
-  case MGRI_KIND_JQUEUE_ID: return MGRI_KIND_QUEUE_ID;
-  case MGRI_KIND_BSEMAPHORE_ID: return MGRI_KIND_SEMAPHORE_ID;
-  default: return 0;
+  case MGRI_KIND_RLOCK_ID:
+    return MGRI_KIND_LOCK_ID;
+  case MGRI_KIND_JQUEUE_ID:
+    return MGRI_KIND_QUEUE_ID;
+  case MGRI_KIND_BSEMAPHORE_ID:
+    return MGRI_KIND_SEMAPHORE_ID;
+  default:
+    return 0;
   }
 }
 
@@ -33,10 +37,10 @@ MGR_API const char *mgr_kind_name(int kind) {
 
 const char *mgri_kind_python(uint32_t kind) {
   return kind && kind <= MGRI_KIND_MAX && rows[kind].py ? rows[kind].py
-                                                         : "object";
+                                                        : "object";
 }
 
 const char *mgri_kind_proxy(uint32_t kind) {
   return kind && kind <= MGRI_KIND_MAX && rows[kind].proxy ? rows[kind].proxy
-                                                            : "BaseProxy";
+                                                           : "BaseProxy";
 }

@@ -14,12 +14,12 @@
 
 /* X(NAME, stats_name): the categories. */
 #define MGRI_MEM_CATS(X)                                                       \
-  X(OBJECTS, "objects")   /* shared objects: state, entries, stored values */ \
-  X(CONN_IN, "conn_in")   /* connections' input (frame reader) buffers */     \
-  X(CONN_OUT, "conn_out") /* connections' unsent replies */                   \
-  X(ARENAS, "arenas")     /* decoded requests, result scratch, batch results */ \
-  X(PARKED, "parked")     /* parked (blocking) requests */                    \
-  X(STORE, "store")       /* connections, sessions, names, id maps, timers */
+  X(OBJECTS, "objects")   /* shared objects: state, entries, stored values */  \
+  X(CONN_IN, "conn_in")   /* connections' input (frame reader) buffers */      \
+  X(CONN_OUT, "conn_out") /* connections' unsent replies */                    \
+  X(ARENAS, "arenas") /* decoded requests, result scratch, batch results */    \
+  X(PARKED, "parked") /* parked (blocking) requests */                         \
+  X(STORE, "store")   /* connections, sessions, names, id maps, timers */
 
 enum {
 #define MGRI_MEM_ENUM_(name, s) MGRI_MEM_##name,

@@ -44,7 +44,8 @@ void mgri_siphash_init(mgri_siphash *h, const mgri_sipkey *k, unsigned c,
 
 static inline void compress(mgri_siphash *h, uint64_t m) {
   uint64_t v0 = h->v0, v1 = h->v1, v2 = h->v2, v3 = h->v3 ^ m;
-  for (unsigned i = 0; i < h->c; i++) SIPROUND(v0, v1, v2, v3);
+  for (unsigned i = 0; i < h->c; i++)
+    SIPROUND(v0, v1, v2, v3);
   h->v0 = v0 ^ m;
   h->v1 = v1;
   h->v2 = v2;
@@ -71,8 +72,10 @@ void mgri_siphash_update(mgri_siphash *h, const void *data, size_t n) {
     }
   }
   if (h->ntail) return; /* all of p went into the pending word */
-  for (; n >= 8; p += 8, n -= 8) compress(h, load_le(p));
-  for (size_t i = 0; i < n; i++) h->tail |= (uint64_t)p[i] << (8 * i);
+  for (; n >= 8; p += 8, n -= 8)
+    compress(h, load_le(p));
+  for (size_t i = 0; i < n; i++)
+    h->tail |= (uint64_t)p[i] << (8 * i);
   h->ntail = (unsigned)n;
 }
 
@@ -83,7 +86,8 @@ void mgri_siphash_u64(mgri_siphash *h, uint64_t x) {
     return;
   }
   uint8_t b[8];
-  for (int i = 0; i < 8; i++) b[i] = (uint8_t)(x >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    b[i] = (uint8_t)(x >> (8 * i));
   mgri_siphash_update(h, b, 8);
 }
 
@@ -91,7 +95,8 @@ uint64_t mgri_siphash_final(mgri_siphash *h) {
   uint64_t b = h->tail | (h->len & 0xff) << 56;
   compress(h, b);
   uint64_t v0 = h->v0, v1 = h->v1, v2 = h->v2 ^ 0xff, v3 = h->v3;
-  for (unsigned i = 0; i < h->d; i++) SIPROUND(v0, v1, v2, v3);
+  for (unsigned i = 0; i < h->d; i++)
+    SIPROUND(v0, v1, v2, v3);
   return v0 ^ v1 ^ v2 ^ v3;
 }
 

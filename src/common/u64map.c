@@ -28,7 +28,8 @@ void *mgri_u64map_get(const mgri_u64map *m, uint64_t key) {
 
 static int grow_to(mgri_u64map *m, size_t cap) {
   uint64_t *keys = mgri_mem_calloc(m->mem, m->cat, cap * sizeof *keys);
-  void **vals = keys ? mgri_mem_calloc(m->mem, m->cat, cap * sizeof *vals) : NULL;
+  void **vals =
+      keys ? mgri_mem_calloc(m->mem, m->cat, cap * sizeof *vals) : NULL;
   if (!keys || !vals) {
     mgri_mem_free(m->mem, m->cat, keys);
     return MGR_ENOMEM;
@@ -36,7 +37,8 @@ static int grow_to(mgri_u64map *m, size_t cap) {
   for (size_t i = 0; i < m->cap; i++) {
     if (!m->keys[i]) continue;
     size_t j = slot_of(m->keys[i], cap);
-    while (keys[j]) j = (j + 1) & (cap - 1);
+    while (keys[j])
+      j = (j + 1) & (cap - 1);
     keys[j] = m->keys[i];
     vals[j] = m->vals[i];
   }
@@ -62,7 +64,8 @@ int mgri_u64map_reserve(mgri_u64map *m, size_t n) {
 int mgri_u64map_put(mgri_u64map *m, uint64_t key, void *val) {
   if (mgri_u64map_reserve(m, 1)) return MGR_ENOMEM;
   size_t i = slot_of(key, m->cap);
-  while (m->keys[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
+  while (m->keys[i] && m->keys[i] != key)
+    i = (i + 1) & (m->cap - 1);
   if (!m->keys[i]) m->len++;
   m->keys[i] = key;
   m->vals[i] = val;
@@ -83,7 +86,8 @@ bool mgri_u64map_del(mgri_u64map *m, uint64_t key) {
     if (!m->keys[j]) break;
     size_t home = slot_of(m->keys[j], m->cap);
     /* Move j to i when its home is not cyclically in (i, j]. */
-    if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+    if ((j > i && (home <= i || home > j)) ||
+        (j < i && home <= i && home > j)) {
       m->keys[i] = m->keys[j];
       m->vals[i] = m->vals[j];
       i = j;

@@ -88,7 +88,8 @@ static int listen_unix(const mgri_addr *a, bool any_uid, int *out, char *err,
   if (strlen(path) >= sizeof sa.sun_path) return MGR_EINVAL;
   if (!any_uid && check_private_dir(path) != MGR_OK) {
     ERR("%s: the socket's directory must be owned by this user with mode "
-        "0700 (%s)", path, strerror(errno));
+        "0700 (%s)",
+        path, strerror(errno));
     return MGR_ESYS;
   }
   memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -98,8 +99,8 @@ static int listen_unix(const mgri_addr *a, bool any_uid, int *out, char *err,
     int e = errno;
     /* A socket nobody listens on is stale: replace it. A live one is not
      * ours to take. */
-    int probe = e == EADDRINUSE ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)
-                                : -1;
+    int probe =
+        e == EADDRINUSE ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
     int r = probe >= 0 ? connect(probe, (struct sockaddr *)&sa, sizeof sa) : 0;
     int perr = errno;
     if (probe >= 0) close(probe);
@@ -232,7 +233,8 @@ static int connect_dl(int fd, const struct sockaddr *sa, socklen_t len,
   int fl = fcntl(fd, F_GETFL);
   if (dl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   int r;
-  do r = connect(fd, sa, len);
+  do
+    r = connect(fd, sa, len);
   while (r < 0 && errno == EINTR && dl < 0);
   if (r < 0 && dl >= 0 && (errno == EINPROGRESS || errno == EINTR)) {
     for (;;) {
@@ -295,7 +297,8 @@ int mgri_net_connect(const mgri_addr *a, int64_t timeout_ms, bool nonblock,
     if (rc != MGR_OK) return rc;
     int e = ECONNREFUSED;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-      fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+      fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                  ai->ai_protocol);
       if (fd < 0) {
         e = errno;
         continue;
@@ -336,7 +339,8 @@ void mgri_net_peer(int fd, char *buf, size_t cap) {
   memset(&a, 0, sizeof a);
   a.kind = MGRI_ADDR_TCP;
   numeric((struct sockaddr *)&ss, sl, a.host, sizeof a.host, &a.port, &a.v6);
-  if (mgri_addr_format(&a, false, buf, cap) != MGR_OK) snprintf(buf, cap, "tcp");
+  if (mgri_addr_format(&a, false, buf, cap) != MGR_OK)
+    snprintf(buf, cap, "tcp");
 }
 
 int mgri_authkey_file(const char *path, uint8_t key[MGRI_AUTHKEY_MAX],
@@ -394,8 +398,9 @@ int mgri_authkey_file(const char *path, uint8_t key[MGRI_AUTHKEY_MAX],
   if (n < MGRI_AUTHKEY_MIN || n > MGRI_AUTHKEY_MAX) {
     explicit_bzero(buf, sizeof buf);
     ERR("authkey file %s holds %s%zu bytes; a key has %u to %u", path,
-        n > MGRI_AUTHKEY_MAX ? "more than " : "", n > MGRI_AUTHKEY_MAX ? (size_t)MGRI_AUTHKEY_MAX : n,
-        MGRI_AUTHKEY_MIN, MGRI_AUTHKEY_MAX);
+        n > MGRI_AUTHKEY_MAX ? "more than " : "",
+        n > MGRI_AUTHKEY_MAX ? (size_t)MGRI_AUTHKEY_MAX : n, MGRI_AUTHKEY_MIN,
+        MGRI_AUTHKEY_MAX);
     return MGR_EINVAL;
   }
   memcpy(key, buf, n);

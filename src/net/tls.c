@@ -40,7 +40,8 @@ static SSL_CTX *ctx_new(const SSL_METHOD *m) {
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE |
                           SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                           SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_options(c,
+                      SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
   return c;
 }
 
@@ -148,22 +149,27 @@ static int bio_fd(BIO *b) { return (int)(intptr_t)BIO_get_data(b); }
 static int bio_write(BIO *b, const char *p, int n) {
   BIO_clear_retry_flags(b);
   ssize_t r;
-  do r = send(bio_fd(b), p, (size_t)n, MSG_NOSIGNAL);
+  do
+    r = send(bio_fd(b), p, (size_t)n, MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
-  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_write(b);
+  if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    BIO_set_retry_write(b);
   return (int)r;
 }
 
 static int bio_read(BIO *b, char *p, int n) {
   BIO_clear_retry_flags(b);
   ssize_t r;
-  do r = recv(bio_fd(b), p, (size_t)n, 0);
+  do
+    r = recv(bio_fd(b), p, (size_t)n, 0);
   while (r < 0 && errno == EINTR);
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_read(b);
   return (int)r;
 }
 
-static int bio_puts(BIO *b, const char *s) { return bio_write(b, s, (int)strlen(s)); }
+static int bio_puts(BIO *b, const char *s) {
+  return bio_write(b, s, (int)strlen(s));
+}
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
   (void)b;
@@ -267,7 +273,8 @@ int mgri_tls_handshake(SSL *s, int *want, char *err, size_t cap) {
     char why[200];
     int e = errno;
     mgri_tls_error(why, sizeof why);
-    if (!strcmp(why, "TLS error") && e) snprintf(why, sizeof why, "%s", strerror(e));
+    if (!strcmp(why, "TLS error") && e)
+      snprintf(why, sizeof why, "%s", strerror(e));
     ERR("TLS handshake failed: %s", why);
   }
   ERR_clear_error();

@@ -14,7 +14,8 @@ int mgri_auth_mac(const uint8_t *key, size_t keylen, int role,
                   const uint8_t nc[MGRI_AUTH_NONCE],
                   const uint8_t ns[MGRI_AUTH_NONCE], const uint8_t *binding,
                   size_t blen, uint8_t out[MGRI_AUTH_MAC_LEN]) {
-  uint8_t msg[MGRI_AUTH_LABEL_LEN + 2 * MGRI_AUTH_NONCE + MGRI_AUTH_BINDING_MAX];
+  uint8_t
+      msg[MGRI_AUTH_LABEL_LEN + 2 * MGRI_AUTH_NONCE + MGRI_AUTH_BINDING_MAX];
   if (blen > MGRI_AUTH_BINDING_MAX) return MGR_EINVAL;
   size_t n = 0;
   memcpy(msg, labels[role != MGRI_AUTH_CLIENT], MGRI_AUTH_LABEL_LEN);
@@ -123,7 +124,8 @@ int mgri_auth_client(const uint8_t *key, size_t keylen,
                      const uint8_t *binding, size_t blen,
                      uint8_t response[MGRI_AUTH_MAC_LEN],
                      uint8_t proof[MGRI_AUTH_MAC_LEN]) {
-  if (memcmp(challenge, MGRI_AUTH_MAGIC, 4) || challenge[4] != MGRI_AUTH_VERSION)
+  if (memcmp(challenge, MGRI_AUTH_MAGIC, 4) ||
+      challenge[4] != MGRI_AUTH_VERSION)
     return MGR_EPROTO;
   const uint8_t *ns = challenge + 5;
   int rc = mgri_auth_mac(key, keylen, MGRI_AUTH_CLIENT, nc, ns, binding, blen,

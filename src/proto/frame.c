@@ -20,9 +20,7 @@ static size_t bound(const mgri_reader *r) {
   return (size_t)r->frame_max + MGRI_FRAME_HEADER + MGRI_READER_SLACK;
 }
 
-static size_t pending(const mgri_reader *r) {
-  return r->in.len - r->pos;
-}
+static size_t pending(const mgri_reader *r) { return r->in.len - r->pos; }
 
 static int fail(mgri_reader *r, int err) {
   r->err = err;
@@ -191,9 +189,7 @@ int mgri_reader_next(mgri_reader *r, const uint8_t **body, size_t *len) {
   return 1;
 }
 
-size_t mgri_reader_pending(const mgri_reader *r) {
-  return pending(r);
-}
+size_t mgri_reader_pending(const mgri_reader *r) { return pending(r); }
 
 void mgri_reader_shrink(mgri_reader *r) {
   if (!r->err) shrink_idle(r);
@@ -203,9 +199,7 @@ void mgri_reader_set_keep(mgri_reader *r, size_t keep) {
   r->keep = keep < MGRI_IDLE_BUF_MAX ? MGRI_IDLE_BUF_MAX : keep;
 }
 
-size_t mgri_reader_held(const mgri_reader *r) {
-  return r->in.cap;
-}
+size_t mgri_reader_held(const mgri_reader *r) { return r->in.cap; }
 
 const uint8_t *mgri_reader_peek(const mgri_reader *r, size_t *n) {
   *n = pending(r);

@@ -271,7 +271,8 @@ static bool peek_head(const uint8_t *p, size_t have, size_t *off,
   size_t len = ai < 24 ? 0 : (size_t)1 << (ai - 24);
   if (have - *off - 1 < len) return false;
   uint64_t v = ai < 24 ? ai : 0;
-  for (size_t i = 0; i < len; i++) v = v << 8 | p[*off + 1 + i];
+  for (size_t i = 0; i < len; i++)
+    v = v << 8 | p[*off + 1 + i];
   *arg = v;
   *off += 1 + len;
   return true;
@@ -312,10 +313,9 @@ int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
   return mgri_request_decode_hole(p, n, lim, a, out, err, NULL);
 }
 
-int mgri_request_decode_hole(const uint8_t *p, size_t n,
-                             const mgri_limits *lim, mgri_arena *a,
-                             mgri_request *out, mgri_decode_error *err,
-                             mgri_hole *hole) {
+int mgri_request_decode_hole(const uint8_t *p, size_t n, const mgri_limits *lim,
+                             mgri_arena *a, mgri_request *out,
+                             mgri_decode_error *err, mgri_hole *hole) {
   mgr_value v;
   memset(out, 0, sizeof *out);
   int rc = decode_top(p, n, lim, a, &v, err, hole);
@@ -369,8 +369,7 @@ int mgri_reply_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
     return MGR_OK;
   }
   if (e[2].type != MGR_T_TEXT) /* Q5 */
-    return proto_err(err, elem_at(p, 2),
-                     "error reply's message is not text");
+    return proto_err(err, elem_at(p, 2), "error reply's message is not text");
   out->status = mgri_err_from_wire((uint64_t)e[1].u.i);
   out->msg = e[2].u.s.ptr;
   out->msglen = e[2].u.s.len;

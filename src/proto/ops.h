@@ -117,7 +117,8 @@
   X(EVENT_IS_SET, 130, 9, 0, 0, R_, "e.is_set()")                              \
   X(EVENT_WAIT, 131, 9, 0, 1, R_ | B_, "e.wait(timeout=None)")                 \
   /* condition */                                                              \
-  X(COND_ACQUIRE, 144, 10, 2, 2, W_ | B_ | BA0_, "c.acquire(blocking, timeout)") \
+  X(COND_ACQUIRE, 144, 10, 2, 2, W_ | B_ | BA0_,                               \
+    "c.acquire(blocking, timeout)")                                            \
   X(COND_RELEASE, 145, 10, 0, 0, W_, "c.release()")                            \
   X(COND_WAIT, 146, 10, 0, 1, W_ | B_, "c.wait(timeout=None)")                 \
   X(COND_NOTIFY, 147, 10, 0, 1, W_, "c.notify(n=1)")                           \

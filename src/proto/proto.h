@@ -26,9 +26,9 @@ typedef struct mgri_request {
 /* reply = [rid, 0, result] or [rid, code > 0, message] */
 typedef struct mgri_reply {
   uint64_t rid;
-  int status;         /* MGR_OK, or a negative mgr_err (wire: its absolute value) */
-  mgr_value result;   /* status == MGR_OK; borrowed */
-  const char *msg;    /* status != MGR_OK: UTF-8 detail, may be NULL */
+  int status; /* MGR_OK, or a negative mgr_err (wire: its absolute value) */
+  mgr_value result; /* status == MGR_OK; borrowed */
+  const char *msg;  /* status != MGR_OK: UTF-8 detail, may be NULL */
   size_t msglen;
 } mgri_reply;
 
@@ -53,10 +53,9 @@ int mgri_request_decode(const uint8_t *p, size_t n, const mgri_limits *lim,
                         mgri_decode_error *err);
 /* The same over a body whose large string was read elsewhere (hole, see
  * mgri_cbor_decode_hole; NULL: none). */
-int mgri_request_decode_hole(const uint8_t *p, size_t n,
-                             const mgri_limits *lim, mgri_arena *a,
-                             mgri_request *out, mgri_decode_error *err,
-                             mgri_hole *hole);
+int mgri_request_decode_hole(const uint8_t *p, size_t n, const mgri_limits *lim,
+                             mgri_arena *a, mgri_request *out,
+                             mgri_decode_error *err, mgri_hole *hole);
 /* Where a request's large string is, from the first `have` bytes of its
  * body of n: true with the payload's offset (*at) and length (*len) when
  * the top-level arguments up to it are heads and short strings all within
@@ -91,7 +90,7 @@ typedef struct mgri_reader {
   size_t pos;         /* start of the next frame in in.data */
   uint32_t frame_max; /* largest body accepted */
   uint64_t offset;    /* stream offset of in.data[0], for error messages */
-  int err;            /* sticky: MGR_ETOOBIG, MGR_EDECODE (zero length), ENOMEM */
+  int err; /* sticky: MGR_ETOOBIG, MGR_EDECODE (zero length), ENOMEM */
   uint64_t err_offset; /* err set: stream offset of the bad length prefix */
   char errmsg[96];
   mgri_mem *mem; /* NULL: plain malloc */

@@ -55,8 +55,8 @@ struct mgri_obj {
   size_t namelen;
   uint64_t namehash;
   mgri_obj *name_next;
-  mgri_obj *prev, *next; /* all objects, ascending id */
-  mgri_sconn *owner;     /* the connection owning it (locks), or NULL */
+  mgri_obj *prev, *next;   /* all objects, ascending id */
+  mgri_sconn *owner;       /* the connection owning it (locks), or NULL */
   mgri_obj *onext, *oprev; /* in the owner's list */
   bool on_drop_list;
   /* The kind's state (kind->state_size bytes) follows. */
@@ -115,8 +115,8 @@ struct mgri_store {
    * for its last unpin, counted in conn_out meanwhile. */
   struct {
     void *p;
-    uint32_t n;  /* pins */
-    bool freed;  /* its owner let go: free it at the last unpin */
+    uint32_t n; /* pins */
+    bool freed; /* its owner let go: free it at the last unpin */
   } pins[MGRI_PINS_MAX];
   size_t npins;
   /* The next request's string block that a setter may keep instead of
@@ -145,12 +145,12 @@ struct mgri_octx {
   const mgr_value *args;
   size_t nargs;
   int64_t now;
-  mgr_value result; /* borrowed (object, scratch or args); nil by default */
+  mgr_value result;   /* borrowed (object, scratch or args); nil by default */
   bool result_stored; /* result is a value o holds, as it is stored (a
                          getter's): the reply may pin its block */
-  void **adopt; /* the request's string block a setter may keep (the
+  void **adopt;       /* the request's string block a setter may keep (the
                    store's adopt; NULL in a batch's sub-requests) */
-  int action;       /* MGRI_DISPATCH_* */
+  int action;         /* MGRI_DISPATCH_* */
   char msg[320];
 };
 

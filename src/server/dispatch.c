@@ -57,7 +57,8 @@ static uint64_t cost_of(const mgri_store *s, const mgri_handler *h,
     return sat_add(sat_add(1, len), items);
   case MGRI_COST_SORT: {
     uint64_t lg = 0; /* ceil(log2(len)) */
-    while (lg < 63 && (UINT64_C(1) << lg) < len) lg++;
+    while (lg < 63 && (UINT64_C(1) << lg) < len)
+      lg++;
     return sat_add(1, sat_mul(len, lg));
   }
   case MGRI_COST_IMUL: {
@@ -75,7 +76,7 @@ static uint64_t cost_of(const mgri_store *s, const mgri_handler *h,
      * (the shorter side is). Not an int: as far as the whole list. */
     uint64_t d = 1; /* omitted: -1 */
     if (nargs && args[0].type == MGR_T_INT)
-      d = args[0].u.i < 0 ? (uint64_t)-(args[0].u.i + 1) + 1
+      d = args[0].u.i < 0 ? (uint64_t) - (args[0].u.i + 1) + 1
                           : (uint64_t)args[0].u.i;
     else if (nargs)
       d = len;
@@ -114,11 +115,12 @@ static int arity(mgri_octx *x, const mgri_opinfo *op) {
   size_t n = x->rq->nargs;
   if (n >= op->min_args && n <= op->max_args) return MGR_OK;
   if (op->min_args == op->max_args)
-    return mgri_fail(x, MGR_ETYPE, "TypeError: %s takes %u argument%s (%zu given)",
-                     op->name, op->min_args, op->min_args == 1 ? "" : "s", n);
+    return mgri_fail(x, MGR_ETYPE,
+                     "TypeError: %s takes %u argument%s (%zu given)", op->name,
+                     op->min_args, op->min_args == 1 ? "" : "s", n);
   return mgri_fail(x, MGR_ETYPE,
-                   "TypeError: %s takes %u to %u arguments (%zu given)", op->name,
-                   op->min_args, op->max_args, n);
+                   "TypeError: %s takes %u to %u arguments (%zu given)",
+                   op->name, op->min_args, op->max_args, n);
 }
 
 /* Ops a BATCH may not hold (spec 9.6): they change the connection or the
@@ -258,8 +260,8 @@ static void log_slow(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
   e->op = rq->op;
   e->oid = rq->oid;
   e->cost = s->cost;
-  MGRI_TRACE(slow_request, (int64_t)c->pid, c->id, rq->rid, rq->op, rq->oid,
-             ns, s->cost);
+  MGRI_TRACE(slow_request, (int64_t)c->pid, c->id, rq->rid, rq->op, rq->oid, ns,
+             s->cost);
 }
 
 int mgri_dispatch(mgri_store *s, mgri_sconn *c, const mgri_request *rq,
@@ -387,9 +389,10 @@ static void slot(mgri_octx *x, batch *b, mgr_value *pair, int rc,
 static int op_batch(mgri_octx *x) {
   const mgr_value *list = &x->args[0];
   if (list->type != MGR_T_ARRAY)
-    return mgri_fail(x, MGR_ETYPE,
-                     "TypeError: BATCH takes an array of [op, oid, args], not %s",
-                     mgri_tname(list));
+    return mgri_fail(
+        x, MGR_ETYPE,
+        "TypeError: BATCH takes an array of [op, oid, args], not %s",
+        mgri_tname(list));
   size_t n = list->u.a.len;
   if (n == 0) return mgri_fail(x, MGR_EVALUE, "ValueError: empty batch");
   if (n > MGRI_BATCH_MAX)
@@ -424,7 +427,8 @@ static int op_batch(mgri_octx *x) {
   if (!slots || !pairs) return mgri_nomem(x);
   /* The reply frame's own bytes: [rid, 0, results]. */
   size_t head = 1 + uint_len(x->rq->rid) + 1 + uint_len(n);
-  batch b = {s->cfg.limits.frame_max > head ? s->cfg.limits.frame_max - head : 0,
+  batch b = {s->cfg.limits.frame_max > head ? s->cfg.limits.frame_max - head
+                                            : 0,
              false, false};
   for (size_t i = 0; i < n; i++) {
     const mgr_value *e = &list->u.a.items[i];

@@ -51,7 +51,7 @@ enum { PH_TLS = 1, PH_AUTH = 2, PH_OPEN = 3 };
 
 typedef struct listener {
   int fd;
-  bool paused;   /* out of epoll: accept ran out of descriptors */
+  bool paused;    /* out of epoll: accept ran out of descriptors */
   mgri_addr addr; /* as bound (the port a TCP port 0 took) */
 } listener;
 
@@ -64,15 +64,15 @@ struct lconn {
   mgri_buf out;
   uint32_t events; /* epoll interest now */
   bool uid_ok;
-  bool eof;       /* the peer closed its side */
-  bool closing;   /* close once the output is sent */
-  bool dead;      /* closed, freed at the end of the iteration */
-  bool dirty;     /* in the dirty list */
-  bool hello;     /* past HELLO */
-  bool in_hs;     /* in the handshake list */
-  bool in_act;    /* in the activity list */
-  bool backlog;   /* in the backlog: whole frames wait for its next turn */
-  int64_t since;  /* accepted (handshaking) or last request (live), ns */
+  bool eof;      /* the peer closed its side */
+  bool closing;  /* close once the output is sent */
+  bool dead;     /* closed, freed at the end of the iteration */
+  bool dirty;    /* in the dirty list */
+  bool hello;    /* past HELLO */
+  bool in_hs;    /* in the handshake list */
+  bool in_act;   /* in the activity list */
+  bool backlog;  /* in the backlog: whole frames wait for its next turn */
+  int64_t since; /* accepted (handshaking) or last request (live), ns */
   /* The buffer policy (spec 14.2.3): requests left during which large
    * buffers are kept, the bytes kept (counted in loop.kept), when the
    * connection last used them, and its place in the keepers list. */
@@ -89,19 +89,19 @@ struct lconn {
     uint8_t *blk;
     size_t at, n, got;
   } split;
-  size_t sent;    /* bytes of out already sent (moved out lazily) */
-  uint64_t turn;  /* the loop turn `spent` counts for */
-  uint64_t spent; /* estimated cost served in that turn */
-  int phase;       /* PH_* */
-  bool rd_wants_out; /* TLS: the last read waits for the socket to drain */
-  bool wr_wants_in;  /* TLS: the last write waits for bytes from the peer */
-  bool tls_more;     /* TLS: decrypted bytes wait inside the session */
+  size_t sent;          /* bytes of out already sent (moved out lazily) */
+  uint64_t turn;        /* the loop turn `spent` counts for */
+  uint64_t spent;       /* estimated cost served in that turn */
+  int phase;            /* PH_* */
+  bool rd_wants_out;    /* TLS: the last read waits for the socket to drain */
+  bool wr_wants_in;     /* TLS: the last write waits for bytes from the peer */
+  bool tls_more;        /* TLS: decrypted bytes wait inside the session */
   struct ssl_st *ssl;   /* tls:// connections */
   mgri_auth_srv *auth;  /* during the authkey exchange */
-  lconn *dnext;            /* dirty list */
-  lconn *bnext, *bprev;    /* backlog */
-  lconn *prev, *next;      /* all connections */
-  lconn *lprev, *lnext;    /* handshake list (accept order) or activity
+  lconn *dnext;         /* dirty list */
+  lconn *bnext, *bprev; /* backlog */
+  lconn *prev, *next;   /* all connections */
+  lconn *lprev, *lnext; /* handshake list (accept order) or activity
                               list (oldest request first) */
 };
 
@@ -123,8 +123,8 @@ typedef struct loop {
   uid_t uid;
   bool any_uid;
   bool stop;
-  bool quitting; /* replies are no longer delivered */
-  bool listen_paused; /* some listener is paused */
+  bool quitting;                 /* replies are no longer delivered */
+  bool listen_paused;            /* some listener is paused */
   uint8_t key[MGRI_AUTHKEY_MAX]; /* the authkey (spec 2.8) */
   size_t keylen;                 /* 0: none */
   struct ssl_ctx_st *tls;        /* for tls:// listeners */
@@ -159,17 +159,23 @@ static int64_t clock_cb(void *ctx) {
 static void list_add(clist *l, lconn *c) {
   c->lprev = l->tail;
   c->lnext = NULL;
-  if (l->tail) l->tail->lnext = c;
-  else l->head = c;
+  if (l->tail)
+    l->tail->lnext = c;
+  else
+    l->head = c;
   l->tail = c;
   l->n++;
 }
 
 static void list_del(clist *l, lconn *c) {
-  if (c->lprev) c->lprev->lnext = c->lnext;
-  else l->head = c->lnext;
-  if (c->lnext) c->lnext->lprev = c->lprev;
-  else l->tail = c->lprev;
+  if (c->lprev)
+    c->lprev->lnext = c->lnext;
+  else
+    l->head = c->lnext;
+  if (c->lnext)
+    c->lnext->lprev = c->lprev;
+  else
+    l->tail = c->lprev;
   c->lprev = c->lnext = NULL;
   l->n--;
 }
@@ -213,7 +219,8 @@ static ssize_t c_sendout(lconn *c) {
   struct msghdr mh;
   memset(&mh, 0, sizeof mh);
   mh.msg_iov = iov;
-  mh.msg_iovlen = mgri_buf_iov(&c->out, c->sent, iov, sizeof iov / sizeof iov[0]);
+  mh.msg_iovlen =
+      mgri_buf_iov(&c->out, c->sent, iov, sizeof iov / sizeof iov[0]);
   return sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
@@ -244,8 +251,10 @@ static void backlog_add(loop *L, lconn *c) {
 static void backlog_del(loop *L, lconn *c) {
   if (!c->backlog) return;
   c->backlog = false;
-  if (c->bprev) c->bprev->bnext = c->bnext;
-  else L->backlog = c->bnext;
+  if (c->bprev)
+    c->bprev->bnext = c->bnext;
+  else
+    L->backlog = c->bnext;
   if (c->bnext) c->bnext->bprev = c->bprev;
   c->bnext = c->bprev = NULL;
 }
@@ -304,13 +313,15 @@ static bool on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
      * stays open. */
     char msg[128];
     snprintf(msg, sizeof msg,
-             rc == MGR_ETOOBIG ? "MemoryError: the reply exceeds the frame limit (%u bytes)"
+             rc == MGR_ETOOBIG
+                 ? "MemoryError: the reply exceeds the frame limit (%u bytes)"
              : rc == MGR_EINVAL
                  ? "MemoryError: the reply cannot be encoded (limit %u)"
                  : "MemoryError: the reply does not fit in the server's memory "
                    "limit (frame limit %u)",
              L->lim.frame_max);
-    mgri_store_count_limit(L->st, rc == MGR_ENOMEM ? MGRI_WHY_MEMORY : MGRI_WHY_REPLY);
+    mgri_store_count_limit(L->st,
+                           rc == MGR_ENOMEM ? MGRI_WHY_MEMORY : MGRI_WHY_REPLY);
     rc = encode_error(L, c, r->rid, MGR_ELIMIT, msg);
   }
   if (rc) c->closing = true; /* out of memory: give up on this peer */
@@ -326,7 +337,8 @@ static void reject(loop *L, lconn *c, uint64_t rid, int code, const char *msg) {
 }
 
 static void send_error(loop *L, lconn *c, uint64_t rid, int code,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                       const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static void send_error(loop *L, lconn *c, uint64_t rid, int code,
                        const char *fmt, ...) {
   char msg[256];
@@ -388,10 +400,14 @@ static size_t held_large(const lconn *c) {
 
 static void keep_unlink(loop *L, lconn *c) {
   if (!c->in_keep) return;
-  if (c->kprev) c->kprev->knext = c->knext;
-  else L->khead = c->knext;
-  if (c->knext) c->knext->kprev = c->kprev;
-  else L->ktail = c->kprev;
+  if (c->kprev)
+    c->kprev->knext = c->knext;
+  else
+    L->khead = c->knext;
+  if (c->knext)
+    c->knext->kprev = c->kprev;
+  else
+    L->ktail = c->kprev;
   c->kprev = c->knext = NULL;
   c->in_keep = false;
 }
@@ -422,8 +438,10 @@ static void keep_update(loop *L, lconn *c) {
   if (!held) return;
   /* Most recently used last: the head is the first to go idle. */
   c->kprev = L->ktail;
-  if (L->ktail) L->ktail->knext = c;
-  else L->khead = c;
+  if (L->ktail)
+    L->ktail->knext = c;
+  else
+    L->khead = c;
   L->ktail = c;
   c->in_keep = true;
 }
@@ -461,8 +479,10 @@ static void conn_drop(loop *L, lconn *c) {
   epoll_ctl(L->ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   out_clear(L, c); /* nothing more is sent: its pins go */
-  if (c->prev) c->prev->next = c->next;
-  else L->all = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    L->all = c->next;
   if (c->next) c->next->prev = c->prev;
   c->next = L->grave;
   L->grave = c;
@@ -621,10 +641,14 @@ static void process(loop *L, lconn *c) {
     mgri_mem_free(L->mem, MGRI_MEM_CONN_IN, sblk); /* NULL if kept */
     c->spent += mgri_store_last_cost(L->st);
     keep_large(c, large || unsent(c) > MGRI_IDLE_BUF_MAX, now);
-    if (!c->hello && mgri_sconn_hello(c->sc)) hello_done(L, c, now);
-    else touch(L, c, now);
-    if (act == MGRI_DISPATCH_CLOSE) c->closing = true;
-    else if (act == MGRI_DISPATCH_SHUTDOWN) L->stop = true;
+    if (!c->hello && mgri_sconn_hello(c->sc))
+      hello_done(L, c, now);
+    else
+      touch(L, c, now);
+    if (act == MGRI_DISPATCH_CLOSE)
+      c->closing = true;
+    else if (act == MGRI_DISPATCH_SHUTDOWN)
+      L->stop = true;
   }
   /* What the last request decoded into, and a reader buffer grown for a
    * large frame, go back above the idle size (spec 14.2.3): now, not when
@@ -949,7 +973,8 @@ static void on_conn(loop *L, lconn *c, uint32_t ev) {
 static void run_backlog(loop *L) {
   lconn *b = L->backlog;
   L->backlog = NULL;
-  for (lconn *c = b; c; c = c->bnext) c->backlog = false;
+  for (lconn *c = b; c; c = c->bnext)
+    c->backlog = false;
   while (b && !L->stop) {
     lconn *c = b;
     b = c->bnext;
@@ -1049,8 +1074,8 @@ static int addresses(const mgr_server_options *opt, mgri_addr *out, size_t *n) {
   size_t total = (opt->address ? 1 : 0) + opt->nlisten;
   if (total == 0 || total > MGRI_LISTEN_MAX) return MGR_EINVAL;
   for (size_t i = 0; i < total; i++) {
-    const char *a = opt->address ? (i ? opt->listen[i - 1] : opt->address)
-                                 : opt->listen[i];
+    const char *a =
+        opt->address ? (i ? opt->listen[i - 1] : opt->address) : opt->listen[i];
     if (!a || mgri_addr_parse(a, &out[i], NULL, 0) != MGR_OK) return MGR_EINVAL;
   }
   *n = total;
@@ -1058,15 +1083,16 @@ static int addresses(const mgr_server_options *opt, mgri_addr *out, size_t *n) {
 }
 
 /* The key and the TLS context the addresses need (spec 2.6, 2.8, 2.9). */
-static int security(loop *L, const mgr_server_options *opt,
-                    const mgri_addr *as, size_t n) {
+static int security(loop *L, const mgr_server_options *opt, const mgri_addr *as,
+                    size_t n) {
   bool net = false, tls = false;
   for (size_t i = 0; i < n; i++) {
     net = net || mgri_addr_is_net(&as[i]);
     tls = tls || as[i].kind == MGRI_ADDR_TLS;
   }
   if (opt->authkey) {
-    if (opt->authkey_len < MGRI_AUTHKEY_MIN || opt->authkey_len > MGRI_AUTHKEY_MAX)
+    if (opt->authkey_len < MGRI_AUTHKEY_MIN ||
+        opt->authkey_len > MGRI_AUTHKEY_MAX)
       return MGR_EINVAL;
     memcpy(L->key, opt->authkey, opt->authkey_len);
     L->keylen = opt->authkey_len;
@@ -1123,9 +1149,10 @@ int mgr_server_run(const mgr_server_options *given) {
   L.outbuf_max = MGRI_OUTBUF_MAX(L.lim.frame_max);
   L.uid = geteuid();
   L.any_uid = opt->allow_any_uid != 0;
-  L.handshake_ns = (int64_t)(opt->handshake_timeout_ms
-                                 ? opt->handshake_timeout_ms
-                                 : MGRI_HANDSHAKE_MS_DEFAULT) * 1000000;
+  L.handshake_ns =
+      (int64_t)(opt->handshake_timeout_ms ? opt->handshake_timeout_ms
+                                          : MGRI_HANDSHAKE_MS_DEFAULT) *
+      1000000;
   L.idle_ns = (int64_t)opt->idle_timeout_ms * 1000000;
   L.handshakes_max =
       opt->max_handshakes ? opt->max_handshakes : MGRI_HANDSHAKES_MAX_DEFAULT;
@@ -1134,7 +1161,8 @@ int mgr_server_run(const mgr_server_options *given) {
    * the memory limit. */
   {
     size_t mm = opt->max_memory ? opt->max_memory : MGRI_MEMORY_MAX_DEFAULT;
-    L.keep_max = mm / 8 < MGRI_KEEP_MAX_DEFAULT ? mm / 8 : MGRI_KEEP_MAX_DEFAULT;
+    L.keep_max =
+        mm / 8 < MGRI_KEEP_MAX_DEFAULT ? mm / 8 : MGRI_KEEP_MAX_DEFAULT;
   }
   /* Large strings of a request stay in the frame reader's buffer while
    * it is served (the store copies what it keeps). */
@@ -1196,8 +1224,8 @@ int mgr_server_run(const mgr_server_options *given) {
     char text[MGRI_ADDR_TEXT_MAX];
     /* A Unix address is reported as it was written (a bare path stays
      * bare). */
-    const char *spelt = opt->address ? (i ? opt->listen[i - 1] : opt->address)
-                                     : opt->listen[i];
+    const char *spelt =
+        opt->address ? (i ? opt->listen[i - 1] : opt->address) : opt->listen[i];
     if (mgri_addr_format(&ls->addr, strncmp(spelt, "unix:", 5) != 0, text,
                          sizeof text) != MGR_OK)
       text[0] = '\0';
@@ -1227,7 +1255,8 @@ int mgr_server_run(const mgr_server_options *given) {
         on_accept(&L, p);
       } else if (p == &L.sfd) {
         struct signalfd_siginfo si;
-        while (read(L.sfd, &si, sizeof si) == (ssize_t)sizeof si) L.stop = true;
+        while (read(L.sfd, &si, sizeof si) == (ssize_t)sizeof si)
+          L.stop = true;
       } else {
         on_conn(&L, p, evs[i].events);
       }
@@ -1253,7 +1282,8 @@ out:;
   for (lconn *c = L.all; c; c = c->next)
     if (!c->dead) (void)flush(&L, c);
   L.quitting = true;
-  while (L.all) conn_drop(&L, L.all);
+  while (L.all)
+    conn_drop(&L, L.all);
   while (L.grave) {
     lconn *c = L.grave;
     L.grave = c->next;

@@ -159,7 +159,8 @@ static int op_retain(mgri_octx *x) {
   if (ids->type != MGR_T_ARRAY)
     return mgri_fail(x, MGR_ETYPE, "TypeError: RETAIN takes an array of ids");
   if (ids->u.a.len > MGRI_RETAIN_MAX)
-    return mgri_limit(x, MGRI_WHY_SIZE, "MemoryError: RETAIN of more than %u ids",
+    return mgri_limit(x, MGRI_WHY_SIZE,
+                      "MemoryError: RETAIN of more than %u ids",
                       MGRI_RETAIN_MAX);
   for (size_t i = 0; i < ids->u.a.len; i++) {
     const mgr_value *id = &ids->u.a.items[i];
@@ -253,9 +254,10 @@ static int op_stats(mgri_octx *x) {
   for (uint32_t k = 1; k <= MGRI_KIND_MAX; k++)
     if (!mb_init(x, &kinds[k], 2)) return MGR_ELIMIT;
   mgr_value *slow = mgri_scratch(x, nslow);
-  mapb *slowm = nslow ? mgri_arena_alloc(&s->scratch, nslow * sizeof *slowm)
-                      : NULL;
-  if (!slow || (nslow && !slowm)) return nslow && !slowm ? mgri_nomem(x) : MGR_ELIMIT;
+  mapb *slowm =
+      nslow ? mgri_arena_alloc(&s->scratch, nslow * sizeof *slowm) : NULL;
+  if (!slow || (nslow && !slowm))
+    return nslow && !slowm ? mgri_nomem(x) : MGR_ELIMIT;
   for (size_t i = 0; i < nslow; i++)
     if (!mb_init(x, &slowm[i], 8)) return MGR_ELIMIT;
 
@@ -266,7 +268,8 @@ static int op_stats(mgri_octx *x) {
   for (unsigned c = 0; c < MGRI_MEM_NCAT; c++)
     mb_put(&mem, mgri_mem_cat_name(c), u(s->mem.used[c]));
 
-  size_t conns_max = s->cfg.conns_max ? s->cfg.conns_max : MGRI_CONNS_MAX_DEFAULT;
+  size_t conns_max =
+      s->cfg.conns_max ? s->cfg.conns_max : MGRI_CONNS_MAX_DEFAULT;
   mb_put(&conn, "open", u(s->nconns));
   mb_put(&conn, "max", u(conns_max));
   mb_put(&conn, "handshaking", u(st->handshaking));
@@ -292,7 +295,8 @@ static int op_stats(mgri_octx *x) {
   mb_put(&req, "total", u(st->requests));
   mb_put(&req, "parked", u(s->nparked));
   mb_put(&req, "slow", u(st->slow));
-  mb_put(&req, "slow_ms", u(s->cfg.slow_ns == UINT64_MAX ? 0 : s->cfg.slow_ns / 1000000));
+  mb_put(&req, "slow_ms",
+         u(s->cfg.slow_ns == UINT64_MAX ? 0 : s->cfg.slow_ns / 1000000));
   mb_put(&req, "work_budget", u(s->cfg.work_budget));
 
   static const char *const why[] = {
@@ -300,7 +304,8 @@ static int op_stats(mgri_octx *x) {
       MGRI_LIMITS_WHY(MGRI_WHY_NAME_)
 #undef MGRI_WHY_NAME_
   };
-  for (int i = 0; i < MGRI_WHY_N; i++) mb_put(&ref, why[i], u(st->refused[i]));
+  for (int i = 0; i < MGRI_WHY_N; i++)
+    mb_put(&ref, why[i], u(st->refused[i]));
 
   mb_put(&hash, "dict_probe_max", u(st->dict_probe_max));
   mb_put(&hash, "name_probe_max", u(st->name_probe_max));
@@ -369,4 +374,5 @@ const mgri_handler mgri_manager_ops[] = {
     {MGRI_OP_STATS, op_stats, MGRI_COST_ONE},
     {MGRI_OP_DUMP, op_dump, MGRI_COST_LEN},
 };
-const size_t mgri_manager_nops = sizeof mgri_manager_ops / sizeof mgri_manager_ops[0];
+const size_t mgri_manager_nops =
+    sizeof mgri_manager_ops / sizeof mgri_manager_ops[0];

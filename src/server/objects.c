@@ -98,8 +98,10 @@ static bool pin_keeps(mgri_store *s, void *p, unsigned cat) {
   size_t i = s->npins ? pin_find(s, p) : SIZE_MAX;
   if (i == SIZE_MAX) return false;
   s->pins[i].freed = true;
-  if (cat < MGRI_MEM_NCAT) mgri_mem_move(&s->mem, cat, MGRI_MEM_CONN_OUT, p);
-  else mgri_mem_count(&s->mem, MGRI_MEM_CONN_OUT, p);
+  if (cat < MGRI_MEM_NCAT)
+    mgri_mem_move(&s->mem, cat, MGRI_MEM_CONN_OUT, p);
+  else
+    mgri_mem_count(&s->mem, MGRI_MEM_CONN_OUT, p);
   return true;
 }
 
@@ -126,8 +128,10 @@ void mgri_obj_own(mgri_obj *o, mgri_sconn *c) {
 void mgri_obj_unown(mgri_obj *o) {
   mgri_sconn *c = o->owner;
   if (!c) return;
-  if (o->oprev) o->oprev->onext = o->onext;
-  else c->owned = o->onext;
+  if (o->oprev)
+    o->oprev->onext = o->onext;
+  else
+    c->owned = o->onext;
   if (o->onext) o->onext->oprev = o->oprev;
   o->onext = o->oprev = NULL;
   o->owner = NULL;
@@ -164,10 +168,14 @@ static void name_unlink(mgri_store *s, mgri_obj *o);
 static void obj_destroy(mgri_store *s, mgri_obj *o) {
   MGRI_TRACE(object_destroy, o->id, o->kind->id);
   mgri_u64map_del(&s->objs, o->id);
-  if (o->prev) o->prev->next = o->next;
-  else s->first = o->next;
-  if (o->next) o->next->prev = o->prev;
-  else s->last = o->prev;
+  if (o->prev)
+    o->prev->next = o->next;
+  else
+    s->first = o->next;
+  if (o->next)
+    o->next->prev = o->prev;
+  else
+    s->last = o->prev;
   s->nobjs--;
   s->st.kind_count[o->kind->id]--;
   name_unlink(s, o);
@@ -413,7 +421,8 @@ static int name_add(mgri_store *s, mgri_obj *o, const char *p, size_t n) {
 static void name_unlink(mgri_store *s, mgri_obj *o) {
   if (!o->name) return;
   mgri_obj **pp = &s->names[o->namehash & (s->names_cap - 1)];
-  while (*pp != o) pp = &(*pp)->name_next;
+  while (*pp != o)
+    pp = &(*pp)->name_next;
   *pp = o->name_next;
   mgri_obj_free(s, o, o->name);
   o->name = NULL;
@@ -482,10 +491,11 @@ void mgri_session_leave(mgri_store *s, mgri_session *se) {
 
 static mgri_obj *obj_new(mgri_octx *x, const mgri_kind *kind) {
   mgri_store *s = x->s;
-  size_t max = s->cfg.objects_max ? s->cfg.objects_max : MGRI_OBJECTS_MAX_DEFAULT;
+  size_t max =
+      s->cfg.objects_max ? s->cfg.objects_max : MGRI_OBJECTS_MAX_DEFAULT;
   if (s->nobjs >= max) {
-    mgri_limit(x, MGRI_WHY_OBJECTS, "MemoryError: too many shared objects (%zu)",
-               max);
+    mgri_limit(x, MGRI_WHY_OBJECTS,
+               "MemoryError: too many shared objects (%zu)", max);
     return NULL;
   }
   size_t size = sizeof(mgri_obj) + kind->state_size;
@@ -503,8 +513,10 @@ static mgri_obj *obj_new(mgri_octx *x, const mgri_kind *kind) {
   charge(s, o, mgri_mem_size(o), 0);
   mgri_u64map_put(&s->objs, o->id, o); /* room reserved: cannot fail */
   o->prev = s->last;
-  if (s->last) s->last->next = o;
-  else s->first = o;
+  if (s->last)
+    s->last->next = o;
+  else
+    s->first = o;
   s->last = o;
   s->nobjs++;
   s->st.kind_count[kind->id]++;

@@ -13,7 +13,8 @@
  * valid UTF-8, or its reply could not be encoded. */
 static void utf8_tail(char *s) {
   size_t n = strlen(s), i = n;
-  while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) i--;
+  while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+    i--;
   if (i == 0) return;
   unsigned char lead = (unsigned char)s[i - 1];
   size_t need = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;

@@ -49,10 +49,12 @@ mgri_store *mgri_store_new(const mgri_store_config *cfg) {
   s->cfg = *cfg;
   mgri_limits *lim = &s->cfg.limits;
   if (!lim->frame_max) lim->frame_max = MGRI_FRAME_MAX_DEFAULT;
-  if (lim->frame_max > MGRI_FRAME_MAX_CEIL) lim->frame_max = MGRI_FRAME_MAX_CEIL;
+  if (lim->frame_max > MGRI_FRAME_MAX_CEIL)
+    lim->frame_max = MGRI_FRAME_MAX_CEIL;
   if (!s->cfg.memory_max) s->cfg.memory_max = MGRI_MEMORY_MAX_DEFAULT;
   if (!s->cfg.work_budget) s->cfg.work_budget = MGRI_WORK_BUDGET;
-  if (!s->cfg.slow_ns) s->cfg.slow_ns = (uint64_t)MGRI_SLOW_MS_DEFAULT * 1000000;
+  if (!s->cfg.slow_ns)
+    s->cfg.slow_ns = (uint64_t)MGRI_SLOW_MS_DEFAULT * 1000000;
   s->mem.max = s->cfg.memory_max == SIZE_MAX ? 0 : s->cfg.memory_max;
   if (s->cfg.hash_key_set) {
     s->hkey.k0 = s->cfg.hash_key[0];
@@ -68,7 +70,8 @@ mgri_store *mgri_store_new(const mgri_store_config *cfg) {
     const mgri_kind *kd = s->kinds[k];
     if (!kd) continue;
     /* The ops of the kind it extends first, then its own (spec 5.2). */
-    const mgri_kind *base = kd->extends <= MGRI_KIND_MAX ? s->kinds[kd->extends] : NULL;
+    const mgri_kind *base =
+        kd->extends <= MGRI_KIND_MAX ? s->kinds[kd->extends] : NULL;
     if (kd->extends && base) add_ops(s, k, base->ops, base->nops);
     add_ops(s, k, kd->ops, kd->nops);
   }

@@ -32,14 +32,14 @@ typedef bool (*mgri_reply_fn)(void *ctx, mgri_sconn *conn,
                               const mgri_reply *reply);
 
 typedef struct mgri_store_config {
-  mgri_limits limits;    /* frame_max is announced in HELLO */
-  uint64_t server_pid;   /* announced in HELLO */
-  size_t objects_max;    /* live objects; 0 = MGRI_OBJECTS_MAX_DEFAULT */
-  size_t conns_max;      /* open connections; 0 = MGRI_CONNS_MAX_DEFAULT */
-  size_t memory_max;     /* bytes held; 0 = MGRI_MEMORY_MAX_DEFAULT,
+  mgri_limits limits;   /* frame_max is announced in HELLO */
+  uint64_t server_pid;  /* announced in HELLO */
+  size_t objects_max;   /* live objects; 0 = MGRI_OBJECTS_MAX_DEFAULT */
+  size_t conns_max;     /* open connections; 0 = MGRI_CONNS_MAX_DEFAULT */
+  size_t memory_max;    /* bytes held; 0 = MGRI_MEMORY_MAX_DEFAULT,
                             SIZE_MAX = no limit */
-  uint64_t work_budget;  /* items a BATCH may touch; 0 = MGRI_WORK_BUDGET */
-  uint64_t slow_ns;      /* log requests slower than this; 0 = the default
+  uint64_t work_budget; /* items a BATCH may touch; 0 = MGRI_WORK_BUDGET */
+  uint64_t slow_ns;     /* log requests slower than this; 0 = the default
                             (MGRI_SLOW_MS_DEFAULT), UINT64_MAX = never */
   /* The clock that times requests for the slow-request log, in ns: the
    * clock mgri_dispatch's now_ns is read from (a request's time is one more
@@ -52,19 +52,19 @@ typedef struct mgri_store_config {
   /* The kinds, indexed by id (MGRI_KIND_MAX + 1 entries); NULL: THE kind
    * table (kinds/kinds.c). */
   const mgri_kind *const *kinds;
-  mgri_reply_fn reply;   /* required */
+  mgri_reply_fn reply; /* required */
   void *reply_ctx;
 } mgri_store_config;
 
 /* Why a request was answered LIMIT (STATS "refused"). */
 #define MGRI_LIMITS_WHY(X)                                                     \
-  X(MEMORY, "memory")   /* the memory limit (mgrd --max-memory) */            \
-  X(BUDGET, "budget")   /* a BATCH over the work budget */                    \
-  X(REPLY, "reply")     /* a result larger than the frame limit */            \
-  X(OBJECTS, "objects") /* too many live objects */                           \
-  X(PARKED, "parked")   /* too many parked requests on a connection */        \
-  X(CONNS, "connections") /* too many connections or handshakes */            \
-  X(SIZE, "size")       /* a size limit of the op (IMUL, RETAIN, BATCH) */
+  X(MEMORY, "memory")     /* the memory limit (mgrd --max-memory) */           \
+  X(BUDGET, "budget")     /* a BATCH over the work budget */                   \
+  X(REPLY, "reply")       /* a result larger than the frame limit */           \
+  X(OBJECTS, "objects")   /* too many live objects */                          \
+  X(PARKED, "parked")     /* too many parked requests on a connection */       \
+  X(CONNS, "connections") /* too many connections or handshakes */             \
+  X(SIZE, "size")         /* a size limit of the op (IMUL, RETAIN, BATCH) */
 
 enum {
 #define MGRI_WHY_ENUM_(name, s) MGRI_WHY_##name,
@@ -92,9 +92,9 @@ typedef struct mgri_store_stats {
   uint64_t idle_closed;        /* closed by the idle timeout */
   uint64_t conn_refused;       /* refused at accept (too many) */
   uint64_t conn_mem_refused;   /* closed: a frame did not fit in memory */
-  uint64_t auth_failed; /* closed before authenticating (spec 7.8): a bad
+  uint64_t auth_failed;        /* closed before authenticating (spec 7.8): a bad
                            or truncated exchange, a failed TLS handshake */
-  uint64_t tls_failed;  /* of those, the TLS handshakes that failed */
+  uint64_t tls_failed;         /* of those, the TLS handshakes that failed */
   /* requests (the store) */
   uint64_t requests; /* top-level requests dispatched */
   uint64_t slow;     /* requests logged as slow */
@@ -105,7 +105,6 @@ typedef struct mgri_store_stats {
   size_t kind_bytes[MGRI_KIND_MAX + 1];
   mgri_slow slowlog[MGRI_SLOWLOG_LEN]; /* a ring, the newest at slow - 1 */
 } mgri_store_stats;
-
 
 /* Defaults: limits from mgri_limits_default, pid 0, no callback. */
 void mgri_store_config_init(mgri_store_config *cfg);
@@ -142,9 +141,9 @@ size_t mgri_sconn_parked(const mgri_sconn *c);    /* its parked requests */
 
 /* What the caller must do after mgri_dispatch. */
 enum {
-  MGRI_DISPATCH_OK = 0,       /* keep going */
-  MGRI_DISPATCH_CLOSE = 1,    /* send what was replied, then close conn */
-  MGRI_DISPATCH_SHUTDOWN = 2  /* send what was replied, then stop the server */
+  MGRI_DISPATCH_OK = 0,      /* keep going */
+  MGRI_DISPATCH_CLOSE = 1,   /* send what was replied, then close conn */
+  MGRI_DISPATCH_SHUTDOWN = 2 /* send what was replied, then stop the server */
 };
 
 /* THE dispatch function: every request of every connection goes through it.

@@ -34,7 +34,8 @@ static void sift_down(mgri_store *s, size_t i) {
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= s->nheap) break;
-    if (c + 1 < s->nheap && s->heap[c + 1]->deadline < s->heap[c]->deadline) c++;
+    if (c + 1 < s->nheap && s->heap[c + 1]->deadline < s->heap[c]->deadline)
+      c++;
     if (w->deadline <= s->heap[c]->deadline) break;
     heap_set(s, i, s->heap[c]);
     i = c;
@@ -86,9 +87,12 @@ int64_t mgri_store_next_deadline(const mgri_store *s) {
 int mgri_arg_timeout(mgri_octx *x, size_t i, int64_t *deadline, int *what) {
   const mgr_value *t = &x->args[i];
   double secs;
-  if (t->type == MGR_T_NIL) secs = -1;
-  else if (t->type == MGR_T_INT) secs = (double)t->u.i;
-  else if (t->type == MGR_T_FLOAT) secs = t->u.f;
+  if (t->type == MGR_T_NIL)
+    secs = -1;
+  else if (t->type == MGR_T_INT)
+    secs = (double)t->u.i;
+  else if (t->type == MGR_T_FLOAT)
+    secs = t->u.f;
   else
     return mgri_fail(x, MGR_ETYPE,
                      "TypeError: timeout must be a number or None, not %s",
@@ -110,10 +114,14 @@ int mgri_arg_timeout(mgri_octx *x, size_t i, int64_t *deadline, int *what) {
 
 static void q_unlink(mgri_waiter *w) {
   mgri_waitq *q = w->q;
-  if (w->qprev) w->qprev->qnext = w->qnext;
-  else q->head = w->qnext;
-  if (w->qnext) w->qnext->qprev = w->qprev;
-  else q->tail = w->qprev;
+  if (w->qprev)
+    w->qprev->qnext = w->qnext;
+  else
+    q->head = w->qnext;
+  if (w->qnext)
+    w->qnext->qprev = w->qprev;
+  else
+    q->tail = w->qprev;
   w->qnext = w->qprev = NULL;
   q->n--;
 }
@@ -122,8 +130,10 @@ static void q_append(mgri_waitq *q, mgri_waiter *w) {
   w->q = q;
   w->qnext = NULL;
   w->qprev = q->tail;
-  if (q->tail) q->tail->qnext = w;
-  else q->head = w;
+  if (q->tail)
+    q->tail->qnext = w;
+  else
+    q->head = w;
   q->tail = w;
   q->n++;
 }
@@ -161,8 +171,8 @@ int mgri_wait_park(mgri_octx *x, mgri_waitq *q, int64_t deadline,
   return MGRI_PARKED;
 }
 
-void mgri_wait_move(mgri_store *s, mgri_waiter *w, mgri_obj *obj,
-                    mgri_waitq *q, uint64_t data) {
+void mgri_wait_move(mgri_store *s, mgri_waiter *w, mgri_obj *obj, mgri_waitq *q,
+                    uint64_t data) {
   q_unlink(w);
   heap_remove(s, w);
   w->deadline = INT64_MAX;
@@ -175,12 +185,16 @@ void mgri_wait_move(mgri_store *s, mgri_waiter *w, mgri_obj *obj,
 static void waiter_free(mgri_store *s, mgri_waiter *w) {
   q_unlink(w);
   mgri_sconn *c = w->conn;
-  if (w->cprev) w->cprev->cnext = w->cnext;
-  else c->waiters = w->cnext;
+  if (w->cprev)
+    w->cprev->cnext = w->cnext;
+  else
+    c->waiters = w->cnext;
   if (w->cnext) w->cnext->cprev = w->cprev;
   c->nwaiters--;
-  if (w->aprev) w->aprev->anext = w->anext;
-  else s->waiters = w->anext;
+  if (w->aprev)
+    w->aprev->anext = w->anext;
+  else
+    s->waiters = w->anext;
   if (w->anext) w->anext->aprev = w->aprev;
   heap_remove(s, w);
   s->nparked--;
@@ -236,7 +250,7 @@ void mgri_store_tick(mgri_store *s, int64_t now_ns) {
 
 void mgri_store_shutdown(mgri_store *s) {
   while (s->waiters)
-    mgri_wait_answer(s, s->waiters, MGR_ESHUTDOWN,
-                     NULL, "EOFError: the manager is shutting down",
+    mgri_wait_answer(s, s->waiters, MGR_ESHUTDOWN, NULL,
+                     "EOFError: the manager is shutting down",
                      MGRI_TRACE_WAIT_CANCELLED);
 }

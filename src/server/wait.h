@@ -22,9 +22,9 @@ struct mgri_waiter {
   mgri_waitq *q;
   uint64_t rid;
   uint64_t op;
-  int64_t deadline; /* INT64_MAX: none */
-  size_t heap_idx;  /* SIZE_MAX: not in the heap */
-  uint64_t data;    /* the kind's */
+  int64_t deadline;           /* INT64_MAX: none */
+  size_t heap_idx;            /* SIZE_MAX: not in the heap */
+  uint64_t data;              /* the kind's */
   mgri_waiter *qnext, *qprev; /* the object's FIFO */
   mgri_waiter *cnext, *cprev; /* the connection's parked list */
   mgri_waiter *anext, *aprev; /* every parked request */
@@ -55,8 +55,8 @@ bool mgri_wait_answer(mgri_store *s, mgri_waiter *w, int status,
 /* Moves w to the tail of q, the FIFO of object obj (another object's, or
  * another FIFO of its own), without a deadline, with new kind data: a
  * Condition's waiter becomes a waiter of its lock (spec 9.11). Never fails. */
-void mgri_wait_move(mgri_store *s, mgri_waiter *w, mgri_obj *obj,
-                    mgri_waitq *q, uint64_t data);
+void mgri_wait_move(mgri_store *s, mgri_waiter *w, mgri_obj *obj, mgri_waitq *q,
+                    uint64_t data);
 /* Answers every waiter of q with status and message (a destroyed object:
  * NOTFOUND). */
 void mgri_wait_cancel_all(mgri_store *s, mgri_waitq *q, int status,

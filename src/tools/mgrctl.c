@@ -19,7 +19,8 @@
 #include <string.h>
 
 static const char *kind_name(int64_t k) {
-  const char *n = k >= INT32_MIN && k <= INT32_MAX ? mgr_kind_name((int)k) : NULL;
+  const char *n =
+      k >= INT32_MIN && k <= INT32_MAX ? mgr_kind_name((int)k) : NULL;
   return n ? n : "?";
 }
 
@@ -62,11 +63,21 @@ static void json_str(FILE *f, const char *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)p[i];
     switch (c) {
-    case '"': fputs("\\\"", f); break;
-    case '\\': fputs("\\\\", f); break;
-    case '\n': fputs("\\n", f); break;
-    case '\r': fputs("\\r", f); break;
-    case '\t': fputs("\\t", f); break;
+    case '"':
+      fputs("\\\"", f);
+      break;
+    case '\\':
+      fputs("\\\\", f);
+      break;
+    case '\n':
+      fputs("\\n", f);
+      break;
+    case '\r':
+      fputs("\\r", f);
+      break;
+    case '\t':
+      fputs("\\t", f);
+      break;
     default:
       if (c < 0x20 || c == 0x7f)
         fprintf(f, "\\u%04x", c);
@@ -79,9 +90,15 @@ static void json_str(FILE *f, const char *p, size_t n) {
 
 static void json_value(FILE *f, const mgr_value *v) {
   switch (v->type) {
-  case MGR_T_NIL: fputs("null", f); break;
-  case MGR_T_BOOL: fputs(v->u.b ? "true" : "false", f); break;
-  case MGR_T_INT: fprintf(f, "%lld", (long long)v->u.i); break;
+  case MGR_T_NIL:
+    fputs("null", f);
+    break;
+  case MGR_T_BOOL:
+    fputs(v->u.b ? "true" : "false", f);
+    break;
+  case MGR_T_INT:
+    fprintf(f, "%lld", (long long)v->u.i);
+    break;
   case MGR_T_FLOAT: {
     double d = v->u.f;
     if (isnan(d)) {
@@ -101,7 +118,9 @@ static void json_value(FILE *f, const mgr_value *v) {
     }
     break;
   }
-  case MGR_T_TEXT: json_str(f, v->u.s.ptr, v->u.s.len); break;
+  case MGR_T_TEXT:
+    json_str(f, v->u.s.ptr, v->u.s.len);
+    break;
   case MGR_T_BYTES:
     fputs("{\"$bytes\": \"", f);
     for (size_t i = 0; i < v->u.s.len; i++)
@@ -357,8 +376,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[i++];
   int nargs = argc - i;
   char **args = argv + i;
-  static const char *const cmds[] = {"ping", "ls",  "stats", "dump",    "get",
-                                     "set",  "incr", "del",  "shutdown"};
+  static const char *const cmds[] = {"ping", "ls",   "stats", "dump",    "get",
+                                     "set",  "incr", "del",   "shutdown"};
   bool known = false;
   for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
     if (!strcmp(cmd, cmds[k])) known = true;

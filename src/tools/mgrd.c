@@ -191,8 +191,9 @@ static int load_key(const char *file, uint8_t key[MGRI_AUTHKEY_MAX],
   if (k && *k) {
     size_t n = strlen(k);
     if (n < MGRI_AUTHKEY_MIN || n > MGRI_AUTHKEY_MAX) {
-      fprintf(stderr, "mgrd: MGR_AUTHKEY holds %zu bytes; an authkey has %u "
-                      "to %u\n",
+      fprintf(stderr,
+              "mgrd: MGR_AUTHKEY holds %zu bytes; an authkey has %u "
+              "to %u\n",
               n, MGRI_AUTHKEY_MIN, MGRI_AUTHKEY_MAX);
       return 1;
     }
@@ -226,8 +227,8 @@ int main(int argc, char **argv) {
     const char *eq = strchr(a, '=');
     size_t alen = eq ? (size_t)(eq - a) : strlen(a);
     int f = 0;
-    while (f < F_N && !(strlen(flags[f].name) == alen &&
-                        !strncmp(a, flags[f].name, alen)))
+    while (f < F_N &&
+           !(strlen(flags[f].name) == alen && !strncmp(a, flags[f].name, alen)))
       f++;
     if (f == F_N) {
       fprintf(stderr, "mgrd: unknown argument '%s'\n", a);
@@ -254,32 +255,60 @@ int main(int argc, char **argv) {
       continue;
     }
     switch (f) {
-    case F_AUTHKEY_FILE: keyfile = val; continue;
-    case F_TLS_CERT: opt.tls_cert = val; continue;
-    case F_TLS_KEY: opt.tls_key = val; continue;
-    case F_TLS_CA: opt.tls_ca = val; continue;
-    default: break;
+    case F_AUTHKEY_FILE:
+      keyfile = val;
+      continue;
+    case F_TLS_CERT:
+      opt.tls_cert = val;
+      continue;
+    case F_TLS_KEY:
+      opt.tls_key = val;
+      continue;
+    case F_TLS_CA:
+      opt.tls_ca = val;
+      continue;
+    default:
+      break;
     }
     unsigned long long n = 0;
     bool none = (f == F_MAX_MEMORY || f == F_SLOW) && !strcmp(val, "none");
-    if (!none && !parse_num(val, flags[f].lo, flags[f].hi, flags[f].suffix, &n)) {
+    if (!none &&
+        !parse_num(val, flags[f].lo, flags[f].hi, flags[f].suffix, &n)) {
       fprintf(stderr, "mgrd: %s must be %s, not '%s'\n", flags[f].name,
               flags[f].what, val);
       return 2;
     }
     switch (f) {
-    case F_MAX_FRAME: opt.max_frame = (uint32_t)n; break;
+    case F_MAX_FRAME:
+      opt.max_frame = (uint32_t)n;
+      break;
     case F_MAX_MEMORY:
       opt.max_memory = none || n > SIZE_MAX ? SIZE_MAX : (size_t)n;
       break;
-    case F_HANDSHAKE: opt.handshake_timeout_ms = (uint32_t)n; break;
-    case F_HANDSHAKES: opt.max_handshakes = (uint32_t)n; break;
-    case F_IDLE: opt.idle_timeout_ms = (uint32_t)n; break;
-    case F_SLOW: opt.slow_ms = none ? UINT32_MAX : (uint32_t)n; break;
-    case F_KA_IDLE: opt.keepalive_idle_ms = (uint32_t)n; break;
-    case F_KA_INTERVAL: opt.keepalive_interval_ms = (uint32_t)n; break;
-    case F_KA_COUNT: opt.keepalive_count = (uint32_t)n; break;
-    default: opt.ready_fd = (int)n; break;
+    case F_HANDSHAKE:
+      opt.handshake_timeout_ms = (uint32_t)n;
+      break;
+    case F_HANDSHAKES:
+      opt.max_handshakes = (uint32_t)n;
+      break;
+    case F_IDLE:
+      opt.idle_timeout_ms = (uint32_t)n;
+      break;
+    case F_SLOW:
+      opt.slow_ms = none ? UINT32_MAX : (uint32_t)n;
+      break;
+    case F_KA_IDLE:
+      opt.keepalive_idle_ms = (uint32_t)n;
+      break;
+    case F_KA_INTERVAL:
+      opt.keepalive_interval_ms = (uint32_t)n;
+      break;
+    case F_KA_COUNT:
+      opt.keepalive_count = (uint32_t)n;
+      break;
+    default:
+      opt.ready_fd = (int)n;
+      break;
     }
   }
   if (!naddrs) {

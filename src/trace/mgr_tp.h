@@ -25,7 +25,8 @@
 #undef LTTNG_UST_TRACEPOINT_INCLUDE
 #define LTTNG_UST_TRACEPOINT_INCLUDE "trace/mgr_tp.h"
 
-#if !defined(MGRI_TRACE_MGR_TP_H) || defined(LTTNG_UST_TRACEPOINT_HEADER_MULTI_READ)
+#if !defined(MGRI_TRACE_MGR_TP_H) ||                                           \
+    defined(LTTNG_UST_TRACEPOINT_HEADER_MULTI_READ)
 #define MGRI_TRACE_MGR_TP_H
 
 #include <lttng/tracepoint.h>
@@ -39,149 +40,160 @@
  * the lttng machinery, which redefines lttng_ust_field_enum_value. */
 #define MGRI_TP_OP_(name, code, kind, mn, mx, fl, py)                          \
   lttng_ust_field_enum_value(#name, code)
-#define MGRI_TP_ERR_(name, value, py, msg) lttng_ust_field_enum_value(#name, value)
+#define MGRI_TP_ERR_(name, value, py, msg)                                     \
+  lttng_ust_field_enum_value(#name, value)
 #define MGRI_TP_PAIR_(name, value) lttng_ust_field_enum_value(#name, value)
 
 LTTNG_UST_TRACEPOINT_ENUM(mgr, op,
-    LTTNG_UST_TP_ENUM_VALUES(MGRI_OPS(MGRI_TP_OP_)))
+                          LTTNG_UST_TP_ENUM_VALUES(MGRI_OPS(MGRI_TP_OP_)))
 LTTNG_UST_TRACEPOINT_ENUM(mgr, status,
-    LTTNG_UST_TP_ENUM_VALUES(MGR_ERRORS(MGRI_TP_ERR_)))
-LTTNG_UST_TRACEPOINT_ENUM(mgr, kind,
-    LTTNG_UST_TP_ENUM_VALUES(MGRI_TRACE_KINDS(MGRI_TP_PAIR_)))
-LTTNG_UST_TRACEPOINT_ENUM(mgr, outcome,
-    LTTNG_UST_TP_ENUM_VALUES(MGRI_TRACE_WAITS(MGRI_TP_PAIR_)))
-LTTNG_UST_TRACEPOINT_ENUM(mgr, auth_reason,
-    LTTNG_UST_TP_ENUM_VALUES(MGRI_TRACE_AUTHS(MGRI_TP_PAIR_)))
+                          LTTNG_UST_TP_ENUM_VALUES(MGR_ERRORS(MGRI_TP_ERR_)))
+LTTNG_UST_TRACEPOINT_ENUM(
+    mgr, kind, LTTNG_UST_TP_ENUM_VALUES(MGRI_TRACE_KINDS(MGRI_TP_PAIR_)))
+LTTNG_UST_TRACEPOINT_ENUM(
+    mgr, outcome, LTTNG_UST_TP_ENUM_VALUES(MGRI_TRACE_WAITS(MGRI_TP_PAIR_)))
+LTTNG_UST_TRACEPOINT_ENUM(
+    mgr, auth_reason, LTTNG_UST_TP_ENUM_VALUES(MGRI_TRACE_AUTHS(MGRI_TP_PAIR_)))
 
 /* --- client: one pair per mgri_call() ------------------------------------ */
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, call_begin,
-  LTTNG_UST_TP_ARGS(int64_t, pid, int64_t, server, uint64_t, conn,
-                    uint64_t, rid, uint64_t, op, uint64_t, oid, uint32_t, kind,
-                    uint64_t, key, uint64_t, size),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(int64_t, server, server)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_enum(mgr, op, uint64_t, op, op)
-    lttng_ust_field_integer(uint64_t, oid, oid)
-    lttng_ust_field_enum(mgr, kind, uint32_t, kind, kind)
-    lttng_ust_field_integer_hex(uint64_t, key, key)
-    lttng_ust_field_integer(uint64_t, size, size)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, call_begin,
+    LTTNG_UST_TP_ARGS(int64_t, pid, int64_t, server, uint64_t, conn, uint64_t,
+                      rid, uint64_t, op, uint64_t, oid, uint32_t, kind,
+                      uint64_t, key, uint64_t, size),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(int64_t, pid, pid) lttng_ust_field_integer(
+            int64_t, server, server) lttng_ust_field_integer(uint64_t, conn,
+                                                             conn)
+            lttng_ust_field_integer(uint64_t, rid, rid)
+                lttng_ust_field_enum(mgr, op, uint64_t, op, op)
+                    lttng_ust_field_integer(uint64_t, oid, oid)
+                        lttng_ust_field_enum(mgr, kind, uint32_t, kind, kind)
+                            lttng_ust_field_integer_hex(uint64_t, key, key)
+                                lttng_ust_field_integer(uint64_t, size, size)))
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, call_end,
-  LTTNG_UST_TP_ARGS(int64_t, pid, int64_t, server, uint64_t, conn,
-                    uint64_t, rid, uint64_t, op, int32_t, status, uint64_t, size),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(int64_t, server, server)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_enum(mgr, op, uint64_t, op, op)
-    lttng_ust_field_enum(mgr, status, int32_t, status, status)
-    lttng_ust_field_integer(uint64_t, size, size)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, call_end,
+    LTTNG_UST_TP_ARGS(int64_t, pid, int64_t, server, uint64_t, conn, uint64_t,
+                      rid, uint64_t, op, int32_t, status, uint64_t, size),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(int64_t, pid, pid)
+            lttng_ust_field_integer(int64_t, server, server)
+                lttng_ust_field_integer(uint64_t, conn, conn)
+                    lttng_ust_field_integer(uint64_t, rid, rid)
+                        lttng_ust_field_enum(mgr, op, uint64_t, op, op)
+                            lttng_ust_field_enum(mgr, status, int32_t, status,
+                                                 status)
+                                lttng_ust_field_integer(uint64_t, size, size)))
 
 /* --- server: one pair per dispatched request, in the server's serial order */
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, request,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, op, uint64_t, oid, uint64_t, key),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_enum(mgr, op, uint64_t, op, op)
-    lttng_ust_field_integer(uint64_t, oid, oid)
-    lttng_ust_field_integer_hex(uint64_t, key, key)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, request,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid, uint64_t, op,
+                      uint64_t, oid, uint64_t, key),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(int64_t, pid, pid)
+            lttng_ust_field_integer(uint64_t, conn, conn)
+                lttng_ust_field_integer(uint64_t, rid, rid)
+                    lttng_ust_field_enum(mgr, op, uint64_t, op, op)
+                        lttng_ust_field_integer(uint64_t, oid, oid)
+                            lttng_ust_field_integer_hex(uint64_t, key, key)))
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, reply,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, op, int32_t, status, uint64_t, value),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_enum(mgr, op, uint64_t, op, op)
-    lttng_ust_field_enum(mgr, status, int32_t, status, status)
-    lttng_ust_field_integer_hex(uint64_t, value, value)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, reply,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid, uint64_t, op,
+                      int32_t, status, uint64_t, value),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(int64_t, pid, pid) lttng_ust_field_integer(
+            uint64_t, conn, conn) lttng_ust_field_integer(uint64_t, rid, rid)
+            lttng_ust_field_enum(mgr, op, uint64_t, op, op)
+                lttng_ust_field_enum(mgr, status, int32_t, status, status)
+                    lttng_ust_field_integer_hex(uint64_t, value, value)))
 
 /* --- server: lock waits (a parked LOCK_ACQUIRE) ---------------------------- */
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, wait_begin,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, oid),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_integer(uint64_t, oid, oid)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, wait_begin,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid, uint64_t,
+                      oid),
+    LTTNG_UST_TP_FIELDS(lttng_ust_field_integer(int64_t, pid, pid)
+                            lttng_ust_field_integer(uint64_t, conn, conn)
+                                lttng_ust_field_integer(uint64_t, rid, rid)
+                                    lttng_ust_field_integer(uint64_t, oid,
+                                                            oid)))
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, wait_end,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, oid, int32_t, outcome),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_integer(uint64_t, oid, oid)
-    lttng_ust_field_enum(mgr, outcome, int32_t, outcome, outcome)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, wait_end,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid, uint64_t,
+                      oid, int32_t, outcome),
+    LTTNG_UST_TP_FIELDS(lttng_ust_field_integer(int64_t, pid, pid)
+                            lttng_ust_field_integer(uint64_t, conn, conn)
+                                lttng_ust_field_integer(uint64_t, rid, rid)
+                                    lttng_ust_field_integer(uint64_t, oid, oid)
+                                        lttng_ust_field_enum(mgr, outcome,
+                                                             int32_t, outcome,
+                                                             outcome)))
 
 /* --- server: connections and objects -------------------------------------- */
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, conn_open,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, session),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, session, session)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, conn_open,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, session),
+    LTTNG_UST_TP_FIELDS(lttng_ust_field_integer(int64_t, pid, pid)
+                            lttng_ust_field_integer(uint64_t, conn, conn)
+                                lttng_ust_field_integer(uint64_t, session,
+                                                        session)))
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, conn_close,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, session),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, session, session)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, conn_close,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, session),
+    LTTNG_UST_TP_FIELDS(lttng_ust_field_integer(int64_t, pid, pid)
+                            lttng_ust_field_integer(uint64_t, conn, conn)
+                                lttng_ust_field_integer(uint64_t, session,
+                                                        session)))
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, object_create,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, oid, uint32_t, kind),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_integer(uint64_t, oid, oid)
-    lttng_ust_field_enum(mgr, kind, uint32_t, kind, kind)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, object_create,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid, uint64_t,
+                      oid, uint32_t, kind),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(int64_t, pid, pid)
+            lttng_ust_field_integer(uint64_t, conn, conn)
+                lttng_ust_field_integer(uint64_t, rid, rid)
+                    lttng_ust_field_integer(uint64_t, oid, oid)
+                        lttng_ust_field_enum(mgr, kind, uint32_t, kind, kind)))
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, object_destroy,
-  LTTNG_UST_TP_ARGS(uint64_t, oid, uint32_t, kind),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(uint64_t, oid, oid)
-    lttng_ust_field_enum(mgr, kind, uint32_t, kind, kind)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, object_destroy, LTTNG_UST_TP_ARGS(uint64_t, oid, uint32_t, kind),
+    LTTNG_UST_TP_FIELDS(lttng_ust_field_integer(uint64_t, oid, oid)
+                            lttng_ust_field_enum(mgr, kind, uint32_t, kind,
+                                                 kind)))
 
 /* --- server: a connection closed before it authenticated (spec 7.8) ------- */
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, auth_fail,
-  LTTNG_UST_TP_ARGS(uint64_t, conn, uint32_t, reason, const char *, peer),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_enum(mgr, auth_reason, uint32_t, reason, reason)
-    lttng_ust_field_string(peer, peer)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, auth_fail,
+    LTTNG_UST_TP_ARGS(uint64_t, conn, uint32_t, reason, const char *, peer),
+    LTTNG_UST_TP_FIELDS(lttng_ust_field_integer(uint64_t, conn, conn)
+                            lttng_ust_field_enum(mgr, auth_reason, uint32_t,
+                                                 reason, reason)
+                                lttng_ust_field_string(peer, peer)))
 
 /* --- server: the slow-request log (STATS "slowlog") ------------------------ */
 
-LTTNG_UST_TRACEPOINT_EVENT(mgr, slow_request,
-  LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid,
-                    uint64_t, op, uint64_t, oid, uint64_t, duration_ns,
-                    uint64_t, cost),
-  LTTNG_UST_TP_FIELDS(
-    lttng_ust_field_integer(int64_t, pid, pid)
-    lttng_ust_field_integer(uint64_t, conn, conn)
-    lttng_ust_field_integer(uint64_t, rid, rid)
-    lttng_ust_field_enum(mgr, op, uint64_t, op, op)
-    lttng_ust_field_integer(uint64_t, oid, oid)
-    lttng_ust_field_integer(uint64_t, duration_ns, duration_ns)
-    lttng_ust_field_integer(uint64_t, cost, cost)))
+LTTNG_UST_TRACEPOINT_EVENT(
+    mgr, slow_request,
+    LTTNG_UST_TP_ARGS(int64_t, pid, uint64_t, conn, uint64_t, rid, uint64_t, op,
+                      uint64_t, oid, uint64_t, duration_ns, uint64_t, cost),
+    LTTNG_UST_TP_FIELDS(
+        lttng_ust_field_integer(int64_t, pid, pid) lttng_ust_field_integer(
+            uint64_t, conn, conn) lttng_ust_field_integer(uint64_t, rid, rid)
+            lttng_ust_field_enum(mgr, op, uint64_t, op, op)
+                lttng_ust_field_integer(uint64_t, oid, oid)
+                    lttng_ust_field_integer(uint64_t, duration_ns, duration_ns)
+                        lttng_ust_field_integer(uint64_t, cost, cost)))
 
 #endif /* MGRI_TRACE_MGR_TP_H */
 

@@ -102,7 +102,7 @@ static void install_fork_hooks(void *h) {
   const char *e = env("MGR_TRACE_FORK"); /* "0": leave fork alone (tests) */
   if (e && strcmp(e, "0") == 0) return;
   void *preloaded = dlopen(FORK_SONAME, RTLD_NOW | RTLD_NOLOAD);
-  if (preloaded) { /* its fork() wrapper calls the hooks already */
+  if (preloaded) {      /* its fork() wrapper calls the hooks already */
     dlclose(preloaded); /* drops only the reference NOLOAD took */
     return;
   }

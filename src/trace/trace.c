@@ -9,7 +9,7 @@
 #include "proto/ops.h"
 
 #define KIND_CHECK_(name, value)                                               \
-  _Static_assert((value) == 0 || (value) == MGR_K_##name,                     \
+  _Static_assert((value) == 0 || (value) == MGR_K_##name,                      \
                  "MGRI_TRACE_KINDS disagrees with mgr_kind: " #name);
 #define MGR_K_MANAGER 0
 MGRI_TRACE_KINDS(KIND_CHECK_)
@@ -36,7 +36,8 @@ static uint64_t byte(uint64_t h, unsigned b) {
 
 /* Big-endian n-byte unsigned. */
 static uint64_t be(uint64_t h, uint64_t v, unsigned n) {
-  for (unsigned i = n; i-- > 0;) h = byte(h, (unsigned)(v >> (8 * i)) & 0xff);
+  for (unsigned i = n; i-- > 0;)
+    h = byte(h, (unsigned)(v >> (8 * i)) & 0xff);
   return h;
 }
 
@@ -70,7 +71,8 @@ static int to_half(double d, uint16_t *out) {
   int x = e - 1023;
   if (x >= -14 && x <= 15) { /* half normal: 10 mantissa bits */
     if (mant & ((1ull << 42) - 1)) return 0;
-    *out = (uint16_t)(sign | (uint16_t)((x + 15) << 10) | (uint16_t)(mant >> 42));
+    *out =
+        (uint16_t)(sign | (uint16_t)((x + 15) << 10) | (uint16_t)(mant >> 42));
     return 1;
   }
   if (x >= -24 && x < -14) { /* half subnormal: m * 2^-24, m < 1024 */

@@ -25,24 +25,24 @@
 
 /* X(NAME, value): how a parked request ended (wait_end's outcome). */
 #define MGRI_TRACE_WAITS(X)                                                    \
-  X(GRANTED, 0)     /* what it waited for came: a lock, a permit, an item,    \
-                       room, a set flag, a notify, the last party */          \
-  X(OWNER_DEAD, 1)  /* a lock granted; its previous owner died holding it */  \
-  X(TIMEOUT, 2)     /* its deadline passed (not acquired, EMPTY, FULL ...) */ \
-  X(CANCELLED, 3)   /* its connection closed (no reply), its object was       \
-                       destroyed or the manager shut down */                  \
-  X(BROKEN, 4)      /* a Barrier broke while it waited (EBROKEN) */
+  X(GRANTED, 0)    /* what it waited for came: a lock, a permit, an item,    \
+                       room, a set flag, a notify, the last party */ \
+  X(OWNER_DEAD, 1) /* a lock granted; its previous owner died holding it */    \
+  X(TIMEOUT, 2)    /* its deadline passed (not acquired, EMPTY, FULL ...) */   \
+  X(CANCELLED, 3)  /* its connection closed (no reply), its object was       \
+                       destroyed or the manager shut down */ \
+  X(BROKEN, 4)     /* a Barrier broke while it waited (EBROKEN) */
 
 /* X(NAME, value): why a connection was closed before it authenticated
  * (auth_fail's reason, spec 7.8). 1..3 are proto/auth.h's MGRI_AUTH_*. */
 #define MGRI_TRACE_AUTHS(X)                                                    \
-  X(BAD_OPEN, 1)  /* not "MGRA" 01: no key, or not an mgr client */           \
-  X(BAD_MAC, 2)   /* wrong key, or a replayed or reflected exchange */        \
-  X(CRYPTO, 3)    /* OpenSSL failed */                                        \
-  X(TRUNCATED, 4) /* the peer closed in the middle of the exchange */         \
-  X(TIMEOUT, 5)   /* the handshake deadline passed */                         \
-  X(EVICTED, 6)   /* closed for a newer connection (handshakes_max) */        \
-  X(TLS, 7)       /* the TLS handshake failed */                              \
+  X(BAD_OPEN, 1)  /* not "MGRA" 01: no key, or not an mgr client */            \
+  X(BAD_MAC, 2)   /* wrong key, or a replayed or reflected exchange */         \
+  X(CRYPTO, 3)    /* OpenSSL failed */                                         \
+  X(TRUNCATED, 4) /* the peer closed in the middle of the exchange */          \
+  X(TIMEOUT, 5)   /* the handshake deadline passed */                          \
+  X(EVICTED, 6)   /* closed for a newer connection (handshakes_max) */         \
+  X(TLS, 7)       /* the TLS handshake failed */                               \
   X(REFUSED, 8)   /* refused at accept: another uid, too many connections */
 
 enum {

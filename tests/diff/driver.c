@@ -68,7 +68,8 @@ static void print_ok(const mgr_value *v) {
   mgri_buf_init(&b, 0);
   if (mgri_cbor_value(&b, v) != MGR_OK) die("cannot encode a result");
   printf("OK ");
-  for (size_t i = 0; i < b.len; i++) printf("%02x", b.data[i]);
+  for (size_t i = 0; i < b.len; i++)
+    printf("%02x", b.data[i]);
   printf("\n");
   mgri_buf_fini(&b);
 }
@@ -85,8 +86,10 @@ static void print_err(int rc) {
 
 /* Prints the outcome of a call whose result is in *res (owned). */
 static void done(int rc, mgr_value *res) {
-  if (rc == MGR_OK) print_ok(res);
-  else print_err(rc);
+  if (rc == MGR_OK)
+    print_ok(res);
+  else
+    print_err(rc);
   mgr_value_free(res);
 }
 
@@ -131,20 +134,34 @@ static void create(char *name, char *kind, const mgr_value *init) {
   snprintf(o->name, sizeof o->name, "%s", name);
   snprintf(o->kind, sizeof o->kind, "%s", kind);
   int rc;
-  const mgr_value *a0 = init->type == MGR_T_ARRAY && init->u.a.len ? &init->u.a.items[0] : NULL;
-  if (!strcmp(kind, "dict")) rc = mgr_dict_new(M, init, &o->p);
-  else if (!strcmp(kind, "list")) rc = mgr_list_new(M, init, &o->p);
-  else if (!strcmp(kind, "value")) rc = mgr_var_new(M, init, &o->p);
-  else if (!strcmp(kind, "lock")) rc = mgr_lock_new(M, &o->p);
-  else if (!strcmp(kind, "rlock")) rc = mgr_rlock_new(M, &o->p);
-  else if (!strcmp(kind, "queue")) rc = mgr_queue_new(M, init->u.i, &o->p);
-  else if (!strcmp(kind, "jqueue")) rc = mgr_joinable_queue_new(M, init->u.i, &o->p);
-  else if (!strcmp(kind, "namespace")) rc = mgr_namespace_new(M, init, &o->p);
-  else if (!strcmp(kind, "event")) rc = mgr_event_new(M, &o->p);
-  else if (!strcmp(kind, "condition")) rc = mgr_condition_new(M, NULL, &o->p);
-  else if (!strcmp(kind, "semaphore")) rc = mgr_semaphore_new(M, init->u.i, &o->p);
-  else if (!strcmp(kind, "bsemaphore")) rc = mgr_bounded_semaphore_new(M, init->u.i, &o->p);
-  else if (!strcmp(kind, "barrier")) rc = mgr_barrier_new(M, init->u.i, -1, &o->p);
+  const mgr_value *a0 =
+      init->type == MGR_T_ARRAY && init->u.a.len ? &init->u.a.items[0] : NULL;
+  if (!strcmp(kind, "dict"))
+    rc = mgr_dict_new(M, init, &o->p);
+  else if (!strcmp(kind, "list"))
+    rc = mgr_list_new(M, init, &o->p);
+  else if (!strcmp(kind, "value"))
+    rc = mgr_var_new(M, init, &o->p);
+  else if (!strcmp(kind, "lock"))
+    rc = mgr_lock_new(M, &o->p);
+  else if (!strcmp(kind, "rlock"))
+    rc = mgr_rlock_new(M, &o->p);
+  else if (!strcmp(kind, "queue"))
+    rc = mgr_queue_new(M, init->u.i, &o->p);
+  else if (!strcmp(kind, "jqueue"))
+    rc = mgr_joinable_queue_new(M, init->u.i, &o->p);
+  else if (!strcmp(kind, "namespace"))
+    rc = mgr_namespace_new(M, init, &o->p);
+  else if (!strcmp(kind, "event"))
+    rc = mgr_event_new(M, &o->p);
+  else if (!strcmp(kind, "condition"))
+    rc = mgr_condition_new(M, NULL, &o->p);
+  else if (!strcmp(kind, "semaphore"))
+    rc = mgr_semaphore_new(M, init->u.i, &o->p);
+  else if (!strcmp(kind, "bsemaphore"))
+    rc = mgr_bounded_semaphore_new(M, init->u.i, &o->p);
+  else if (!strcmp(kind, "barrier"))
+    rc = mgr_barrier_new(M, init->u.i, -1, &o->p);
   else if (!strcmp(kind, "array")) {
     /* init: [typecode, items] */
     o->typecode = a0->u.s.ptr[0];
@@ -169,10 +186,15 @@ static void create(char *name, char *kind, const mgr_value *init) {
 static void call_dict(mgr_proxy *p, const char *meth, const mgr_value *a) {
   mgr_value r = mgr_nil();
   int rc;
-  if (IS("getitem")) rc = mgr_dict_get(p, arg(a, 0), &r);
-  else if (IS("get")) rc = mgr_dict_get_default(p, arg(a, 0), nargs(a) > 1 ? arg(a, 1) : NULL, &r);
-  else if (IS("setitem")) rc = mgr_dict_set(p, arg(a, 0), arg(a, 1));
-  else if (IS("delitem")) rc = mgr_dict_del(p, arg(a, 0));
+  if (IS("getitem"))
+    rc = mgr_dict_get(p, arg(a, 0), &r);
+  else if (IS("get"))
+    rc =
+        mgr_dict_get_default(p, arg(a, 0), nargs(a) > 1 ? arg(a, 1) : NULL, &r);
+  else if (IS("setitem"))
+    rc = mgr_dict_set(p, arg(a, 0), arg(a, 1));
+  else if (IS("delitem"))
+    rc = mgr_dict_del(p, arg(a, 0));
   else if (IS("contains")) {
     bool b = false;
     rc = mgr_dict_contains(p, arg(a, 0), &b);
@@ -181,10 +203,14 @@ static void call_dict(mgr_proxy *p, const char *meth, const mgr_value *a) {
     size_t n = 0;
     rc = mgr_dict_len(p, &n);
     r = mgr_int((int64_t)n);
-  } else if (IS("keys")) rc = mgr_dict_keys(p, &r);
-  else if (IS("values")) rc = mgr_dict_values(p, &r);
-  else if (IS("items")) rc = mgr_dict_items(p, &r);
-  else if (IS("pop")) rc = mgr_dict_pop(p, arg(a, 0), nargs(a) > 1 ? arg(a, 1) : NULL, &r);
+  } else if (IS("keys"))
+    rc = mgr_dict_keys(p, &r);
+  else if (IS("values"))
+    rc = mgr_dict_values(p, &r);
+  else if (IS("items"))
+    rc = mgr_dict_items(p, &r);
+  else if (IS("pop"))
+    rc = mgr_dict_pop(p, arg(a, 0), nargs(a) > 1 ? arg(a, 1) : NULL, &r);
   else if (IS("popitem")) {
     mgr_value kv[2] = {mgr_nil(), mgr_nil()};
     rc = mgr_dict_popitem(p, &kv[0], &kv[1]);
@@ -197,10 +223,14 @@ static void call_dict(mgr_proxy *p, const char *meth, const mgr_value *a) {
     mgr_value_free(&kv[0]);
     mgr_value_free(&kv[1]);
     return;
-  } else if (IS("setdefault")) rc = mgr_dict_setdefault(p, arg(a, 0), nargs(a) > 1 ? arg(a, 1) : NULL, &r);
-  else if (IS("update")) rc = mgr_dict_update(p, arg(a, 0));
-  else if (IS("clear")) rc = mgr_dict_clear(p);
-  else if (IS("copy")) rc = mgr_dict_copy(p, &r);
+  } else if (IS("setdefault"))
+    rc = mgr_dict_setdefault(p, arg(a, 0), nargs(a) > 1 ? arg(a, 1) : NULL, &r);
+  else if (IS("update"))
+    rc = mgr_dict_update(p, arg(a, 0));
+  else if (IS("clear"))
+    rc = mgr_dict_clear(p);
+  else if (IS("copy"))
+    rc = mgr_dict_copy(p, &r);
   else {
     die("unknown dict method");
     return;
@@ -211,9 +241,12 @@ static void call_dict(mgr_proxy *p, const char *meth, const mgr_value *a) {
 static void call_list(mgr_proxy *p, const char *meth, const mgr_value *a) {
   mgr_value r = mgr_nil();
   int rc;
-  if (IS("getitem")) rc = mgr_list_get(p, iarg(a, 0), &r);
-  else if (IS("setitem")) rc = mgr_list_set(p, iarg(a, 0), arg(a, 1));
-  else if (IS("delitem")) rc = mgr_list_del(p, iarg(a, 0));
+  if (IS("getitem"))
+    rc = mgr_list_get(p, iarg(a, 0), &r);
+  else if (IS("setitem"))
+    rc = mgr_list_set(p, iarg(a, 0), arg(a, 1));
+  else if (IS("delitem"))
+    rc = mgr_list_del(p, iarg(a, 0));
   else if (IS("len")) {
     size_t n = 0;
     rc = mgr_list_len(p, &n);
@@ -222,14 +255,22 @@ static void call_list(mgr_proxy *p, const char *meth, const mgr_value *a) {
     bool b = false;
     rc = mgr_list_contains(p, arg(a, 0), &b);
     r = boolv(b);
-  } else if (IS("getslice")) rc = mgr_list_getslice(p, barg(a, 0), barg(a, 1), barg(a, 2), &r);
-  else if (IS("setslice")) rc = mgr_list_setslice(p, barg(a, 0), barg(a, 1), barg(a, 2), arg(a, 3));
-  else if (IS("delslice")) rc = mgr_list_delslice(p, barg(a, 0), barg(a, 1), barg(a, 2));
-  else if (IS("append")) rc = mgr_list_append(p, arg(a, 0));
-  else if (IS("extend")) rc = mgr_list_extend(p, arg(a, 0));
-  else if (IS("insert")) rc = mgr_list_insert(p, iarg(a, 0), arg(a, 1));
-  else if (IS("pop")) rc = mgr_list_pop(p, nargs(a) ? iarg(a, 0) : -1, &r);
-  else if (IS("remove")) rc = mgr_list_remove(p, arg(a, 0));
+  } else if (IS("getslice"))
+    rc = mgr_list_getslice(p, barg(a, 0), barg(a, 1), barg(a, 2), &r);
+  else if (IS("setslice"))
+    rc = mgr_list_setslice(p, barg(a, 0), barg(a, 1), barg(a, 2), arg(a, 3));
+  else if (IS("delslice"))
+    rc = mgr_list_delslice(p, barg(a, 0), barg(a, 1), barg(a, 2));
+  else if (IS("append"))
+    rc = mgr_list_append(p, arg(a, 0));
+  else if (IS("extend"))
+    rc = mgr_list_extend(p, arg(a, 0));
+  else if (IS("insert"))
+    rc = mgr_list_insert(p, iarg(a, 0), arg(a, 1));
+  else if (IS("pop"))
+    rc = mgr_list_pop(p, nargs(a) ? iarg(a, 0) : -1, &r);
+  else if (IS("remove"))
+    rc = mgr_list_remove(p, arg(a, 0));
   else if (IS("index")) {
     int64_t i = 0;
     rc = mgr_list_index(p, arg(a, 0), MGR_OMIT, MGR_OMIT, &i);
@@ -238,11 +279,16 @@ static void call_list(mgr_proxy *p, const char *meth, const mgr_value *a) {
     size_t n = 0;
     rc = mgr_list_count(p, arg(a, 0), &n);
     r = mgr_int((int64_t)n);
-  } else if (IS("reverse")) rc = mgr_list_reverse(p);
-  else if (IS("sort")) rc = mgr_list_sort(p, nargs(a) ? arg(a, 0)->u.b : false);
-  else if (IS("clear")) rc = mgr_list_clear(p);
-  else if (IS("copy")) rc = mgr_list_copy(p, &r);
-  else if (IS("imul")) rc = mgr_list_imul(p, iarg(a, 0));
+  } else if (IS("reverse"))
+    rc = mgr_list_reverse(p);
+  else if (IS("sort"))
+    rc = mgr_list_sort(p, nargs(a) ? arg(a, 0)->u.b : false);
+  else if (IS("clear"))
+    rc = mgr_list_clear(p);
+  else if (IS("copy"))
+    rc = mgr_list_copy(p, &r);
+  else if (IS("imul"))
+    rc = mgr_list_imul(p, iarg(a, 0));
   else {
     die("unknown list method");
     return;
@@ -253,8 +299,10 @@ static void call_list(mgr_proxy *p, const char *meth, const mgr_value *a) {
 static void call_value(mgr_proxy *p, const char *meth, const mgr_value *a) {
   mgr_value r = mgr_nil();
   int rc;
-  if (IS("get")) rc = mgr_var_get(p, &r);
-  else if (IS("set")) rc = mgr_var_set(p, arg(a, 0));
+  if (IS("get"))
+    rc = mgr_var_get(p, &r);
+  else if (IS("set"))
+    rc = mgr_var_set(p, arg(a, 0));
   else {
     die("unknown value method");
     return;
@@ -269,7 +317,8 @@ static void call_lock(mgr_proxy *p, const char *meth, const mgr_value *a) {
     bool got = false;
     rc = mgr_lock_acquire(p, tmo(a, 0, 1), &got);
     r = boolv(got);
-  } else if (IS("release")) rc = mgr_lock_release(p);
+  } else if (IS("release"))
+    rc = mgr_lock_release(p);
   else {
     die("unknown lock method");
     return;
@@ -280,10 +329,14 @@ static void call_lock(mgr_proxy *p, const char *meth, const mgr_value *a) {
 static void call_queue(mgr_proxy *p, const char *meth, const mgr_value *a) {
   mgr_value r = mgr_nil();
   int rc;
-  if (IS("put_nowait")) rc = mgr_queue_put(p, arg(a, 0), 0);
-  else if (IS("put")) rc = mgr_queue_put(p, arg(a, 0), tmo(a, 1, 2));
-  else if (IS("get_nowait")) rc = mgr_queue_get(p, 0, &r);
-  else if (IS("get")) rc = mgr_queue_get(p, tmo(a, 0, 1), &r);
+  if (IS("put_nowait"))
+    rc = mgr_queue_put(p, arg(a, 0), 0);
+  else if (IS("put"))
+    rc = mgr_queue_put(p, arg(a, 0), tmo(a, 1, 2));
+  else if (IS("get_nowait"))
+    rc = mgr_queue_get(p, 0, &r);
+  else if (IS("get"))
+    rc = mgr_queue_get(p, tmo(a, 0, 1), &r);
   else if (IS("qsize")) {
     size_t n = 0;
     rc = mgr_queue_qsize(p, &n);
@@ -292,7 +345,8 @@ static void call_queue(mgr_proxy *p, const char *meth, const mgr_value *a) {
     bool b = false;
     rc = IS("empty") ? mgr_queue_empty(p, &b) : mgr_queue_full(p, &b);
     r = boolv(b);
-  } else if (IS("task_done")) rc = mgr_queue_task_done(p);
+  } else if (IS("task_done"))
+    rc = mgr_queue_task_done(p);
   else {
     die("unknown queue method");
     return;
@@ -305,10 +359,14 @@ static void call_namespace(mgr_proxy *p, const char *meth, const mgr_value *a) {
   int rc;
   const char *name =
       nargs(a) && arg(a, 0)->type == MGR_T_TEXT ? arg(a, 0)->u.s.ptr : "";
-  if (IS("getattr")) rc = mgr_ns_get(p, name, &r);
-  else if (IS("setattr")) rc = mgr_ns_set(p, name, arg(a, 1));
-  else if (IS("delattr")) rc = mgr_ns_del(p, name);
-  else if (IS("vars")) rc = mgr_ns_items(p, &r);
+  if (IS("getattr"))
+    rc = mgr_ns_get(p, name, &r);
+  else if (IS("setattr"))
+    rc = mgr_ns_set(p, name, arg(a, 1));
+  else if (IS("delattr"))
+    rc = mgr_ns_del(p, name);
+  else if (IS("vars"))
+    rc = mgr_ns_items(p, &r);
   else {
     die("unknown namespace method");
     return;
@@ -320,8 +378,10 @@ static void call_event(mgr_proxy *p, const char *meth, const mgr_value *a) {
   mgr_value r = mgr_nil();
   int rc;
   bool b = false;
-  if (IS("set")) rc = mgr_event_set(p);
-  else if (IS("clear")) rc = mgr_event_clear(p);
+  if (IS("set"))
+    rc = mgr_event_set(p);
+  else if (IS("clear"))
+    rc = mgr_event_clear(p);
   else if (IS("is_set")) {
     rc = mgr_event_is_set(p, &b);
     r = boolv(b);
@@ -342,7 +402,8 @@ static void call_semaphore(mgr_proxy *p, const char *meth, const mgr_value *a) {
     bool got = false;
     rc = mgr_sem_acquire(p, tmo(a, 0, 1), &got);
     r = boolv(got);
-  } else if (IS("release")) rc = mgr_sem_release(p, 1);
+  } else if (IS("release"))
+    rc = mgr_sem_release(p, 1);
   else {
     die("unknown semaphore method");
     return;
@@ -358,10 +419,13 @@ static void call_barrier(mgr_proxy *p, const char *meth, const mgr_value *a) {
   if (IS("wait")) {
     rc = mgr_barrier_wait(p, nargs(a) ? tmo(a, 99, 0) : -1, &n);
     r = mgr_int(n);
-  } else if (IS("abort")) rc = mgr_barrier_abort(p);
-  else if (IS("reset")) rc = mgr_barrier_reset(p);
+  } else if (IS("abort"))
+    rc = mgr_barrier_abort(p);
+  else if (IS("reset"))
+    rc = mgr_barrier_reset(p);
   else if (IS("parties") || IS("n_waiting")) {
-    rc = IS("parties") ? mgr_barrier_parties(p, &n) : mgr_barrier_n_waiting(p, &n);
+    rc = IS("parties") ? mgr_barrier_parties(p, &n)
+                       : mgr_barrier_n_waiting(p, &n);
     r = mgr_int(n);
   } else if (IS("broken")) {
     rc = mgr_barrier_broken(p, &b);
@@ -380,9 +444,12 @@ static void call_condition(mgr_proxy *p, const char *meth, const mgr_value *a) {
   if (IS("acquire")) {
     rc = mgr_cond_acquire(p, tmo(a, 0, 1), &b);
     r = boolv(b);
-  } else if (IS("release")) rc = mgr_cond_release(p);
-  else if (IS("notify")) rc = mgr_cond_notify(p, nargs(a) ? iarg(a, 0) : 1);
-  else if (IS("notify_all")) rc = mgr_cond_notify_all(p);
+  } else if (IS("release"))
+    rc = mgr_cond_release(p);
+  else if (IS("notify"))
+    rc = mgr_cond_notify(p, nargs(a) ? iarg(a, 0) : 1);
+  else if (IS("notify_all"))
+    rc = mgr_cond_notify_all(p);
   else if (IS("wait")) {
     rc = mgr_cond_wait(p, tmo(a, 99, 0), &b);
     r = boolv(b);
@@ -396,14 +463,18 @@ static void call_condition(mgr_proxy *p, const char *meth, const mgr_value *a) {
 static void call_array(mgr_proxy *p, const char *meth, const mgr_value *a) {
   mgr_value r = mgr_nil();
   int rc;
-  if (IS("getitem")) rc = mgr_array_get(p, iarg(a, 0), &r);
-  else if (IS("setitem")) rc = mgr_array_set(p, iarg(a, 0), arg(a, 1));
+  if (IS("getitem"))
+    rc = mgr_array_get(p, iarg(a, 0), &r);
+  else if (IS("setitem"))
+    rc = mgr_array_set(p, iarg(a, 0), arg(a, 1));
   else if (IS("len")) {
     size_t n = 0;
     rc = mgr_array_len(p, &n);
     r = mgr_int((int64_t)n);
-  } else if (IS("getslice")) rc = mgr_array_getslice(p, barg(a, 0), barg(a, 1), barg(a, 2), &r);
-  else if (IS("setslice")) rc = mgr_array_setslice(p, barg(a, 0), barg(a, 1), barg(a, 2), arg(a, 3));
+  } else if (IS("getslice"))
+    rc = mgr_array_getslice(p, barg(a, 0), barg(a, 1), barg(a, 2), &r);
+  else if (IS("setslice"))
+    rc = mgr_array_setslice(p, barg(a, 0), barg(a, 1), barg(a, 2), arg(a, 3));
   else {
     die("unknown array method");
     return;
@@ -414,25 +485,37 @@ static void call_array(mgr_proxy *p, const char *meth, const mgr_value *a) {
 static void step(char *name, char *meth, const mgr_value *args) {
   obj *o = find(name);
   const char *k = o->kind;
-  if (!strcmp(k, "dict")) call_dict(o->p, meth, args);
-  else if (!strcmp(k, "list")) call_list(o->p, meth, args);
-  else if (!strcmp(k, "value")) call_value(o->p, meth, args);
-  else if (!strcmp(k, "lock") || !strcmp(k, "rlock")) call_lock(o->p, meth, args);
-  else if (!strcmp(k, "queue") || !strcmp(k, "jqueue")) call_queue(o->p, meth, args);
-  else if (!strcmp(k, "namespace")) call_namespace(o->p, meth, args);
-  else if (!strcmp(k, "event")) call_event(o->p, meth, args);
-  else if (!strcmp(k, "semaphore") || !strcmp(k, "bsemaphore")) call_semaphore(o->p, meth, args);
-  else if (!strcmp(k, "barrier")) call_barrier(o->p, meth, args);
-  else if (!strcmp(k, "condition")) call_condition(o->p, meth, args);
-  else if (!strcmp(k, "array")) call_array(o->p, meth, args);
-  else die("unknown kind");
+  if (!strcmp(k, "dict"))
+    call_dict(o->p, meth, args);
+  else if (!strcmp(k, "list"))
+    call_list(o->p, meth, args);
+  else if (!strcmp(k, "value"))
+    call_value(o->p, meth, args);
+  else if (!strcmp(k, "lock") || !strcmp(k, "rlock"))
+    call_lock(o->p, meth, args);
+  else if (!strcmp(k, "queue") || !strcmp(k, "jqueue"))
+    call_queue(o->p, meth, args);
+  else if (!strcmp(k, "namespace"))
+    call_namespace(o->p, meth, args);
+  else if (!strcmp(k, "event"))
+    call_event(o->p, meth, args);
+  else if (!strcmp(k, "semaphore") || !strcmp(k, "bsemaphore"))
+    call_semaphore(o->p, meth, args);
+  else if (!strcmp(k, "barrier"))
+    call_barrier(o->p, meth, args);
+  else if (!strcmp(k, "condition"))
+    call_condition(o->p, meth, args);
+  else if (!strcmp(k, "array"))
+    call_array(o->p, meth, args);
+  else
+    die("unknown kind");
 }
 
 int main(int argc, char **argv) {
   int rc = argc > 1 ? mgr_connect(argv[1], NULL, &M) : mgr_start(NULL, &M);
   if (rc != MGR_OK) {
-    fprintf(stderr, "driver: cannot reach a manager: %s (%s)\n", mgr_err_name(rc),
-            mgr_errmsg(NULL));
+    fprintf(stderr, "driver: cannot reach a manager: %s (%s)\n",
+            mgr_err_name(rc), mgr_errmsg(NULL));
     return 2;
   }
   mgri_arena_init(&A, 0);
@@ -440,7 +523,8 @@ int main(int argc, char **argv) {
   while (fgets(line, sizeof line, stdin)) {
     line[strcspn(line, "\n")] = 0;
     snprintf(cur, sizeof cur, "%.200s", line);
-    char *w1 = strtok(line, " "), *w2 = strtok(NULL, " "), *w3 = strtok(NULL, " ");
+    char *w1 = strtok(line, " "), *w2 = strtok(NULL, " "),
+         *w3 = strtok(NULL, " ");
     if (!w1) continue;
     if (!strcmp(w1, "NEW")) {
       char *w4 = strtok(NULL, " ");
@@ -455,7 +539,8 @@ int main(int argc, char **argv) {
     fflush(stdout);
     mgri_arena_reset(&A);
   }
-  for (size_t i = 0; i < nobj; i++) mgr_release(objs[i].p);
+  for (size_t i = 0; i < nobj; i++)
+    mgr_release(objs[i].p);
   mgri_arena_fini(&A);
   rc = argc > 1 ? (mgr_close(M), MGR_OK) : mgr_shutdown(M);
   return rc == MGR_OK ? 0 : 1;

@@ -333,9 +333,7 @@ static void draw(opi *o, int obj, uint64_t *r, int client, int *seq,
   }
 }
 
-static bool is(const opi *o, const char *name) {
-  return !strcmp(o->op, name);
-}
+static bool is(const opi *o, const char *name) { return !strcmp(o->op, name); }
 
 /* Makes *out an owned copy of v. */
 static void own(mgr_value *out, mgr_value v) {
@@ -577,9 +575,7 @@ static bool unknown_outcome(int rc) {
   return rc == MGR_ETIMEDOUT || rc == MGR_ECLOSED;
 }
 /* Errors the manager answers: the operation is refused, definitely. */
-static bool server_error(int rc) {
-  return rc <= -25 && rc != MGR_ESHUTDOWN;
-}
+static bool server_error(int rc) { return rc <= -25 && rc != MGR_ESHUTDOWN; }
 
 static void log_op(buf *lg, int client, const opi *o, int rc,
                    const mgr_value *res, int64_t inv, int64_t resp, int batch,

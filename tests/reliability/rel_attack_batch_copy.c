@@ -33,7 +33,8 @@ static int send_batch(rconn *c, mgr_value *subs, size_t n, size_t *bytes) {
   }
   mgri_buf_fini(&fr);
   if (rc) return rc;
-  if (rel_next_reply(c, REL_WAIT_MS) != 1 || c->rep.rid != rid) return MGR_EPROTO;
+  if (rel_next_reply(c, REL_WAIT_MS) != 1 || c->rep.rid != rid)
+    return MGR_EPROTO;
   return c->rep.status;
 }
 
@@ -80,22 +81,25 @@ static void test_attack_batch_copy(void **st) {
   assert_int_equal(mgr_list_get(l, -1, &last), MGR_OK);
 
   char extra[320];
-  snprintf(extra, sizeof extra,
-           "items=%d subs=%d request_bytes=%zu status=%s budget_refused=+%lld "
-           "peak_headroom=%lld peak_growth=%lld used_growth=%lld list_after=%zu",
-           ITEMS, NSUB, req_bytes, mgr_err_name(rc1),
-           (long long)(s2.r_budget - s0.r_budget), (long long)(s0.peak - s0.used),
-           (long long)(s2.peak - s0.peak), (long long)(s2.used - s0.used), len2);
+  snprintf(
+      extra, sizeof extra,
+      "items=%d subs=%d request_bytes=%zu status=%s budget_refused=+%lld "
+      "peak_headroom=%lld peak_growth=%lld used_growth=%lld list_after=%zu",
+      ITEMS, NSUB, req_bytes, mgr_err_name(rc1),
+      (long long)(s2.r_budget - s0.r_budget), (long long)(s0.peak - s0.used),
+      (long long)(s2.peak - s0.peak), (long long)(s2.used - s0.used), len2);
   rel_report("attack_batch_copy", 2, 2, 2, (long)len2 - ITEMS, extra);
 
   /* The peak can show a copy: one result copied (ITEMS values) would have
    * raised it by more than the slack. */
-  assert_true(s0.peak - s0.used + PEAK_SLACK < (int64_t)(ITEMS * sizeof(mgr_value)));
+  assert_true(s0.peak - s0.used + PEAK_SLACK <
+              (int64_t)(ITEMS * sizeof(mgr_value)));
   assert_true(req_bytes < 8192); /* a small request */
   assert_int_equal(rc1, MGR_ELIMIT);
   assert_int_equal(s1.r_budget, s0.r_budget + 1);
   assert_true(s1.peak - s0.peak < PEAK_SLACK);
-  assert_int_equal(s1.r_reply, s0.r_reply); /* refused for its cost, not its size */
+  assert_int_equal(s1.r_reply,
+                   s0.r_reply); /* refused for its cost, not its size */
   assert_int_equal(rc2, MGR_ELIMIT);
   assert_int_equal(s2.r_budget, s1.r_budget + 1);
   assert_true(s2.peak - s0.peak < PEAK_SLACK);
@@ -118,5 +122,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_attack_batch_copy)};
-  return cmocka_run_group_tests_name("reliability_attack_batch_copy", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_attack_batch_copy", tests,
+                                     NULL, NULL);
 }

@@ -61,10 +61,12 @@ static void test_attack_batch_insert(void **st) {
   size_t len1 = 0, ones = 0;
   assert_int_equal(mgr_list_len(l, &len1), MGR_OK);
   mgr_value front;
-  assert_int_equal(mgr_list_getslice(l, mgr_at(MID), mgr_at(MID + NSUB), MGR_OMIT, &front),
-                   MGR_OK);
+  assert_int_equal(
+      mgr_list_getslice(l, mgr_at(MID), mgr_at(MID + NSUB), MGR_OMIT, &front),
+      MGR_OK);
   assert_int_equal(front.u.a.len, NSUB);
-  for (int j = 0; j < NSUB; j++) ones += front.u.a.items[j].u.i != 0;
+  for (int j = 0; j < NSUB; j++)
+    ones += front.u.a.items[j].u.i != 0;
   mgr_value head = front.u.a.items[0];
   mgr_value_free(&front);
 
@@ -81,7 +83,8 @@ static void test_attack_batch_insert(void **st) {
   r = rel_call(a, MGRI_OP_BATCH, 0, RA(mgr_array(subs, 2)));
   assert_non_null(r);
   int rc3 = r->status;
-  bool slots_ok = rc3 == MGR_OK && r->result.type == MGR_T_ARRAY && r->result.u.a.len == 2 &&
+  bool slots_ok = rc3 == MGR_OK && r->result.type == MGR_T_ARRAY &&
+                  r->result.u.a.len == 2 &&
                   r->result.u.a.items[0].u.a.items[0].u.i == 0 &&
                   r->result.u.a.items[1].u.a.items[0].u.i == 0;
   assert_int_equal(rel_stats_read(m, &s3), MGR_OK);
@@ -92,7 +95,8 @@ static void test_attack_batch_insert(void **st) {
   assert_int_equal(mgr_list_get(l, MID + 1, &h1), MGR_OK);
 
   /* The old attack, 32 insert(0): cheap now, within the budget, and run. */
-  for (int j = 0; j < NSUB; j++) args[j][0] = mgr_int(0);
+  for (int j = 0; j < NSUB; j++)
+    args[j][0] = mgr_int(0);
   double t0 = rel_now();
   r = rel_call(a, MGRI_OP_BATCH, 0, RA(mgr_array(subs, NSUB)));
   double front_ms = (rel_now() - t0) * 1e3;
@@ -106,12 +110,14 @@ static void test_attack_batch_insert(void **st) {
   assert_int_equal(mgr_list_get(l, 0, &h4), MGR_OK);
 
   char extra[320];
-  snprintf(extra, sizeof extra,
-           "items=%d subs=%d status=%s budget_refused=+%lld len_after=%zu inserted=%zu "
-           "single=%s batch_of_2=%s len=%zu front_batch=%s in %.3f ms len_final=%zu",
-           ITEMS, NSUB, mgr_err_name(rc1), (long long)(s1.r_budget - s0.r_budget), len1,
-           ones, mgr_err_name(rc2), mgr_err_name(rc3), len3, mgr_err_name(rc4), front_ms,
-           len4);
+  snprintf(
+      extra, sizeof extra,
+      "items=%d subs=%d status=%s budget_refused=+%lld len_after=%zu "
+      "inserted=%zu "
+      "single=%s batch_of_2=%s len=%zu front_batch=%s in %.3f ms len_final=%zu",
+      ITEMS, NSUB, mgr_err_name(rc1), (long long)(s1.r_budget - s0.r_budget),
+      len1, ones, mgr_err_name(rc2), mgr_err_name(rc3), len3, mgr_err_name(rc4),
+      front_ms, len4);
   rel_report("attack_batch_insert", 2, 1, 4, (long)(len1 - ITEMS), extra);
 
   assert_int_equal(rc1, MGR_ELIMIT);
@@ -144,6 +150,8 @@ static void test_attack_batch_insert(void **st) {
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_attack_batch_insert)};
-  return cmocka_run_group_tests_name("reliability_attack_batch_insert", tests, NULL, NULL);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_attack_batch_insert)};
+  return cmocka_run_group_tests_name("reliability_attack_batch_insert", tests,
+                                     NULL, NULL);
 }

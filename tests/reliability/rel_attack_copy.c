@@ -17,8 +17,8 @@
 
 #include "rel_util.h"
 
-#define ITEMS 2000000       /* > frame_max values */
-#define SLICE 1000000       /* <= frame_max values, and its reply fits */
+#define ITEMS 2000000 /* > frame_max values */
+#define SLICE 1000000 /* <= frame_max values, and its reply fits */
 #define PEAK_SLACK ((int64_t)2 << 20)
 #define STATS_SLACK ((int64_t)64 << 10) /* the STATS request being answered */
 
@@ -57,14 +57,17 @@ static void test_attack_copy(void **st) {
 
   /* What may stay: each open connection's arena, the store's scratch and
    * batch arenas, at most MGRI_IDLE_BUF_MAX each. */
-  int64_t arena_bound = (s3.open + 2) * (int64_t)MGRI_IDLE_BUF_MAX + STATS_SLACK;
+  int64_t arena_bound =
+      (s3.open + 2) * (int64_t)MGRI_IDLE_BUF_MAX + STATS_SLACK;
   char extra[320];
-  snprintf(extra, sizeof extra,
-           "items=%d copy=%s slice_all=%s reply_refused=+%lld peak_growth=%lld "
-           "legal_slice=%zu legal_peak_growth=%lld arenas=%lld arena_bound=%lld",
-           ITEMS, mgr_err_name(rc1), mgr_err_name(rc2),
-           (long long)(s2.r_reply - s0.r_reply), (long long)(s2.peak - s0.peak), got,
-           (long long)(s3.peak - s2.peak), (long long)s3.arenas, (long long)arena_bound);
+  snprintf(
+      extra, sizeof extra,
+      "items=%d copy=%s slice_all=%s reply_refused=+%lld peak_growth=%lld "
+      "legal_slice=%zu legal_peak_growth=%lld arenas=%lld arena_bound=%lld",
+      ITEMS, mgr_err_name(rc1), mgr_err_name(rc2),
+      (long long)(s2.r_reply - s0.r_reply), (long long)(s2.peak - s0.peak), got,
+      (long long)(s3.peak - s2.peak), (long long)s3.arenas,
+      (long long)arena_bound);
   rel_report("attack_copy", 1, 2, 3, (long)(ITEMS - len), extra);
 
   assert_int_equal(rc1, MGR_ELIMIT);
@@ -92,5 +95,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_attack_copy)};
-  return cmocka_run_group_tests_name("reliability_attack_copy", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_attack_copy", tests, NULL,
+                                     NULL);
 }

@@ -34,8 +34,9 @@ static int real_client_works(const char *path, mgr_client **out) {
   mgr_proxy *v;
   mgr_value zero = mgr_int(0);
   int64_t got = -1;
-  int ok = mgr_var_new(m, &zero, &v) == MGR_OK && mgr_var_incr_int(v, 5, &got) == MGR_OK &&
-           got == 5 && mgr_ping(m) == MGR_OK;
+  int ok = mgr_var_new(m, &zero, &v) == MGR_OK &&
+           mgr_var_incr_int(v, 5, &got) == MGR_OK && got == 5 &&
+           mgr_ping(m) == MGR_OK;
   mgr_release(v);
   *out = m;
   return ok;
@@ -72,11 +73,12 @@ static void test_evicted(void **st) {
     if (poll(&pf, 1, 0) == 0) quiet++;
   }
   char extra[256];
-  snprintf(extra, sizeof extra,
-           "raw=%d works=%d handshaking=%lld handshake_evicted=%lld told_limit=%ld "
-           "closed=%ld still_waiting=%ld accepted=%lld refused_connections=%lld",
-           NRAW, works, (long long)s.handshaking, (long long)s.handshake_evicted, told,
-           closed, quiet, (long long)s.accepted, (long long)s.r_connections);
+  snprintf(
+      extra, sizeof extra,
+      "raw=%d works=%d handshaking=%lld handshake_evicted=%lld told_limit=%ld "
+      "closed=%ld still_waiting=%ld accepted=%lld refused_connections=%lld",
+      NRAW, works, (long long)s.handshaking, (long long)s.handshake_evicted,
+      told, closed, quiet, (long long)s.accepted, (long long)s.r_connections);
   rel_report("attack_handshake", NRAW + 1, NRAW, 3, works ? 0 : 1, extra);
 
   assert_true(works);
@@ -106,7 +108,8 @@ static void test_evicted(void **st) {
   assert_int_equal(mgr_ping(m), MGR_OK);
   assert_true(s2.handshaking <= HS_MAX);
   assert_true(s2.handshake_evicted >= s.handshake_evicted + 2 * HS_MAX);
-  for (int i = 0; i < NRAW; i++) rel_conn_free(raw[i]);
+  for (int i = 0; i < NRAW; i++)
+    rel_conn_free(raw[i]);
   mgr_close(m2);
   mgr_close(m);
   assert_int_equal(rel_server_stop(&S), 0);
@@ -130,9 +133,10 @@ static void test_timeout(void **st) {
   assert_non_null(half);
   mgri_buf hb;
   mgri_buf_init(&hb, 0);
-  assert_int_equal(rel_encode(&hb, 0, MGRI_OP_HELLO, 0,
-                              RA(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
-                   MGR_OK);
+  assert_int_equal(
+      rel_encode(&hb, 0, MGRI_OP_HELLO, 0,
+                 RA(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
+      MGR_OK);
   assert_int_equal(rel_write_all(half->fd, hb.data, 2), 0); /* half a header */
   mgri_buf_fini(&hb);
 
@@ -143,12 +147,14 @@ static void test_timeout(void **st) {
   int r2 = rel_next_reply(half, REL_WAIT_MS);
   int st2 = half->rep.status, rid2 = (int)half->rep.rid;
   int e2 = rel_next_reply(half, REL_WAIT_MS);
-  assert_int_equal(mgr_ping(m), MGR_OK); /* the real client, past HELLO, stays */
+  assert_int_equal(mgr_ping(m),
+                   MGR_OK); /* the real client, past HELLO, stays */
   assert_int_equal(rel_stats_read(m, &s1), MGR_OK);
 
   char extra[256];
   snprintf(extra, sizeof extra,
-           "timeout_ms=200 silent=%s half_header=%s eof=%d/%d handshake_timeouts=+%lld "
+           "timeout_ms=200 silent=%s half_header=%s eof=%d/%d "
+           "handshake_timeouts=+%lld "
            "handshaking=%lld",
            mgr_err_name(st1), mgr_err_name(st2), e1 == 0, e2 == 0,
            (long long)(s1.handshake_timeouts - s0.handshake_timeouts),
@@ -177,5 +183,6 @@ int main(void) {
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_evicted),
                                      cmocka_unit_test(test_timeout)};
-  return cmocka_run_group_tests_name("reliability_attack_handshake", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_attack_handshake", tests,
+                                     NULL, NULL);
 }

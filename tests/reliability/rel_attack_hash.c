@@ -31,18 +31,21 @@ static int cmp_i64(const void *a, const void *b) {
 static void test_attack_hash(void **st) {
   (void)st;
   /* The keys, and proof that they collide under the old hash. */
-  int64_t *keys = malloc(NKEYS * sizeof *keys), *sorted = malloc(NKEYS * sizeof *sorted);
+  int64_t *keys = malloc(NKEYS * sizeof *keys),
+          *sorted = malloc(NKEYS * sizeof *sorted);
   assert_non_null(keys);
   assert_non_null(sorted);
   long old_same_slot = 0;
   for (int i = 0; i < NKEYS; i++) {
     keys[i] = collide_int((uint64_t)i + 1);
-    if ((collide_old_mix((uint64_t)keys[i]) & 0xffffffffu) == 0) old_same_slot++;
+    if ((collide_old_mix((uint64_t)keys[i]) & 0xffffffffu) == 0)
+      old_same_slot++;
   }
   assert_int_equal(old_same_slot, NKEYS);
   memcpy(sorted, keys, NKEYS * sizeof *keys);
   qsort(sorted, NKEYS, sizeof *sorted, cmp_i64);
-  for (int i = 1; i < NKEYS; i++) assert_true(sorted[i - 1] != sorted[i]);
+  for (int i = 1; i < NKEYS; i++)
+    assert_true(sorted[i - 1] != sorted[i]);
   free(sorted);
 
   assert_int_equal(rel_server_start(&S, 0), 0);
@@ -67,9 +70,9 @@ static void test_attack_hash(void **st) {
   }
   mgri_buf fr;
   mgri_buf_init(&fr, 0);
-  assert_int_equal(rel_encode(&fr, 1, MGRI_OP_DICT_UPDATE, did,
-                              RA(mgr_map(pairs, NKEYS))),
-                   MGR_OK);
+  assert_int_equal(
+      rel_encode(&fr, 1, MGRI_OP_DICT_UPDATE, did, RA(mgr_map(pairs, NKEYS))),
+      MGR_OK);
   size_t req_bytes = fr.len;
   assert_int_equal(rel_write_all(a->fd, fr.data, fr.len), 0);
   mgri_buf_fini(&fr);
@@ -115,7 +118,8 @@ static void test_attack_hash(void **st) {
            "probe_bound=%lld checked=%ld",
            NKEYS, old_same_slot, req_bytes, (long long)s1.dict_probe_max,
            (long long)s1.probe_bound, checked);
-  rel_report("attack_hash", 2, 1, 1 + NKEYS / CHUNK + 2, NKEYS - checked, extra);
+  rel_report("attack_hash", 2, 1, 1 + NKEYS / CHUNK + 2, NKEYS - checked,
+             extra);
   /* The probe counter is live (it saw the lookups) and bounded. */
   assert_true(s1.dict_probe_max >= 1);
   assert_true(s1.dict_probe_max <= MGRI_PROBE_BOUND);
@@ -132,5 +136,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_attack_hash)};
-  return cmocka_run_group_tests_name("reliability_attack_hash", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_attack_hash", tests, NULL,
+                                     NULL);
 }

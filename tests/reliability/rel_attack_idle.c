@@ -35,17 +35,20 @@ static void test_attack_idle(void **st) {
 
   mgr_value *items = calloc(ITEMS, sizeof *items);
   assert_non_null(items);
-  for (size_t i = 0; i < ITEMS; i++) items[i] = mgr_int((int64_t)(i % 24));
+  for (size_t i = 0; i < ITEMS; i++)
+    items[i] = mgr_int((int64_t)(i % 24));
   mgri_buf fr, echo;
   mgri_buf_init(&fr, 0);
   mgri_buf_init(&echo, 0);
-  assert_int_equal(rel_encode(&fr, 1, MGRI_OP_PING, 0, RA(mgr_array(items, ITEMS))), MGR_OK);
+  assert_int_equal(
+      rel_encode(&fr, 1, MGRI_OP_PING, 0, RA(mgr_array(items, ITEMS))), MGR_OK);
   /* The reply expected, byte for byte: [1, 0, the same array]. */
   mgri_reply want;
   memset(&want, 0, sizeof want);
   want.rid = 1;
   want.result = mgr_array(items, ITEMS);
-  assert_int_equal(mgri_reply_encode(&echo, &want, MGRI_FRAME_MAX_DEFAULT), MGR_OK);
+  assert_int_equal(mgri_reply_encode(&echo, &want, MGRI_FRAME_MAX_DEFAULT),
+                   MGR_OK);
   free(items);
   size_t req_bytes = fr.len;
   uint8_t *got = malloc(echo.len);
@@ -79,15 +82,17 @@ static void test_attack_idle(void **st) {
   }
   assert_int_equal(rel_stats_read(m, &s2), MGR_OK);
   int64_t bufs = rel_stats_buffers(&s1);
-  int64_t bound = (int64_t)NCONN * 3 * MGRI_IDLE_BUF_MAX + rel_stats_buffers(&s0) + CONST_SLACK;
+  int64_t bound = (int64_t)NCONN * 3 * MGRI_IDLE_BUF_MAX +
+                  rel_stats_buffers(&s0) + CONST_SLACK;
   char extra[320];
   snprintf(extra, sizeof extra,
-           "conns=%d ping_bytes=%zu echoed=%ld conn_in=%lld arenas=%lld conn_out=%lld "
+           "conns=%d ping_bytes=%zu echoed=%ld conn_in=%lld arenas=%lld "
+           "conn_out=%lld "
            "buffers=%lld bound=%lld peak_growth=%lld open=%lld "
            "buffers_after_one_more_request=%lld",
-           NCONN, req_bytes, echoed, (long long)s1.conn_in, (long long)s1.arenas,
-           (long long)s1.conn_out, (long long)bufs, (long long)bound,
-           (long long)(s1.peak - s0.peak), (long long)s1.open,
+           NCONN, req_bytes, echoed, (long long)s1.conn_in,
+           (long long)s1.arenas, (long long)s1.conn_out, (long long)bufs,
+           (long long)bound, (long long)(s1.peak - s0.peak), (long long)s1.open,
            (long long)rel_stats_buffers(&s2));
   rel_report("attack_idle", NCONN + 1, NCONN, NCONN, NCONN - echoed, extra);
 
@@ -100,7 +105,8 @@ static void test_attack_idle(void **st) {
   assert_int_equal(pinged, NCONN);
   assert_true(rel_stats_buffers(&s2) <= bound);
 
-  for (int i = 0; i < NCONN; i++) rel_conn_free(cs[i]);
+  for (int i = 0; i < NCONN; i++)
+    rel_conn_free(cs[i]);
   mgr_close(m);
   assert_int_equal(rel_server_stop(&S), 0);
 }
@@ -109,5 +115,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_attack_idle)};
-  return cmocka_run_group_tests_name("reliability_attack_idle", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_attack_idle", tests, NULL,
+                                     NULL);
 }

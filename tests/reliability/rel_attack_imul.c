@@ -43,7 +43,8 @@ static void test_attack_imul(void **st) {
   mgr_set_timeout(m, REL_WAIT_MS);
   uint8_t *blob = malloc(VALUE_BYTES);
   assert_non_null(blob);
-  for (size_t i = 0; i < VALUE_BYTES; i++) blob[i] = (uint8_t)(i * 31 + 7);
+  for (size_t i = 0; i < VALUE_BYTES; i++)
+    blob[i] = (uint8_t)(i * 31 + 7);
   mgr_value bv = mgr_bytes(blob, VALUE_BYTES), init = mgr_array(&bv, 1);
   mgr_proxy *l;
   assert_int_equal(mgr_list_new(m, &init, &l), MGR_OK);
@@ -60,7 +61,8 @@ static void test_attack_imul(void **st) {
   /* The attack, from another connection: its request is tiny. */
   mgri_buf fr;
   mgri_buf_init(&fr, 0);
-  assert_int_equal(rel_encode(&fr, 1, MGRI_OP_LIST_IMUL, lid, RA(mgr_int(TIMES))), MGR_OK);
+  assert_int_equal(
+      rel_encode(&fr, 1, MGRI_OP_LIST_IMUL, lid, RA(mgr_int(TIMES))), MGR_OK);
   size_t req_bytes = fr.len;
   assert_int_equal(rel_write_all(a->fd, fr.data, fr.len), 0);
   mgri_buf_fini(&fr);
@@ -73,7 +75,8 @@ static void test_attack_imul(void **st) {
   int64_t bytes1 = dump_bytes(m, lid);
 
   /* n past the item cap: refused for its size. */
-  mgri_reply *r = rel_call(a, MGRI_OP_LIST_IMUL, lid, RA(mgr_int(INT64_C(1) << 62)));
+  mgri_reply *r =
+      rel_call(a, MGRI_OP_LIST_IMUL, lid, RA(mgr_int(INT64_C(1) << 62)));
   assert_non_null(r);
   int rc2 = r->status;
   assert_int_equal(rel_stats_read(m, &s2), MGR_OK);
@@ -88,12 +91,14 @@ static void test_attack_imul(void **st) {
   mgr_value_free(&got);
 
   char extra[320];
-  snprintf(extra, sizeof extra,
-           "request_bytes=%zu status=%s memory_refused=+%lld size_refused=+%lld "
-           "used_growth=%lld peak_growth=%lld list_bytes=%lld->%lld len=%zu",
-           req_bytes, mgr_err_name(rc1), (long long)(s1.r_memory - s0.r_memory),
-           (long long)(s2.r_size - s1.r_size), (long long)(s1.used - s0.used),
-           (long long)(s1.peak - s0.peak), (long long)bytes0, (long long)bytes1, len);
+  snprintf(
+      extra, sizeof extra,
+      "request_bytes=%zu status=%s memory_refused=+%lld size_refused=+%lld "
+      "used_growth=%lld peak_growth=%lld list_bytes=%lld->%lld len=%zu",
+      req_bytes, mgr_err_name(rc1), (long long)(s1.r_memory - s0.r_memory),
+      (long long)(s2.r_size - s1.r_size), (long long)(s1.used - s0.used),
+      (long long)(s1.peak - s0.peak), (long long)bytes0, (long long)bytes1,
+      len);
   rel_report("attack_imul", 2, 2, 3, (long)(1 - len), extra);
 
   assert_true(req_bytes <= 16);
@@ -135,5 +140,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_attack_imul)};
-  return cmocka_run_group_tests_name("reliability_attack_imul", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_attack_imul", tests, NULL,
+                                     NULL);
 }

@@ -23,7 +23,8 @@
 #define BITS 16 /* low bits of the old hash that are zero: one old bucket */
 #define PER_BATCH 1024
 #define NBATCH (NNAMES / PER_BATCH)
-#define SUFFIX_ALPHA "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+#define SUFFIX_ALPHA                                                           \
+  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 static rel_server S;
 
@@ -81,7 +82,8 @@ static void test_attack_names(void **st) {
   long old_same_bucket = 0;
   for (int i = 0; i < NNAMES; i++) {
     lens[i] = next_name(t, &counter, names[i]);
-    if ((collide_old_fnv(names[i], lens[i]) & ((1u << BITS) - 1)) == 0) old_same_bucket++;
+    if ((collide_old_fnv(names[i], lens[i]) & ((1u << BITS) - 1)) == 0)
+      old_same_bucket++;
   }
   free(t);
   /* All collide under the old hash (distinct by their counter prefix). */
@@ -131,7 +133,8 @@ static void test_attack_names(void **st) {
       const mgr_value *res = &slot->u.a.items[1]; /* [ref, created] */
       assert_int_equal(res->type, MGR_T_ARRAY);
       assert_int_equal(res->u.a.items[0].type, MGR_T_REF);
-      assert_true(res->u.a.items[1].type == MGR_T_BOOL && res->u.a.items[1].u.b);
+      assert_true(res->u.a.items[1].type == MGR_T_BOOL &&
+                  res->u.a.items[1].u.b);
       ids[b * PER_BATCH + j] = res->u.a.items[0].u.ref.id;
       created++;
     }
@@ -149,7 +152,8 @@ static void test_attack_names(void **st) {
       args[j][3] = mgr_bool(false);
       subs[j] = rel_sub(cells[j], MGRI_OP_OPEN, 0, args[j], 4);
     }
-    mgri_reply *r = rel_call(a, MGRI_OP_BATCH, 0, RA(mgr_array(subs, PER_BATCH)));
+    mgri_reply *r =
+        rel_call(a, MGRI_OP_BATCH, 0, RA(mgr_array(subs, PER_BATCH)));
     assert_non_null(r);
     assert_int_equal(r->status, MGR_OK);
     for (int j = 0; j < PER_BATCH; j++) {
@@ -157,7 +161,8 @@ static void test_attack_names(void **st) {
       assert_int_equal(slot->u.a.items[0].u.i, 0);
       const mgr_value *res = &slot->u.a.items[1];
       assert_int_equal(res->u.a.items[0].u.ref.id, ids[b * PER_BATCH + j]);
-      assert_true(res->u.a.items[1].type == MGR_T_BOOL && !res->u.a.items[1].u.b);
+      assert_true(res->u.a.items[1].type == MGR_T_BOOL &&
+                  !res->u.a.items[1].u.b);
       found++;
     }
   }
@@ -165,8 +170,9 @@ static void test_attack_names(void **st) {
   /* One value read back through its name, as a user would. */
   mgr_proxy *v;
   bool was_created = true;
-  assert_int_equal(mgr_open(m, names[NNAMES / 2], MGR_K_VAR, NULL, false, &v, &was_created),
-                   MGR_OK);
+  assert_int_equal(
+      mgr_open(m, names[NNAMES / 2], MGR_K_VAR, NULL, false, &v, &was_created),
+      MGR_OK);
   assert_false(was_created);
   mgr_value got;
   assert_int_equal(mgr_var_get(v, &got), MGR_OK);
@@ -199,5 +205,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_attack_names)};
-  return cmocka_run_group_tests_name("reliability_attack_names", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_attack_names", tests, NULL,
+                                     NULL);
 }

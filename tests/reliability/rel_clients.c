@@ -26,7 +26,8 @@ static void worker(int ready_w, int go_r, int res_w, uint64_t oid) {
   rel_write_rec(ready_w, PER_PROC);
   char b;
   ssize_t r;
-  do r = read(go_r, &b, 1);
+  do
+    r = read(go_r, &b, 1);
   while (r < 0 && errno == EINTR);
   int64_t acked = 0, sum = 0;
   mgri_buf buf;
@@ -49,7 +50,8 @@ static void worker(int ready_w, int go_r, int res_w, uint64_t oid) {
   }
   rel_write_rec(res_w, acked);
   rel_write_rec(res_w, sum);
-  for (int i = 0; i < PER_PROC; i++) rel_conn_free(cs[i]);
+  for (int i = 0; i < PER_PROC; i++)
+    rel_conn_free(cs[i]);
   _exit(0);
 }
 
@@ -57,7 +59,9 @@ static void test_thousand_clients(void **st) {
   (void)st;
   long lim = rel_raise_nofile(8192);
   if (lim < PROCS * PER_PROC + 64) {
-    printf("reliability: clients SKIPPED: RLIMIT_NOFILE hard limit %ld too low\n", lim);
+    printf(
+        "reliability: clients SKIPPED: RLIMIT_NOFILE hard limit %ld too low\n",
+        lim);
     skip();
   }
   assert_int_equal(rel_server_start(&S, 0), 0);
@@ -108,7 +112,8 @@ static void test_thousand_clients(void **st) {
     int r1 = rel_read_rec(res[p][0], &a, 60000);
     int r2 = r1 == 1 ? rel_read_rec(res[p][0], &s, 60000) : 0;
     int stc = rel_wait_status(pids[p]);
-    if (r1 != 1 || r2 != 1 || stc != 0) fail_msg("worker %d failed (status %d)", p, stc);
+    if (r1 != 1 || r2 != 1 || stc != 0)
+      fail_msg("worker %d failed (status %d)", p, stc);
     acked += a;
     sum += s;
     close(res[p][0]);
@@ -123,9 +128,10 @@ static void test_thousand_clients(void **st) {
   int64_t final = r->result.u.i;
   long lost = (long)(N - acked);
   char extra[160];
-  snprintf(extra, sizeof extra,
-           "final=%lld expected=%lld server_fds=%d rss_kb=%ld->%ld seconds=%.2f",
-           (long long)final, (long long)N, server_fds, rss0, rss_peak, dt);
+  snprintf(
+      extra, sizeof extra,
+      "final=%lld expected=%lld server_fds=%d rss_kb=%ld->%ld seconds=%.2f",
+      (long long) final, (long long)N, server_fds, rss0, rss_peak, dt);
   rel_report("clients", PROCS * PER_PROC, 0, (long)acked, lost, extra);
   assert_int_equal(lost, 0);
   assert_int_equal(final, N);

@@ -31,7 +31,8 @@ static long cpu_ticks(pid_t pid) {
   if (!p) return -1;
   long ut = 0, stt = 0;
   /* fields after ")": state(3) ... utime(14) stime(15) */
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &stt) != 2)
+  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut,
+             &stt) != 2)
     return -1;
   return ut + stt;
 }
@@ -65,7 +66,8 @@ static void test_fdlimit(void **st) {
         break;
       }
       if (rel_send(c->fd, 0, MGRI_OP_HELLO, 0,
-                   RA(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))) != MGR_OK) {
+                   RA(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))) !=
+          MGR_OK) {
         snprintf(how, sizeof how, "send failed");
         refused = 1;
         break;
@@ -86,7 +88,8 @@ static void test_fdlimit(void **st) {
       if (refused) break;
     }
     int opened = n; /* cs[0..n) accepted; cs[n] is the refused one */
-    if (!refused) fail_msg("%d connections accepted with RLIMIT_NOFILE %d", n, NOFILE);
+    if (!refused)
+      fail_msg("%d connections accepted with RLIMIT_NOFILE %d", n, NOFILE);
     if (n > accepted_max) accepted_max = n;
     faults++;
     /* The server survives; the existing client works. */
@@ -99,8 +102,10 @@ static void test_fdlimit(void **st) {
     }
     /* The accepted raw connections work too. */
     for (int i = 0; i < opened; i++) {
-      mgri_reply *r = rel_call(cs[i], MGRI_OP_VAR_INCR, mgr_proxy_id(v), RA(mgr_int(1)));
-      if (!r || r->status != MGR_OK) fail_msg("accepted connection %d unusable", i);
+      mgri_reply *r =
+          rel_call(cs[i], MGRI_OP_VAR_INCR, mgr_proxy_id(v), RA(mgr_int(1)));
+      if (!r || r->status != MGR_OK)
+        fail_msg("accepted connection %d unusable", i);
       expect++;
       ops++;
     }
@@ -115,9 +120,16 @@ static void test_fdlimit(void **st) {
     o.timeout_ms = REL_WAIT_MS;
     mgr_client *m2;
     int rc = mgr_connect(S.path, &o, &m2);
-    if (rc != MGR_OK) fail_msg("cycle %d: new client refused after closing: %s", cycle, mgr_err_name(rc));
+    if (rc != MGR_OK)
+      fail_msg("cycle %d: new client refused after closing: %s", cycle,
+               mgr_err_name(rc));
     mgr_proxy *v2;
-    assert_int_equal(mgr_proxy_from_value(m2, &(mgr_value){.type = MGR_T_REF, .u.ref = {mgr_proxy_id(v), MGR_K_VAR}}, &v2), MGR_OK);
+    assert_int_equal(mgr_proxy_from_value(
+                         m2,
+                         &(mgr_value){.type = MGR_T_REF,
+                                      .u.ref = {mgr_proxy_id(v), MGR_K_VAR}},
+                         &v2),
+                     MGR_OK);
     int64_t got;
     assert_int_equal(mgr_var_incr_int(v2, 1, &got), MGR_OK);
     assert_int_equal(got, ++expect);
@@ -127,12 +139,15 @@ static void test_fdlimit(void **st) {
   }
   mgr_value fv;
   assert_int_equal(mgr_var_get(v, &fv), MGR_OK);
-  double spin = hz > 0 ? (double)spin_ticks / (double)hz / (UNANSWERED_MS / 1000.0) : 0;
+  double spin =
+      hz > 0 ? (double)spin_ticks / (double)hz / (UNANSWERED_MS / 1000.0) : 0;
   char extra[200];
   snprintf(extra, sizeof extra,
-           "nofile=%d accepted=%ld refused_as=%s server_cpu_while_full=%.0f%% final=%lld",
+           "nofile=%d accepted=%ld refused_as=%s server_cpu_while_full=%.0f%% "
+           "final=%lld",
            NOFILE, accepted_max, how, spin * 100, (long long)fv.u.i);
-  rel_report("fdlimit", accepted_max + 2, faults, ops, (long)(expect - fv.u.i), extra);
+  rel_report("fdlimit", accepted_max + 2, faults, ops, (long)(expect - fv.u.i),
+             extra);
   assert_int_equal(fv.u.i, expect);
   assert_true(spin < 0.5); /* not busy-looping on a full descriptor table */
   mgr_release(v);

@@ -14,7 +14,8 @@
 
 #define PAYLOAD (64u << 10)
 #define WANT_BYTES (200ull << 20)
-#define STALL_MS 1500 /* writes blocked this long = the server stopped reading */
+#define STALL_MS                                                               \
+  1500 /* writes blocked this long = the server stopped reading */
 
 static rel_server S;
 
@@ -31,15 +32,17 @@ static void test_noread(void **st) {
 
   rconn *c = rel_open(S.path, 0);
   assert_non_null(c);
-  assert_int_equal(fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK), 0);
+  assert_int_equal(fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK),
+                   0);
   uint8_t *payload = malloc(PAYLOAD);
   assert_non_null(payload);
-  for (size_t i = 0; i < PAYLOAD; i++) payload[i] = (uint8_t)(i * 7);
+  for (size_t i = 0; i < PAYLOAD; i++)
+    payload[i] = (uint8_t)(i * 7);
 
   mgri_buf fr;
   mgri_buf_init(&fr, 0);
-  uint64_t frames = 0;   /* whole frames written */
-  size_t off = 0;        /* bytes of the current frame written */
+  uint64_t frames = 0; /* whole frames written */
+  size_t off = 0;      /* bytes of the current frame written */
   unsigned long long written = 0;
   int stalled = 0;
   double t0 = rel_now();
@@ -91,8 +94,9 @@ static void test_noread(void **st) {
     struct pollfd pf = {.fd = c->fd, .events = POLLIN | (off ? POLLOUT : 0)};
     int pr = poll(&pf, 1, REL_WAIT_MS);
     if (pr < 0 && errno == EINTR) continue;
-    if (pr == 0) fail_msg("drain stalled at %llu/%llu replies", (unsigned long long)replies,
-                          (unsigned long long)total);
+    if (pr == 0)
+      fail_msg("drain stalled at %llu/%llu replies",
+               (unsigned long long)replies, (unsigned long long)total);
     if (off && (pf.revents & POLLOUT)) {
       ssize_t w = send(c->fd, fr.data + off, fr.len - off, MSG_NOSIGNAL);
       if (w > 0) {
@@ -106,7 +110,8 @@ static void test_noread(void **st) {
       if (r != 1) fail_msg("reply %llu: %d", (unsigned long long)replies, r);
       replies++;
       if (c->rep.rid != replies || c->rep.status != MGR_OK ||
-          c->rep.result.type != MGR_T_BYTES || c->rep.result.u.s.len != PAYLOAD ||
+          c->rep.result.type != MGR_T_BYTES ||
+          c->rep.result.u.s.len != PAYLOAD ||
           memcmp(c->rep.result.u.s.ptr, payload, PAYLOAD) != 0)
         bad++;
     }
@@ -115,11 +120,14 @@ static void test_noread(void **st) {
   long bound_kb = REL_ASAN ? 96 * 1024 : 32 * 1024;
   char extra[300];
   snprintf(extra, sizeof extra,
-           "bytes_written=%llu requests=%llu stalled=%d write_seconds=%.2f good_ops=%ld "
+           "bytes_written=%llu requests=%llu stalled=%d write_seconds=%.2f "
+           "good_ops=%ld "
            "bad_replies=%llu rss_kb=%ld->%ld->%ld->%ld bound_kb=%ld",
            written, (unsigned long long)total, stalled, t_write, good,
-           (unsigned long long)bad, rss0, rss_stalled, rss_after_good, rss_end, bound_kb);
-  rel_report("noread", 2, 1, (long)(total + (uint64_t)good), (long)(total - replies), extra);
+           (unsigned long long)bad, rss0, rss_stalled, rss_after_good, rss_end,
+           bound_kb);
+  rel_report("noread", 2, 1, (long)(total + (uint64_t)good),
+             (long)(total - replies), extra);
   assert_true(stalled);
   assert_true(written < WANT_BYTES);
   assert_int_equal(bad, 0);

@@ -28,7 +28,8 @@ static void worker(int w, int waits) {
   int64_t acked = 0;
   int rc;
   if (waits) {
-    REL_CHECK(2, mgr_open(m, "lk", MGR_K_LOCK, NULL, false, &p, NULL) == MGR_OK);
+    REL_CHECK(2,
+              mgr_open(m, "lk", MGR_K_LOCK, NULL, false, &p, NULL) == MGR_OK);
     rel_write_rec(w, 1);
     bool got = false;
     rc = mgr_lock_acquire(p, -1, &got);
@@ -58,7 +59,8 @@ static void test_serverkill(void **st) {
   mgr_proxy *v, *lk;
   mgr_value zero = mgr_int(0);
   assert_int_equal(mgr_open(m, "v", MGR_K_VAR, &zero, true, &v, NULL), MGR_OK);
-  assert_int_equal(mgr_open(m, "lk", MGR_K_LOCK, NULL, true, &lk, NULL), MGR_OK);
+  assert_int_equal(mgr_open(m, "lk", MGR_K_LOCK, NULL, true, &lk, NULL),
+                   MGR_OK);
   bool got = false;
   assert_int_equal(mgr_lock_acquire(lk, 0, &got), MGR_OK);
   assert_true(got);
@@ -80,11 +82,13 @@ static void test_serverkill(void **st) {
   }
   for (int i = 0; i < NW; i++) {
     int64_t r;
-    if (rel_read_rec(fds[i], &r, REL_WAIT_MS) != 1) fail_msg("worker %d did not start", i);
+    if (rel_read_rec(fds[i], &r, REL_WAIT_MS) != 1)
+      fail_msg("worker %d did not start", i);
   }
   /* A few round trips: the waiters' acquires are very likely parked by now
    * (either way their calls must fail below). */
-  for (int i = 0; i < 10; i++) assert_int_equal(mgr_ping(m), MGR_OK);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(mgr_ping(m), MGR_OK);
 
   double tk = rel_now();
   kill(S.pid, SIGKILL);
@@ -104,16 +108,16 @@ static void test_serverkill(void **st) {
     if (!ok) {
       lost++;
       kill(pids[i], SIGKILL);
-      printf("worker %d (%s) still in its call %.1f s after the server died\n", i,
-             i >= INCRS ? "acquire" : "incr", BOUND_S);
+      printf("worker %d (%s) still in its call %.1f s after the server died\n",
+             i, i >= INCRS ? "acquire" : "incr", BOUND_S);
     } else {
       double d = (double)t / 1e9 - tk;
       if (d > worst) worst = d;
       acked += a;
       if (rc >= 0 || rc2 >= 0 || rc == MGR_ETIMEDOUT) bad_rc++;
       size_t l = strlen(codes);
-      snprintf(codes + l, sizeof codes - l, "%s%s/%s", l ? "," : "", mgr_err_name((int)rc),
-               mgr_err_name((int)rc2));
+      snprintf(codes + l, sizeof codes - l, "%s%s/%s", l ? "," : "",
+               mgr_err_name((int)rc), mgr_err_name((int)rc2));
     }
     int stc = rel_wait_status(pids[i]);
     if (ok && stc != 0) bad_rc++;
@@ -124,8 +128,8 @@ static void test_serverkill(void **st) {
   double dping = rel_now() - t0;
   char extra[400];
   snprintf(extra, sizeof extra,
-           "worst_return_ms=%.1f parent_ping=%s parent_ping_ms=%.1f codes=%s", worst * 1000,
-           mgr_err_name(prc), dping * 1000, codes);
+           "worst_return_ms=%.1f parent_ping=%s parent_ping_ms=%.1f codes=%s",
+           worst * 1000, mgr_err_name(prc), dping * 1000, codes);
   rel_report("serverkill", NW + 1, 1, acked, lost, extra);
   assert_int_equal(lost, 0);
   assert_int_equal(bad_rc, 0);
@@ -141,5 +145,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(60); /* the watchdog: a hang kills the test (and fails it) */
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_serverkill)};
-  return cmocka_run_group_tests_name("reliability_serverkill", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_serverkill", tests, NULL,
+                                     NULL);
 }

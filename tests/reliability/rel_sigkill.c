@@ -13,16 +13,23 @@
 
 #include "rel_util.h"
 
-#define TOTAL 150  /* workers spawned (and killed) */
+#define TOTAL 150 /* workers spawned (and killed) */
 #define MAXW 4    /* running at once */
 
-enum { REL_INCR = 1, REL_LOCKED = 2, REL_HALF = 3, REL_PARKED = 4, REL_OWNER = 5 };
+enum {
+  REL_INCR = 1,
+  REL_LOCKED = 2,
+  REL_HALF = 3,
+  REL_PARKED = 4,
+  REL_OWNER = 5
+};
 enum { W_LIB, W_HALF, W_WAIT };
 
 static rel_server S;
 
 static void block_forever(void) {
-  for (;;) pause();
+  for (;;)
+    pause();
 }
 
 /* The library worker: loops until killed. */
@@ -30,7 +37,8 @@ static void lib_worker(int w) {
   mgr_client *m;
   REL_CHECK(1, mgr_connect(S.path, NULL, &m) == MGR_OK);
   mgr_proxy *ctr, *d, *lk, *mine;
-  REL_CHECK(2, mgr_open(m, "ctr", MGR_K_VAR, NULL, false, &ctr, NULL) == MGR_OK);
+  REL_CHECK(2,
+            mgr_open(m, "ctr", MGR_K_VAR, NULL, false, &ctr, NULL) == MGR_OK);
   REL_CHECK(3, mgr_open(m, "d", MGR_K_DICT, NULL, false, &d, NULL) == MGR_OK);
   REL_CHECK(4, mgr_open(m, "lk", MGR_K_LOCK, NULL, false, &lk, NULL) == MGR_OK);
   REL_CHECK(5, mgr_dict_new(m, NULL, &mine) == MGR_OK); /* left for the kill */
@@ -44,7 +52,8 @@ static void lib_worker(int w) {
     int rc = mgr_lock_acquire(lk, -1, &got);
     REL_CHECK(7, (rc == MGR_OK || rc == MGR_EOWNERDEAD) && got);
     mgr_value v;
-    REL_CHECK(8, mgr_dict_get_default(d, &x, &zero, &v) == MGR_OK && v.type == MGR_T_INT);
+    REL_CHECK(8, mgr_dict_get_default(d, &x, &zero, &v) == MGR_OK &&
+                     v.type == MGR_T_INT);
     mgr_value nv = mgr_int(v.u.i + 1);
     REL_CHECK(9, mgr_dict_set(d, &x, &nv) == MGR_OK);
     REL_CHECK(10, mgr_lock_release(lk) == MGR_OK);
@@ -75,7 +84,8 @@ static void half_worker(int w, int with_lock) {
   }
   mgri_buf b;
   mgri_buf_init(&b, 0);
-  REL_CHECK(23, rel_encode(&b, ++c->rid, MGRI_OP_VAR_INCR, g_ctr, RA(mgr_int(1))) == MGR_OK);
+  REL_CHECK(23, rel_encode(&b, ++c->rid, MGRI_OP_VAR_INCR, g_ctr,
+                           RA(mgr_int(1))) == MGR_OK);
   REL_CHECK(24, rel_write_all(c->fd, b.data, b.len / 2) == 0);
   rel_write_rec(w, REL_HALF);
   block_forever();
@@ -89,7 +99,8 @@ static void wait_worker(int w) {
   REL_CHECK(31, rel_send(c->fd, 1, MGRI_OP_LOCK_ACQUIRE, g_lk,
                          RA(mgr_bool(true), mgr_nil())) == MGR_OK);
   REL_CHECK(32, rel_send(c->fd, 2, MGRI_OP_PING, 0, RA0) == MGR_OK);
-  REL_CHECK(33, rel_next_reply(c, REL_WAIT_MS * 3) == 1 && c->rep.status == MGR_OK);
+  REL_CHECK(33,
+            rel_next_reply(c, REL_WAIT_MS * 3) == 1 && c->rep.status == MGR_OK);
   rel_write_rec(w, c->rep.rid == 2 ? REL_PARKED : REL_OWNER);
   block_forever();
 }
@@ -102,13 +113,17 @@ typedef struct wk {
   int seen;
 } wk;
 
-static long acked_incr, acked_locked, kills_lib, kills_half, kills_wait, parked_kills;
+static long acked_incr, acked_locked, kills_lib, kills_half, kills_wait,
+    parked_kills;
 
 static void tally(wk *w, int64_t rec) {
   w->seen++;
-  if (rec == REL_INCR) acked_incr++;
-  else if (rec == REL_LOCKED) acked_locked++;
-  else if (rec == REL_PARKED) parked_kills++;
+  if (rec == REL_INCR)
+    acked_incr++;
+  else if (rec == REL_LOCKED)
+    acked_locked++;
+  else if (rec == REL_PARKED)
+    parked_kills++;
 }
 
 static pid_t spawn(wk *w, int kind, int limit) {
@@ -119,9 +134,12 @@ static pid_t spawn(wk *w, int kind, int limit) {
   assert_true(pid >= 0);
   if (pid == 0) {
     close(p[0]);
-    if (kind == W_LIB) lib_worker(p[1]);
-    else if (kind == W_HALF) half_worker(p[1], limit & 1);
-    else wait_worker(p[1]);
+    if (kind == W_LIB)
+      lib_worker(p[1]);
+    else if (kind == W_HALF)
+      half_worker(p[1], limit & 1);
+    else
+      wait_worker(p[1]);
     _exit(99);
   }
   close(p[1]);
@@ -137,13 +155,19 @@ static pid_t spawn(wk *w, int kind, int limit) {
 static void kill_worker(wk *w) {
   kill(w->pid, SIGKILL);
   int st = rel_wait_status(w->pid);
-  if (st != 1000 + SIGKILL) fail_msg("worker %d (kind %d) died early: status %d", (int)w->pid, w->kind, st);
+  if (st != 1000 + SIGKILL)
+    fail_msg("worker %d (kind %d) died early: status %d", (int)w->pid, w->kind,
+             st);
   int64_t rec;
-  while (rel_read_rec(w->fd, &rec, REL_WAIT_MS) == 1) tally(w, rec);
+  while (rel_read_rec(w->fd, &rec, REL_WAIT_MS) == 1)
+    tally(w, rec);
   close(w->fd);
-  if (w->kind == W_LIB) kills_lib++;
-  else if (w->kind == W_HALF) kills_half++;
-  else kills_wait++;
+  if (w->kind == W_LIB)
+    kills_lib++;
+  else if (w->kind == W_HALF)
+    kills_half++;
+  else
+    kills_wait++;
   w->pid = 0;
 }
 
@@ -162,9 +186,11 @@ static void test_sigkill(void **st) {
   mgr_set_timeout(m, REL_WAIT_MS);
   mgr_proxy *ctr, *d, *lk;
   mgr_value zero = mgr_int(0);
-  assert_int_equal(mgr_open(m, "ctr", MGR_K_VAR, &zero, true, &ctr, NULL), MGR_OK);
+  assert_int_equal(mgr_open(m, "ctr", MGR_K_VAR, &zero, true, &ctr, NULL),
+                   MGR_OK);
   assert_int_equal(mgr_open(m, "d", MGR_K_DICT, NULL, true, &d, NULL), MGR_OK);
-  assert_int_equal(mgr_open(m, "lk", MGR_K_LOCK, NULL, true, &lk, NULL), MGR_OK);
+  assert_int_equal(mgr_open(m, "lk", MGR_K_LOCK, NULL, true, &lk, NULL),
+                   MGR_OK);
   g_ctr = mgr_proxy_id(ctr);
   g_lk = mgr_proxy_id(lk);
   long rss0 = rel_rss_kb(S.pid);
@@ -193,7 +219,9 @@ static void test_sigkill(void **st) {
       }
     int pr = poll(pf, (nfds_t)n, REL_WAIT_MS * 3);
     if (pr < 0 && errno == EINTR) continue;
-    if (pr == 0) fail_msg("no worker made progress in %d ms (server hung?)", REL_WAIT_MS * 3);
+    if (pr == 0)
+      fail_msg("no worker made progress in %d ms (server hung?)",
+               REL_WAIT_MS * 3);
     for (int j = 0; j < n; j++) {
       if (!(pf[j].revents & (POLLIN | POLLHUP))) continue;
       wk *w = &ws[idx[j]];
@@ -222,11 +250,13 @@ static void test_sigkill(void **st) {
   assert_int_equal(mgr_connect(S.path, NULL, &m2), MGR_OK);
   mgr_set_timeout(m2, REL_WAIT_MS * 2);
   mgr_proxy *lk2;
-  assert_int_equal(mgr_open(m2, "lk", MGR_K_LOCK, NULL, false, &lk2, NULL), MGR_OK);
+  assert_int_equal(mgr_open(m2, "lk", MGR_K_LOCK, NULL, false, &lk2, NULL),
+                   MGR_OK);
   bool got = false;
   int rc = mgr_lock_acquire(lk2, REL_WAIT_MS, &got);
   if (!((rc == MGR_OK || rc == MGR_EOWNERDEAD) && got))
-    fail_msg("lock not acquirable after its owners died: %s acquired=%d", mgr_err_name(rc), got);
+    fail_msg("lock not acquirable after its owners died: %s acquired=%d",
+             mgr_err_name(rc), got);
   const char *lock_rc = mgr_err_name(rc);
 
   /* Counters: every acknowledged operation is there, at most one more per
@@ -275,12 +305,13 @@ static void test_sigkill(void **st) {
   long lost = (c < acked_incr ? (long)(acked_incr - c) : 0) +
               (x < acked_locked ? (long)(acked_locked - x) : 0);
   char extra[320];
-  snprintf(extra, sizeof extra,
-           "kills_lib=%ld kills_half=%ld kills_wait=%ld parked_kills=%ld ctr=%lld "
-           "acked_incr=%ld x=%lld acked_locked=%ld lock_after=%s unnamed_left=%ld "
-           "rss_kb=%ld->%ld seconds=%.2f",
-           kills_lib, kills_half, kills_wait, parked_kills, (long long)c, acked_incr,
-           (long long)x, acked_locked, lock_rc, unnamed, rss0, rss1, dt);
+  snprintf(
+      extra, sizeof extra,
+      "kills_lib=%ld kills_half=%ld kills_wait=%ld parked_kills=%ld ctr=%lld "
+      "acked_incr=%ld x=%lld acked_locked=%ld lock_after=%s unnamed_left=%ld "
+      "rss_kb=%ld->%ld seconds=%.2f",
+      kills_lib, kills_half, kills_wait, parked_kills, (long long)c, acked_incr,
+      (long long)x, acked_locked, lock_rc, unnamed, rss0, rss1, dt);
   rel_report("sigkill", spawned + 1, faults, ops, lost, extra);
   assert_int_equal(lost, 0);
   assert_true(c <= acked_incr + kills_lib);

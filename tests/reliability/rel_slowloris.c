@@ -37,17 +37,22 @@ static void test_slowloris(void **st) {
     if (i % 4) {
       cs[i] = rel_open(S.path, 0);
       assert_non_null(cs[i]);
-      assert_int_equal(rel_encode(&rest[i], 1, MGRI_OP_VAR_INCR, oid, RA(mgr_int(1))), MGR_OK);
-      assert_int_equal(rel_write_all(cs[i]->fd, rest[i].data, 6), 0); /* header + 2 */
+      assert_int_equal(
+          rel_encode(&rest[i], 1, MGRI_OP_VAR_INCR, oid, RA(mgr_int(1))),
+          MGR_OK);
+      assert_int_equal(rel_write_all(cs[i]->fd, rest[i].data, 6),
+                       0); /* header + 2 */
     } else {
       cs[i] = calloc(1, sizeof *cs[i]);
       mgri_arena_init(&cs[i]->arena, 0);
       cs[i]->fd = rel_connect_fd(S.path, 0);
       assert_true(cs[i]->fd >= 0);
-      assert_int_equal(rel_encode(&rest[i], 0, MGRI_OP_HELLO, 0,
-                                  RA(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
-                       MGR_OK);
-      assert_int_equal(rel_write_all(cs[i]->fd, rest[i].data, 2), 0); /* half a header */
+      assert_int_equal(
+          rel_encode(&rest[i], 0, MGRI_OP_HELLO, 0,
+                     RA(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int(0))),
+          MGR_OK);
+      assert_int_equal(rel_write_all(cs[i]->fd, rest[i].data, 2),
+                       0); /* half a header */
     }
   }
   double t0 = rel_now(), worst = 0;
@@ -65,14 +70,16 @@ static void test_slowloris(void **st) {
   double dt = rel_now() - t0;
   /* No stalled connection got anything (they sent no whole frame). */
   struct pollfd pf[STALLED];
-  for (int i = 0; i < STALLED; i++) pf[i] = (struct pollfd){.fd = cs[i]->fd, .events = POLLIN};
+  for (int i = 0; i < STALLED; i++)
+    pf[i] = (struct pollfd){.fd = cs[i]->fd, .events = POLLIN};
   int ready = poll(pf, STALLED, 0);
   assert_true(rel_alive(S.pid));
   /* Completing the stalled frames: each gets its right answer. */
   long completed = 0;
   for (int i = 0; i < STALLED; i++) {
     size_t done = i % 4 ? 6 : 2;
-    assert_int_equal(rel_write_all(cs[i]->fd, rest[i].data + done, rest[i].len - done), 0);
+    assert_int_equal(
+        rel_write_all(cs[i]->fd, rest[i].data + done, rest[i].len - done), 0);
   }
   for (int i = 0; i < STALLED; i++) {
     assert_int_equal(rel_next_reply(cs[i], REL_WAIT_MS), 1);
@@ -87,10 +94,12 @@ static void test_slowloris(void **st) {
   int64_t want = GOOD_OPS + STALLED - STALLED / 4;
   char extra[200];
   snprintf(extra, sizeof extra,
-           "stalled=%d replies_to_stalled=%d good_seconds=%.3f worst_call_ms=%.2f completed=%ld "
+           "stalled=%d replies_to_stalled=%d good_seconds=%.3f "
+           "worst_call_ms=%.2f completed=%ld "
            "final=%lld",
            STALLED, ready, dt, worst * 1000, completed, (long long)fv.u.i);
-  rel_report("slowloris", STALLED + 1, STALLED, ok_ops + completed, (long)(want - fv.u.i), extra);
+  rel_report("slowloris", STALLED + 1, STALLED, ok_ops + completed,
+             (long)(want - fv.u.i), extra);
   assert_int_equal(ready, 0);
   assert_int_equal(fv.u.i, want);
   mgr_release(v);
@@ -102,5 +111,6 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_slowloris)};
-  return cmocka_run_group_tests_name("reliability_slowloris", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("reliability_slowloris", tests, NULL,
+                                     NULL);
 }

@@ -75,7 +75,8 @@ static inline long rel_raise_nofile(long want) {
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
   rlim_t w = (rlim_t)want;
   if (rl.rlim_max != RLIM_INFINITY && w > rl.rlim_max) w = rl.rlim_max;
-  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= w) return (long)rl.rlim_cur;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= w)
+    return (long)rl.rlim_cur;
   rl.rlim_cur = w;
   if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
   return (long)rl.rlim_cur;
@@ -115,7 +116,8 @@ static inline int rel_server_start_opts(rel_server *s, long nofile,
   close(p[1]);
   char b;
   ssize_t r;
-  do r = read(p[0], &b, 1);
+  do
+    r = read(p[0], &b, 1);
   while (r < 0 && errno == EINTR);
   close(p[0]);
   return r == 1 ? 0 : -1;
@@ -211,7 +213,8 @@ typedef struct rconn {
 
 /* Connects (blocking); -1 with errno on failure. */
 static inline int rel_connect_fd(const char *path, int nonblock) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+  int fd = socket(
+      AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) return -1;
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
@@ -245,9 +248,11 @@ static inline int rel_write_all(int fd, const void *p, size_t n) {
 }
 
 /* Appends one encoded request frame to b (MGR_OK or an encoder error). */
-static inline int rel_encode(mgri_buf *b, uint64_t rid, uint64_t op, uint64_t oid,
-                             const mgr_value *args, size_t nargs) {
-  mgri_request rq = {.rid = rid, .op = op, .oid = oid, .args = args, .nargs = nargs};
+static inline int rel_encode(mgri_buf *b, uint64_t rid, uint64_t op,
+                             uint64_t oid, const mgr_value *args,
+                             size_t nargs) {
+  mgri_request rq = {
+      .rid = rid, .op = op, .oid = oid, .args = args, .nargs = nargs};
   return mgri_request_encode(b, &rq, MGRI_FRAME_MAX_DEFAULT);
 }
 
@@ -256,7 +261,8 @@ static inline int rel_send(int fd, uint64_t rid, uint64_t op, uint64_t oid,
   mgri_buf b;
   mgri_buf_init(&b, 0);
   int rc = rel_encode(&b, rid, op, oid, args, nargs);
-  if (rc == MGR_OK) rc = rel_write_all(fd, b.data, b.len) == 0 ? MGR_OK : MGR_ECLOSED;
+  if (rc == MGR_OK)
+    rc = rel_write_all(fd, b.data, b.len) == 0 ? MGR_OK : MGR_ECLOSED;
   mgri_buf_fini(&b);
   return rc;
 }
@@ -330,8 +336,8 @@ static inline rconn *rel_open(const char *path, uint64_t session) {
     return NULL;
   }
   if (rel_send(c->fd, 0, MGRI_OP_HELLO, 0,
-               RA(mgr_int(1), mgr_int(1), mgr_int(getpid()), mgr_int((int64_t)session))) !=
-          MGR_OK ||
+               RA(mgr_int(1), mgr_int(1), mgr_int(getpid()),
+                  mgr_int((int64_t)session))) != MGR_OK ||
       rel_next_reply(c, REL_WAIT_MS) != 1 || c->rep.status != MGR_OK) {
     rel_conn_free(c);
     return NULL;
@@ -340,9 +346,11 @@ static inline rconn *rel_open(const char *path, uint64_t session) {
 }
 
 /* CREATE kind on c: the new object's id, 0 on failure. */
-static inline uint64_t rel_create(rconn *c, uint32_t kind, const mgr_value *init) {
-  mgri_reply *r = init ? rel_call(c, MGRI_OP_CREATE, 0, RA(mgr_int(kind), *init))
-                       : rel_call(c, MGRI_OP_CREATE, 0, RA(mgr_int(kind)));
+static inline uint64_t rel_create(rconn *c, uint32_t kind,
+                                  const mgr_value *init) {
+  mgri_reply *r = init
+                      ? rel_call(c, MGRI_OP_CREATE, 0, RA(mgr_int(kind), *init))
+                      : rel_call(c, MGRI_OP_CREATE, 0, RA(mgr_int(kind)));
   if (!r || r->status != MGR_OK || r->result.type != MGR_T_REF) return 0;
   return r->result.u.ref.id;
 }
@@ -355,7 +363,8 @@ static inline long rel_unnamed_objects(mgr_client *m) {
   long n = 0;
   for (size_t i = 0; i < objs.u.a.len; i++) {
     const mgr_value *o = &objs.u.a.items[i];
-    if (o->type == MGR_T_ARRAY && o->u.a.len >= 3 && o->u.a.items[2].type == MGR_T_NIL)
+    if (o->type == MGR_T_ARRAY && o->u.a.len >= 3 &&
+        o->u.a.items[2].type == MGR_T_NIL)
       n++;
   }
   mgr_value_free(&objs);

@@ -76,9 +76,7 @@ typedef union cell {
 
 #define DUMP_HEAD 8u /* elements DUMP shows */
 
-static arr *A_(const mgri_obj *o) {
-  return mgri_state(o);
-}
+static arr *A_(const mgri_obj *o) { return mgri_state(o); }
 
 static mgr_value code_text(const tinfo *t) {
   return mgr_textn(CODES + 2 * (size_t)(t - TYPES), 1);
@@ -495,9 +493,7 @@ static int array_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
   return MGR_OK;
 }
 
-static size_t array_len(const mgri_obj *o) {
-  return A_(o)->len;
-}
+static size_t array_len(const mgri_obj *o) { return A_(o)->len; }
 
 static const mgri_handler ops[] = {
     {MGRI_OP_ARRAY_GET, op_get, MGRI_COST_ONE},

@@ -25,9 +25,7 @@ typedef struct barst {
   mgri_waitq q;
 } barst;
 
-static barst *K(const mgri_obj *o) {
-  return mgri_state(o);
-}
+static barst *K(const mgri_obj *o) { return mgri_state(o); }
 
 /* v read as a timeout argument (spec 9.7), by mgri_arg_timeout's own rules:
  * the barrier's default is checked and turned into a deadline exactly as a
@@ -242,9 +240,7 @@ static int bar_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
 }
 
 /* The cost table's n for a barrier (spec 14.2.4). */
-static size_t bar_len(const mgri_obj *o) {
-  return (size_t)K(o)->parties;
-}
+static size_t bar_len(const mgri_obj *o) { return (size_t)K(o)->parties; }
 
 static const mgri_handler ops[] = {
     {MGRI_OP_BARRIER_WAIT, op_wait, MGRI_COST_LEN},

@@ -21,9 +21,7 @@ typedef struct cond {
                       recursion count to restore */
 } cond;
 
-static cond *K(const mgri_obj *o) {
-  return mgri_state(o);
-}
+static cond *K(const mgri_obj *o) { return mgri_state(o); }
 
 /* The lock object of condition o and its lock. The shared lock cannot be
  * gone while o holds its ref; only when the whole store is freed (objects
@@ -125,9 +123,7 @@ static int op_notify(mgri_octx *x) {
   return notify(x, (uint64_t)n);
 }
 
-static int op_notify_all(mgri_octx *x) {
-  return notify(x, UINT64_MAX);
-}
+static int op_notify_all(mgri_octx *x) { return notify(x, UINT64_MAX); }
 
 /* --- the kind's hooks ---------------------------------------------------- */
 
@@ -215,9 +211,7 @@ static int cond_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
   return MGR_OK;
 }
 
-static size_t cond_len(const mgri_obj *o) {
-  return K(o)->q.n + 1;
-}
+static size_t cond_len(const mgri_obj *o) { return K(o)->q.n + 1; }
 
 static const mgri_handler ops[] = {
     {MGRI_OP_COND_ACQUIRE, op_acquire, MGRI_COST_ONE},

@@ -92,8 +92,12 @@ static mgr_value unpack(uint8_t type, uint8_t inl, const dpay *p) {
   return v;
 }
 
-static mgr_value ekey(const dentry *e) { return unpack(e->ktype, e->kinl, &e->k); }
-static mgr_value eval(const dentry *e) { return unpack(e->vtype, e->vinl, &e->v); }
+static mgr_value ekey(const dentry *e) {
+  return unpack(e->ktype, e->kinl, &e->k);
+}
+static mgr_value eval(const dentry *e) {
+  return unpack(e->vtype, e->vinl, &e->v);
+}
 static bool is_live(const dentry *e) { return e->ktype != DEAD; }
 
 static bool fits_inline(const mgr_value *v) {
@@ -144,8 +148,10 @@ static void drop(mgri_store *s, mgri_obj *o, uint8_t type, uint8_t inl,
     break;
   }
   mgr_value v = unpack(type, 0, p);
-  if (later) mgri_sv_drop_later(s, o, &v);
-  else mgri_sv_drop(s, o, &v);
+  if (later)
+    mgri_sv_drop_later(s, o, &v);
+  else
+    mgri_sv_drop(s, o, &v);
 }
 
 static bool key_is(const dentry *e, const mgr_value *k) {
@@ -184,7 +190,8 @@ static long find(mgri_store *s, const dict *d, const mgr_value *k, uint64_t h,
 static size_t slot_of_entry(const dict *d, size_t ix) {
   size_t mask = d->icap - 1;
   size_t i = d->e[ix].hash & mask, step = 1;
-  while (d->index[i] != (int32_t)ix) i = (i + step++) & mask;
+  while (d->index[i] != (int32_t)ix)
+    i = (i + step++) & mask;
   return i;
 }
 
@@ -240,7 +247,8 @@ static int rebuild(mgri_store *s, mgri_obj *o, dict *d, size_t need) {
     if (!is_live(src)) continue;
     if (d->e) e[n] = *src;
     size_t j = e[n].hash & (icap - 1), step = 1;
-    while (index[j] != EMPTY) j = (j + step++) & (icap - 1);
+    while (index[j] != EMPTY)
+      j = (j + step++) & (icap - 1);
     index[j] = (int32_t)n;
     n++;
   }
@@ -271,7 +279,8 @@ static int reserve(mgri_octx *x, mgri_obj *o, dict *d, size_t more) {
 /* Appends the packed entry `ne`, whose key is absent (room reserved). */
 static void append(dict *d, const dentry *ne) {
   size_t mask = d->icap - 1, i = ne->hash & mask, step = 1;
-  while (d->index[i] != EMPTY) i = (i + step++) & mask;
+  while (d->index[i] != EMPTY)
+    i = (i + step++) & mask;
   d->index[i] = (int32_t)d->n;
   d->e[d->n++] = *ne;
   d->live++;
@@ -284,7 +293,8 @@ static void kill_entry(dict *d, size_t ix, size_t slot) {
   d->index[slot] = DUMMY;
   d->e[ix].ktype = DEAD;
   d->live--;
-  while (d->n && !is_live(&d->e[d->n - 1])) d->n--;
+  while (d->n && !is_live(&d->e[d->n - 1]))
+    d->n--;
 }
 
 /* Removes entry ix at index slot `slot`; its key is dropped now, its value
@@ -346,8 +356,8 @@ static int check_kv(mgri_octx *x, const mgr_value *k, const mgr_value *v,
 /* The i-th pair of an update source (a map, or an array of [k, v]). */
 static void pair_at(const mgr_value *src, size_t i, const mgr_value **k,
                     const mgr_value **v) {
-  const mgr_value *p =
-      src->type == MGR_T_MAP ? &src->u.a.items[2 * i] : src->u.a.items[i].u.a.items;
+  const mgr_value *p = src->type == MGR_T_MAP ? &src->u.a.items[2 * i]
+                                              : src->u.a.items[i].u.a.items;
   *k = &p[0];
   *v = &p[1];
 }
@@ -451,10 +461,10 @@ static void dict_clear(mgri_store *s, mgri_obj *o) {
 
 /* --- the kind's hooks ---------------------------------------------------- */
 
-static int dict_init_check(mgri_octx *x, uint32_t kind,
-                            const mgr_value *init) {
+static int dict_init_check(mgri_octx *x, uint32_t kind, const mgr_value *init) {
   (void)kind;
-  if (!init || init->type == MGR_T_NIL || init->type == MGR_T_MAP) return MGR_OK;
+  if (!init || init->type == MGR_T_NIL || init->type == MGR_T_MAP)
+    return MGR_OK;
   return mgri_fail(x, MGR_ETYPE,
                    "TypeError: a dict starts from a map or None, not %s",
                    mgri_tname(init));
@@ -533,8 +543,8 @@ static int op_get(mgri_octx *x) {
     x->result_stored = true;
   } else if (x->nargs > 1) {
     x->result = x->args[1];
-  }
-  else return key_error(x, &x->args[0]);
+  } else
+    return key_error(x, &x->args[0]);
   return MGR_OK;
 }
 
@@ -598,7 +608,8 @@ static int op_popitem(mgri_octx *x) {
   if (!d->live)
     return mgri_fail(x, MGR_EKEY, "KeyError: 'popitem(): dictionary is empty'");
   size_t ix = d->n - 1; /* trailing entries are live (kill_entry trims) */
-  while (!is_live(&d->e[ix])) ix--;
+  while (!is_live(&d->e[ix]))
+    ix--;
   mgr_value *kv = mgri_scratch(x, 2);
   if (!kv) return MGR_ELIMIT;
   dentry *e = &d->e[ix];

@@ -77,7 +77,8 @@ static size_t grown_cap(const list *l, size_t need) {
 static int reserve(mgri_octx *x, mgri_obj *o, bool front, size_t more,
                    size_t extra) {
   list *l = L(o);
-  if (more <= (front ? front_room(l) : back_room(l))) return mgri_need(x, extra);
+  if (more <= (front ? front_room(l) : back_room(l)))
+    return mgri_need(x, extra);
   if (more > SIZE_MAX / sizeof(mgr_value) - l->len)
     return mgri_limit(x, MGRI_WHY_SIZE, "MemoryError: list too large");
   size_t other = front ? back_room(l) : front_room(l);
@@ -173,12 +174,13 @@ static size_t need_of(const mgr_value *items, size_t n) {
 
 /* Owned copies of items[0..n) into out (refs already checked). All or
  * nothing. */
-static int make_all(mgri_octx *x, mgri_obj *o, const mgr_value *items,
-                    size_t n, mgr_value *out) {
+static int make_all(mgri_octx *x, mgri_obj *o, const mgr_value *items, size_t n,
+                    mgr_value *out) {
   for (size_t i = 0; i < n; i++) {
     int rc = mgri_sv_make_checked(x, o, &items[i], &out[i]);
     if (rc) {
-      while (i--) mgri_sv_drop(x->s, o, &out[i]);
+      while (i--)
+        mgri_sv_drop(x->s, o, &out[i]);
       return rc;
     }
   }
@@ -194,8 +196,7 @@ static int check_all(mgri_octx *x, const mgr_value *items, size_t n) {
 }
 
 /* Appends copies of items[0..n): all or nothing. */
-static int extend(mgri_octx *x, mgri_obj *o, const mgr_value *items,
-                  size_t n) {
+static int extend(mgri_octx *x, mgri_obj *o, const mgr_value *items, size_t n) {
   if (!n) return MGR_OK; /* l->v may be NULL: no NULL + 0 */
   int rc = check_all(x, items, n);
   if (!rc) rc = reserve(x, o, false, n, need_of(items, n));
@@ -206,7 +207,8 @@ static int extend(mgri_octx *x, mgri_obj *o, const mgr_value *items,
 
 static void list_clear(mgri_store *s, mgri_obj *o) {
   list *l = L(o);
-  for (size_t i = 0; i < l->len; i++) mgri_sv_drop(s, o, &l->v[i]);
+  for (size_t i = 0; i < l->len; i++)
+    mgri_sv_drop(s, o, &l->v[i]);
   mgri_obj_free(s, o, l->buf);
   memset(l, 0, sizeof *l);
 }
@@ -240,7 +242,8 @@ static int op_getslice(mgri_octx *x) {
   if (rc) return rc;
   mgr_value *out = mgri_scratch(x, s.n);
   if (!out) return MGR_ELIMIT;
-  for (size_t k = 0; k < s.n; k++) out[k] = L(x->o)->v[slice_at(&s, k)];
+  for (size_t k = 0; k < s.n; k++)
+    out[k] = L(x->o)->v[slice_at(&s, k)];
   x->result = mgr_array(out, s.n);
   return MGR_OK;
 }
@@ -252,7 +255,8 @@ static void delete_slice(mgri_store *st, mgri_obj *o, const slice *s) {
   size_t lo = s->step > 0 ? (size_t)s->start : slice_at(s, s->n - 1);
   size_t st_ = (size_t)(s->step > 0 ? s->step : -s->step);
   if (st_ == 1) { /* a run: the shorter side moves (del l[:k] is O(k)) */
-    for (size_t k = 0; k < s->n; k++) mgri_sv_drop(st, o, &l->v[lo + k]);
+    for (size_t k = 0; k < s->n; k++)
+      mgri_sv_drop(st, o, &l->v[lo + k]);
     close_gap(st, o, lo, s->n);
     return;
   }
@@ -306,7 +310,8 @@ static int op_setslice(mgri_octx *x) {
     return MGR_OK;
   }
   size_t start = (size_t)s.start, n = s.n; /* replace [start, start+n) */
-  for (size_t k = 0; k < n; k++) mgri_sv_drop(x->s, x->o, &l->v[start + k]);
+  for (size_t k = 0; k < n; k++)
+    mgri_sv_drop(x->s, x->o, &l->v[start + k]);
   if (m > n) open_gap(l, front, front ? start : start + n, m - n);
   if (m) memcpy(l->v + start, made, m * sizeof *made);
   if (m < n) close_gap(x->s, x->o, start + m, n - m); /* settles last */
@@ -347,8 +352,10 @@ static int op_set(mgri_octx *x) {
 
 static void remove_at(mgri_store *s, mgri_obj *o, size_t i, bool later) {
   list *l = L(o);
-  if (later) mgri_sv_drop_later(s, o, &l->v[i]);
-  else mgri_sv_drop(s, o, &l->v[i]);
+  if (later)
+    mgri_sv_drop_later(s, o, &l->v[i]);
+  else
+    mgri_sv_drop(s, o, &l->v[i]);
   close_gap(s, o, i, 1);
 }
 
@@ -400,9 +407,11 @@ static int op_insert(mgri_octx *x) {
 static int op_pop(mgri_octx *x) {
   list *l = L(x->o);
   if (x->nargs && x->args[0].type != MGR_T_INT)
-    return mgri_fail(x, MGR_ETYPE, "TypeError: list indices must be int, not %s",
+    return mgri_fail(x, MGR_ETYPE,
+                     "TypeError: list indices must be int, not %s",
                      mgri_tname(&x->args[0]));
-  if (!l->len) return mgri_fail(x, MGR_EINDEX, "IndexError: pop from empty list");
+  if (!l->len)
+    return mgri_fail(x, MGR_EINDEX, "IndexError: pop from empty list");
   size_t i = l->len - 1;
   if (x->nargs) {
     int rc = index_arg(x, 0, "pop index out of range", &i);
@@ -423,7 +432,8 @@ static long find_item(const list *l, const mgr_value *v, size_t from,
 static int op_remove(mgri_octx *x) {
   long i = find_item(L(x->o), &x->args[0], 0, SIZE_MAX);
   if (i < 0)
-    return mgri_fail(x, MGR_EVALUE, "ValueError: list.remove(x): x not in list");
+    return mgri_fail(x, MGR_EVALUE,
+                     "ValueError: list.remove(x): x not in list");
   remove_at(x->s, x->o, (size_t)i, false);
   return MGR_OK;
 }
@@ -468,7 +478,8 @@ static int op_index(mgri_octx *x) {
 static int op_count(mgri_octx *x) {
   list *l = L(x->o);
   int64_t n = 0;
-  for (size_t i = 0; i < l->len; i++) n += mgri_value_eq(&l->v[i], &x->args[0]);
+  for (size_t i = 0; i < l->len; i++)
+    n += mgri_value_eq(&l->v[i], &x->args[0]);
   x->result = mgr_int(n);
   return MGR_OK;
 }
@@ -521,7 +532,8 @@ static int op_sort(mgri_octx *x) {
   memcpy(a, l->v, n * sizeof *a);
   for (size_t w = 1; w < n && !rc; w *= 2) {
     for (size_t lo = 0; lo < n && !rc; lo += 2 * w) {
-      size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      size_t mid = lo + w < n ? lo + w : n,
+             hi = lo + 2 * w < n ? lo + 2 * w : n;
       size_t i = lo, j = mid, k = lo;
       while (i < mid && j < hi) {
         int c;
@@ -530,8 +542,10 @@ static int op_sort(mgri_octx *x) {
         bool left = rev ? c >= 0 : c <= 0;
         b[k++] = left ? a[i++] : a[j++];
       }
-      while (!rc && i < mid) b[k++] = a[i++];
-      while (!rc && j < hi) b[k++] = a[j++];
+      while (!rc && i < mid)
+        b[k++] = a[i++];
+      while (!rc && j < hi)
+        b[k++] = a[j++];
     }
     mgr_value *t = a;
     a = b;
@@ -574,13 +588,14 @@ static int op_imul(mgri_octx *x) {
   /* The bytes n - 1 more copies take, counted before any is made: a list
    * of one 1 MB bytes times a million is refused here, not after. */
   size_t once = need_of(l->v, len), copies = (size_t)(n - 1);
-  size_t extra = once != SIZE_MAX && once <= SIZE_MAX / copies ? once * copies
-                                                                : SIZE_MAX;
+  size_t extra =
+      once != SIZE_MAX && once <= SIZE_MAX / copies ? once * copies : SIZE_MAX;
   if ((rc = reserve(x, x->o, false, len * copies, extra))) return rc;
   for (size_t r = 0; r < copies; r++) {
     if ((rc = make_all(x, x->o, l->v, len, l->v + l->len))) {
       /* Undo the copies made so far. */
-      while (l->len > len) mgri_sv_drop(x->s, x->o, &l->v[--l->len]);
+      while (l->len > len)
+        mgri_sv_drop(x->s, x->o, &l->v[--l->len]);
       return rc;
     }
     l->len += len;
@@ -609,8 +624,7 @@ static int op_cas(mgri_octx *x) {
 
 /* --- the kind's hooks ---------------------------------------------------- */
 
-static int list_init_check(mgri_octx *x, uint32_t kind,
-                            const mgr_value *init) {
+static int list_init_check(mgri_octx *x, uint32_t kind, const mgr_value *init) {
   (void)kind;
   if (!init || init->type == MGR_T_NIL || init->type == MGR_T_ARRAY)
     return MGR_OK;
@@ -629,7 +643,8 @@ static int list_create(mgri_octx *x, mgri_obj *o, const mgr_value *init) {
 static void list_refs(const mgri_obj *o, void (*fn)(void *, uint64_t),
                       void *ctx) {
   const list *l = L(o);
-  for (size_t i = 0; i < l->len; i++) mgri_value_refs(&l->v[i], fn, ctx);
+  for (size_t i = 0; i < l->len; i++)
+    mgri_value_refs(&l->v[i], fn, ctx);
 }
 
 /* Its elements, nested items included: what a walk or a comparison with

@@ -32,8 +32,7 @@ static int op_locked(mgri_octx *x) {
 
 /* --- the kind's hooks ---------------------------------------------------- */
 
-static int lock_init_check(mgri_octx *x, uint32_t kind,
-                           const mgr_value *init) {
+static int lock_init_check(mgri_octx *x, uint32_t kind, const mgr_value *init) {
   if (!init || init->type == MGR_T_NIL) return MGR_OK;
   return mgri_fail(x, MGR_ETYPE, "TypeError: %s() takes no initial value",
                    mgri_kind_name(kind));
@@ -82,11 +81,12 @@ static const mgri_handler ops[] = {
 
 #define LOCK_KIND(ID, EXTENDS, OPS, NOPS)                                      \
   {                                                                            \
-    .id = ID, .state_size = sizeof(mgri_lockst), .init_check = lock_init_check,      \
-    .create = lock_create, .destroy = lock_destroy, .refs = lock_refs,        \
-    .owner_closed = lock_owner_closed, .expired = mgri_lock_expired,               \
-    .dump = lock_dump, .len = lock_len, .extends = EXTENDS, .ops = OPS,       \
-    .nops = NOPS,                                                             \
+    .id = ID, .state_size = sizeof(mgri_lockst),                               \
+    .init_check = lock_init_check, .create = lock_create,                      \
+    .destroy = lock_destroy, .refs = lock_refs,                                \
+    .owner_closed = lock_owner_closed, .expired = mgri_lock_expired,           \
+    .dump = lock_dump, .len = lock_len, .extends = EXTENDS, .ops = OPS,        \
+    .nops = NOPS,                                                              \
   }
 
 const mgri_kind mgri_kind_lock =

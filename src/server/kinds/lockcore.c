@@ -73,8 +73,9 @@ int mgri_lock_acquire(mgri_octx *x, mgri_obj *lo, mgri_lockst *lk) {
   /* Spec 13.2: a non-blocking call takes no timeout (Python: acquire(False,
    * -1) is fine); 0 tries once. */
   if (!blocking && what != MGRI_TIMEOUT_NONE)
-    return mgri_fail(x, MGR_EVALUE,
-                     "ValueError: can't specify a timeout for a non-blocking call");
+    return mgri_fail(
+        x, MGR_EVALUE,
+        "ValueError: can't specify a timeout for a non-blocking call");
   bool once = !blocking || what == MGRI_TIMEOUT_ZERO;
 
   if (!lo->owner) {
@@ -91,9 +92,10 @@ int mgri_lock_acquire(mgri_octx *x, mgri_obj *lo, mgri_lockst *lk) {
     return MGR_OK;
   }
   if (!lk->recursive && lo->owner == x->c && deadline == INT64_MAX)
-    return mgri_fail(x, MGR_ESTATE,
-                     "RuntimeError: deadlock: this connection already holds the "
-                     "lock and asked to wait forever");
+    return mgri_fail(
+        x, MGR_ESTATE,
+        "RuntimeError: deadlock: this connection already holds the "
+        "lock and asked to wait forever");
   return mgri_wait_park(x, &lk->q, deadline, 0);
 }
 

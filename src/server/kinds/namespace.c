@@ -115,7 +115,8 @@ static long find(mgri_store *s, const ns *t, const mgr_value *name, uint64_t h,
 /* Puts entry ix (whose name is absent) into an index with room. */
 static void index_put(int32_t *index, size_t icap, uint64_t h, size_t ix) {
   size_t mask = icap - 1, i = (size_t)h & mask, step = 1;
-  while (index[i] != EMPTY) i = (i + step++) & mask;
+  while (index[i] != EMPTY)
+    i = (i + step++) & mask;
   index[i] = (int32_t)ix;
 }
 
@@ -206,7 +207,8 @@ static void compact(mgri_store *s, mgri_obj *o, ns *t) {
     if (is_live(&t->e[i])) t->e[n++] = t->e[i];
   t->n = n;
   memset(t->index, 0xff, t->icap * sizeof *t->index);
-  for (size_t i = 0; i < n; i++) index_put(t->index, t->icap, t->e[i].hash, i);
+  for (size_t i = 0; i < n; i++)
+    index_put(t->index, t->icap, t->e[i].hash, i);
   t->fill = n;
 }
 
@@ -218,7 +220,8 @@ static void remove_entry(mgri_store *s, mgri_obj *o, size_t ix, size_t slot) {
   mgri_sv_drop(s, o, &e->val);
   t->index[slot] = DUMMY;
   t->live--;
-  while (t->n && !is_live(&t->e[t->n - 1])) t->n--;
+  while (t->n && !is_live(&t->e[t->n - 1]))
+    t->n--;
   compact(s, o, t);
 }
 

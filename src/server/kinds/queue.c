@@ -41,13 +41,9 @@ typedef struct queue {
   pending *pend; /* every putter's item, newest first */
 } queue;
 
-static queue *Q(const mgri_obj *o) {
-  return mgri_state(o);
-}
+static queue *Q(const mgri_obj *o) { return mgri_state(o); }
 
-static bool bounded(const queue *q) {
-  return q->maxsize > 0;
-}
+static bool bounded(const queue *q) { return q->maxsize > 0; }
 static bool is_full(const queue *q) {
   return bounded(q) && q->len >= (uint64_t)q->maxsize;
 }
@@ -467,9 +463,7 @@ static int queue_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
 }
 
 /* The data items it holds, queued and waiting to be put (spec 14.2.4). */
-static size_t queue_len(const mgri_obj *o) {
-  return (size_t)o->items;
-}
+static size_t queue_len(const mgri_obj *o) { return (size_t)o->items; }
 
 static const mgri_handler queue_ops[] = {
     {MGRI_OP_QUEUE_PUT, op_put, MGRI_COST_ARGS},

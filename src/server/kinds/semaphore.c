@@ -19,9 +19,7 @@ typedef struct semst {
   mgri_waitq q;    /* acquires waiting for a unit, oldest first */
 } semst;
 
-static semst *K(const mgri_obj *o) {
-  return mgri_state(o);
-}
+static semst *K(const mgri_obj *o) { return mgri_state(o); }
 
 static bool bounded(const mgri_obj *o) {
   return o->kind->id == MGR_K_BSEMAPHORE;
@@ -166,9 +164,7 @@ static int sem_dump(mgri_octx *x, mgri_obj *o, mgr_value *out) {
   return MGR_OK;
 }
 
-static size_t sem_len(const mgri_obj *o) {
-  return K(o)->q.n + 1;
-}
+static size_t sem_len(const mgri_obj *o) { return K(o)->q.n + 1; }
 
 static const mgri_handler ops[] = {
     {MGRI_OP_SEM_ACQUIRE, op_acquire, MGRI_COST_ONE},

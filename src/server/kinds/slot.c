@@ -69,12 +69,15 @@ int mgri_cas_slot(mgri_octx *x, mgri_obj *o, mgr_value *slot,
 
 static int slice_part(mgri_octx *x, const mgr_value *v, int64_t dflt,
                       int64_t *out) {
-  if (v->type == MGR_T_NIL) *out = dflt;
-  else if (v->type == MGR_T_INT) *out = v->u.i;
+  if (v->type == MGR_T_NIL)
+    *out = dflt;
+  else if (v->type == MGR_T_INT)
+    *out = v->u.i;
   else
-    return mgri_fail(x, MGR_ETYPE,
-                     "TypeError: slice indices must be integers or None, not %s",
-                     mgri_tname(v));
+    return mgri_fail(
+        x, MGR_ETYPE,
+        "TypeError: slice indices must be integers or None, not %s",
+        mgri_tname(v));
   return MGR_OK;
 }
 

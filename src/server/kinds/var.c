@@ -28,7 +28,8 @@ static int op_incr(mgri_octx *x) {
   /* A default is type-checked even when unused (spec 11.1). */
   if (x->nargs > 1 && x->args[1].type != MGR_T_INT &&
       x->args[1].type != MGR_T_FLOAT)
-    return mgri_fail(x, MGR_ETYPE, "TypeError: default must be a number, not %s",
+    return mgri_fail(x, MGR_ETYPE,
+                     "TypeError: default must be a number, not %s",
                      mgri_tname(&x->args[1]));
   if (slot->type == MGR_T_NIL && x->nargs > 1) base = &x->args[1];
   int rc = mgri_num_add(x, base, &x->args[0], &nv);
