@@ -380,30 +380,6 @@ static size_t deterministic_prefix(const uint8_t *p, size_t n, uint64_t *ops,
   return count;
 }
 
-/* Whether rid names a request of the stream that could park (a blocking
- * op), by the reference framing. */
-static bool blocking_rid(const uint8_t *p, size_t n, uint64_t rid,
-                         mgri_arena *a) {
-  mgri_reader rd;
-  mgri_reader_init(&rd, MGRI_FRAME_MAX_CEIL);
-  bool found = false;
-  if (mgri_reader_feed(&rd, p, n) == MGR_OK) {
-    const uint8_t *body;
-    size_t len;
-    mgri_limits lim;
-    mgri_limits_default(&lim);
-    while (!found && mgri_reader_next(&rd, &body, &len) == 1) {
-      mgri_request rq;
-      if (mgri_request_decode(body, len, &lim, a, &rq, NULL) != MGR_OK)
-        continue;
-      const mgri_opinfo *oi = mgri_op_info(rq.op);
-      found = rq.rid == rid && oi && (oi->flags & MGRI_OPF_B);
-    }
-  }
-  mgri_reader_fini(&rd);
-  return found;
-}
-
 static bool is_fatal(int status) {
   return status == MGR_EDECODE || status == MGR_ETOOBIG || status == MGR_EPROTO;
 }
@@ -456,16 +432,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t counts[2] = {n1, n2};
   for (int k = 0; k < 2; k++)
     for (size_t i = 0; i + 1 < counts[k] && i < 256; i++) {
-      /* Reported (fuzz/known/loop-late-reply): a parked request whose
-       * deadline passes after the error reply, before the connection is
-       * dropped, is still answered on it. */
-      if (is_fatal(sets[k][i].r.status) && fuzz_known("loop-late-reply")) {
-        bool late = true;
-        for (size_t j = i + 1; j < counts[k] && j < 256; j++)
-          late = late && !is_fatal(sets[k][j].r.status) &&
-                 blocking_rid(p, n, sets[k][j].r.rid, &a);
-        if (late) break;
-      }
       if (is_fatal(sets[k][i].r.status)) {
         fprintf(stderr,
                 "fuzz_loop: %s run: reply %zu of %zu closes (rid %llu %s "

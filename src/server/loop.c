@@ -282,11 +282,14 @@ static int encode_error(loop *L, lconn *c, uint64_t rid, int code,
  * Undeliverable (false) when the peer will never read it: the server is
  * quitting, the connection is gone or closing, or the peer closed its side
  * (our clients never half-close: end of stream means the process is gone or
- * going). */
+ * going). A closing connection gets nothing more: its last frame was the
+ * error that closes it (spec 3.5), and a parked request answered between
+ * that error and the connection's end (a deadline passing, a grant) is
+ * dropped, as it would be at the end (fuzz/README.md, finding 4). */
 static bool on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
   loop *L = ctx;
   lconn *c = mgri_sconn_user(sc);
-  if (L->quitting || !c || c->dead) return false;
+  if (L->quitting || !c || c->dead || c->closing) return false;
   bool live = !c->closing && !c->eof;
   /* A large stored string goes from where it is (spec 14.2.3: no copy
    * between the store and the socket): its block stays pinned until
