@@ -134,7 +134,8 @@ int mgr_start(const mgr_options *opt, mgr_client **out) {
     }
   }
   if (!o.address) {
-    const char *tmp = getenv("TMPDIR");
+    /* Not from a setuid caller's environment. */
+    const char *tmp = secure_getenv("TMPDIR");
     if (!tmp || !*tmp) tmp = "/tmp";
     if (asprintf(&dir, "%s/mgr-XXXXXX", tmp) < 0) return MGR_ENOMEM;
     if (!mkdtemp(dir)) { /* mkdtemp makes it 0700 */
