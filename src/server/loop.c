@@ -586,7 +586,13 @@ static void process(loop *L, lconn *c) {
   }
   while (!c->closing && !L->stop && unsent(c) <= L->outbuf_max) {
     if (c->spent >= L->budget) {
-      if (frames_wait(c)) backlog_add(L, c);
+      /* Whole frames wait for the next turn; without any, a peer that
+       * hung up is done (its partial frame dropped): nothing else would
+       * wake this connection, whose reading has stopped. */
+      if (frames_wait(c))
+        backlog_add(L, c);
+      else if (c->eof)
+        c->closing = true;
       break;
     }
     const uint8_t *body;

@@ -7,7 +7,9 @@
  *     loop turn, so the connection sits in the backlog), then the client
  *     hangs up after 5 replies: the server survives (under ASan, a freed
  *     connection left in the backlog would be caught here) and serves
- *     others; the requests it ran are counted in STATS.
+ *     others; the requests it ran are counted in STATS;
+ *  4. a request over the budget and the end of stream read in one turn: the
+ *     connection is closed after its reply.
  * Replies are awaited with a watchdog (REL_WAIT_MS), never timed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,6 +110,74 @@ static void test_backlog_hangup(void **st) {
   assert_int_equal(rel_server_stop(&S), 0);
 }
 
+/* A peer whose last requests are over the work budget and that hangs up is
+ * closed once they are answered (found by fuzz_loop: the connection, its
+ * turn's budget spent, no frame left and its end of stream seen, stayed
+ * open, unread and unwritten, forever). The server is stopped while the
+ * bytes and the end of stream are written, and they are exactly one read
+ * buffer (MGRI_IDLE_BUF_MAX: a PING padded to fit, then three IMULs each
+ * over the budget), so that the server's first read fills its buffer and
+ * the next one sees the end: the end is known before the first IMUL runs,
+ * and each IMUL takes a turn of its own. */
+static void test_hangup_after_budget(void **st) {
+  (void)st;
+  assert_int_equal(rel_server_start(&S, 0), 0);
+  rconn *c = rel_open(S.path, 0);
+  assert_non_null(c);
+  mgr_value one = mgr_array((mgr_value[]){mgr_int(1)}, 1);
+  uint64_t l = rel_create(c, MGR_K_LIST, &one);
+  assert_true(l > 0);
+  static char pad[MGRI_IDLE_BUF_MAX];
+  memset(pad, 'p', sizeof pad);
+  mgri_buf b;
+  mgri_buf_init(&b, 0);
+  size_t n = sizeof pad;
+  for (;;) { /* the padding that makes the whole exactly one buffer */
+    b.len = 0;
+    assert_int_equal(rel_encode(&b, 1, MGRI_OP_PING, 0, RA(mgr_textn(pad, n))),
+                     MGR_OK);
+    for (uint64_t r = 2; r <= 4; r++)
+      assert_int_equal(rel_encode(&b, r, MGRI_OP_LIST_IMUL, l,
+                                  RA(mgr_int((int64_t)1 << 40))),
+                       MGR_OK);
+    if (b.len <= MGRI_IDLE_BUF_MAX) break;
+    n -= b.len - MGRI_IDLE_BUF_MAX < n ? b.len - MGRI_IDLE_BUF_MAX : n;
+  }
+  while (b.len < MGRI_IDLE_BUF_MAX) { /* a CBOR head grew shorter */
+    n++;
+    b.len = 0;
+    assert_int_equal(rel_encode(&b, 1, MGRI_OP_PING, 0, RA(mgr_textn(pad, n))),
+                     MGR_OK);
+    for (uint64_t r = 2; r <= 4; r++)
+      assert_int_equal(rel_encode(&b, r, MGRI_OP_LIST_IMUL, l,
+                                  RA(mgr_int((int64_t)1 << 40))),
+                       MGR_OK);
+  }
+  assert_int_equal(b.len, MGRI_IDLE_BUF_MAX);
+  assert_int_equal(kill(S.pid, SIGSTOP), 0);
+  int ws;
+  assert_int_equal(waitpid(S.pid, &ws, WUNTRACED), S.pid);
+  assert_true(WIFSTOPPED(ws));
+  assert_int_equal(rel_write_all(c->fd, b.data, b.len), 0);
+  mgri_buf_fini(&b);
+  assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+  assert_int_equal(kill(S.pid, SIGCONT), 0);
+  assert_int_equal(rel_next_reply(c, REL_WAIT_MS), 1);
+  assert_int_equal(c->rep.rid, 1);
+  assert_int_equal(c->rep.status, MGR_OK);
+  for (uint64_t r = 2; r <= 4; r++) {
+    assert_int_equal(rel_next_reply(c, REL_WAIT_MS), 1);
+    assert_int_equal(c->rep.rid, r);
+    assert_int_equal(c->rep.status, MGR_ELIMIT);
+  }
+  /* Then the end: not the watchdog's timeout (-1). */
+  assert_int_equal(rel_next_reply(c, REL_WAIT_MS), 0);
+  rel_report("pipeline_hangup_after_budget", 1, 1, 4, 0, "closed=1");
+  rel_conn_free(c);
+  assert_true(rel_alive(S.pid));
+  assert_int_equal(rel_server_stop(&S), 0);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   alarm(110);
@@ -115,6 +185,7 @@ int main(void) {
       cmocka_unit_test(test_small_frames),
       cmocka_unit_test(test_large_replies),
       cmocka_unit_test(test_backlog_hangup),
+      cmocka_unit_test(test_hangup_after_budget),
   };
   return cmocka_run_group_tests_name("reliability_pipeline", tests, NULL, NULL);
 }
