@@ -423,6 +423,65 @@ static void repr(void **state) {
   check_repr(&v, "[<dict #3>, <list #4>, <value #5>, <lock #6>, <rlock #7>]");
 }
 
+static size_t utf8_put(uint32_t cp, char *o) {
+  if (cp < 0x80) return o[0] = (char)cp, 1;
+  if (cp < 0x800)
+    return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
+  if (cp < 0x10000)
+    return o[0] = (char)(0xe0 | cp >> 12),
+           o[1] = (char)(0x80 | (cp >> 6 & 0x3f)),
+           o[2] = (char)(0x80 | (cp & 0x3f)), 3;
+  return o[0] = (char)(0xf0 | cp >> 18),
+         o[1] = (char)(0x80 | (cp >> 12 & 0x3f)),
+         o[2] = (char)(0x80 | (cp >> 6 & 0x3f)),
+         o[3] = (char)(0x80 | (cp & 0x3f)), 4;
+}
+
+/* Both ends of every range of code points repr escapes beyond ASCII, and
+ * the printable ones just outside: escaped or not as CPython 3.11's repr()
+ * does it (str.isprintable()), as \xXX, \uXXXX or \UXXXXXXXX. Also
+ * repr(NULL), a text with no bytes at all, and a type no value has. */
+static void repr_unprintable(void **state) {
+  (void)state;
+  static const struct {
+    uint32_t cp;
+    bool escaped;
+  } rows[] = {
+      {0x80, true},    {0xa0, true},     {0xa1, false},    {0xad, true},
+      {0xae, false},   {0x1680, true},   {0x1681, false},  {0x2000, true},
+      {0x200f, true},  {0x2010, false},  {0x2027, false},  {0x2028, true},
+      {0x202f, true},  {0x2030, false},  {0x205e, false},  {0x205f, true},
+      {0x206f, true},  {0x2070, false},  {0x3000, true},   {0x3001, false},
+      {0xe000, true},  {0xf8ff, true},   {0xf900, false},  {0xfeff, true},
+      {0xfff0, true},  {0xfffb, true},   {0xfffc, false},  {0xfffd, false},
+      {0xfffe, true},  {0xffff, true},   {0x10000, false}, {0x1f600, false},
+      {0xf0000, true}, {0x10ffff, true},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    char txt[8], want[16];
+    size_t n = utf8_put(rows[i].cp, txt);
+    if (!rows[i].escaped)
+      snprintf(want, sizeof want, "'%.*s'", (int)n, txt);
+    else if (rows[i].cp <= 0xff)
+      snprintf(want, sizeof want, "'\\x%02x'", (unsigned)rows[i].cp);
+    else if (rows[i].cp <= 0xffff)
+      snprintf(want, sizeof want, "'\\u%04x'", (unsigned)rows[i].cp);
+    else
+      snprintf(want, sizeof want, "'\\U%08x'", (unsigned)rows[i].cp);
+    mgr_value v = mgr_textn(txt, n);
+    check_repr(&v, want);
+  }
+  char buf[16];
+  assert_int_equal(mgr_value_repr(NULL, buf, sizeof buf), 4);
+  assert_string_equal(buf, "NULL");
+  mgr_value e = {.type = MGR_T_TEXT};
+  check_repr(&e, "''");
+  e.type = MGR_T_BYTES;
+  check_repr(&e, "b''");
+  mgr_value odd = {.type = (mgr_type)99};
+  check_repr(&odd, "<?>");
+}
+
 static void repr_truncates(void **state) {
   (void)state;
   mgr_value v = A(mgr_int(1), mgr_int(2), mgr_int(3), mgr_int(4), mgr_int(5));
@@ -457,6 +516,7 @@ int main(void) {
       cmocka_unit_test(refs),
       cmocka_unit_test(map_get),
       cmocka_unit_test(repr),
+      cmocka_unit_test(repr_unprintable),
       cmocka_unit_test(repr_truncates),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,7 +87,9 @@ static bool unprintable(uint32_t c) {
 }
 
 static void repr_str(out *o, const uint8_t *s, size_t n, bool bytes) {
-  bool sq = memchr(s, '\'', n) != NULL, dq = memchr(s, '"', n) != NULL;
+  /* An empty text may have no bytes at all (s NULL): memchr must not see
+   * it. */
+  bool sq = n && memchr(s, '\'', n), dq = n && memchr(s, '"', n);
   char q = sq && !dq ? '"' : '\'';
   char esc[12];
   if (bytes) putc_(o, 'b');
