@@ -100,6 +100,28 @@ static void test_refused(void **state) {
   bad(h, "host too long");
 }
 
+/* Every class of host character in both cases; no address, no error buffer
+ * or one of no size (nothing written there); a print buffer too small. */
+static void test_edges(void **state) {
+  (void)state;
+  ok("tcp://AZ-az_09.Gg.Ff:2", MGRI_ADDR_TCP, "AZ-az_09.Gg.Ff", 2, false, NULL);
+  ok("tls://[FE80::A.1%ZONE9]:3", MGRI_ADDR_TLS, "FE80::A.1%ZONE9", 3, true,
+     NULL);
+  bad("tcp://[::G-1]:1", "cannot be in a host");
+  mgri_addr a;
+  assert_int_equal(mgri_addr_parse(NULL, &a, NULL, 0), MGR_EINVAL);
+  char err[8] = "x";
+  assert_int_equal(mgri_addr_parse("", &a, err, 0), MGR_EINVAL);
+  assert_string_equal(err, "x");
+  assert_int_equal(mgri_addr_parse("udp://x", &a, NULL, sizeof err),
+                   MGR_EINVAL);
+  assert_int_equal(mgri_addr_parse("tcp://h:1", &a, NULL, 0), MGR_OK);
+  char small[8];
+  assert_int_equal(mgri_addr_format(&a, false, small, sizeof small),
+                   MGR_EINVAL);
+  assert_int_equal(mgri_addr_format(&a, false, small, 0), MGR_EINVAL);
+}
+
 /* --- key files ----------------------------------------------------------- */
 
 static char dir[64];
@@ -204,9 +226,8 @@ static void test_keepalive_bound(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_forms),
-      cmocka_unit_test(test_refused),
-      cmocka_unit_test(test_key_files),
+      cmocka_unit_test(test_forms),           cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_edges),           cmocka_unit_test(test_key_files),
       cmocka_unit_test(test_keepalive_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -328,6 +328,90 @@ static void test_mem_null(void **st) {
   free(c);
 }
 
+/* The edges: a category out of range allocates nothing; a block is counted
+ * by what the allocator holds for it, so an allocation whose request fits
+ * the limit but whose rounded-up block does not is given back; shrink
+ * refuses what is no shrink and keeps p counted; a miscount (a block
+ * uncounted from a category that does not hold it) clamps at zero instead
+ * of wrapping; count puts back what forget took. */
+static void test_mem_edges(void **st) {
+  (void)st;
+  mgri_mem m;
+  mem_zero(&m);
+  assert_null(mgri_mem_alloc(&m, MGRI_MEM_NCAT, 10));
+  assert_null(mgri_mem_calloc(&m, MGRI_MEM_NCAT, 10));
+  void *p = mgri_mem_alloc(&m, MGRI_MEM_OBJECTS, 10);
+  assert_non_null(p);
+  assert_null(mgri_mem_realloc(&m, MGRI_MEM_NCAT, p, 20));
+  only(&m, MGRI_MEM_OBJECTS, mgri_mem_size(p));
+  mgri_mem_free(&m, MGRI_MEM_OBJECTS, p);
+  only(&m, 0, 0);
+
+  /* The limit against the block's real size. */
+  void *probe = malloc(100);
+  assert_non_null(probe);
+  size_t real = mgri_mem_size(probe);
+  free(probe);
+  m.max = 100;
+  p = mgri_mem_alloc(&m, MGRI_MEM_OBJECTS, 100);
+  if (real > 100) { /* the allocator rounds up: refused after the fact */
+    assert_null(p);
+    assert_int_equal(m.refused, 1);
+    only(&m, 0, 0);
+  } else { /* it does not (ASan's): the block is exactly the limit */
+    assert_non_null(p);
+    only(&m, MGRI_MEM_OBJECTS, 100);
+    mgri_mem_free(&m, MGRI_MEM_OBJECTS, p);
+  }
+  m.max = 0;
+
+  /* Shrink: NULL, to 0, to its own size or more: NULL, p unchanged. */
+  uint8_t *b = mgri_mem_alloc(&m, MGRI_MEM_STORE, 4000);
+  assert_non_null(b);
+  memset(b, 9, 4000);
+  size_t sb = mgri_mem_size(b);
+  assert_null(mgri_mem_shrink(&m, MGRI_MEM_STORE, NULL, 10));
+  assert_null(mgri_mem_shrink(&m, MGRI_MEM_STORE, b, 0));
+  assert_null(mgri_mem_shrink(&m, MGRI_MEM_STORE, b, sb));
+  assert_null(mgri_mem_shrink(&m, MGRI_MEM_STORE, b, sb + 1));
+  only(&m, MGRI_MEM_STORE, sb);
+  b = mgri_mem_shrink(&m, MGRI_MEM_STORE, b, 100);
+  assert_non_null(b);
+  assert_int_equal(b[99], 9);
+  only(&m, MGRI_MEM_STORE, mgri_mem_size(b));
+  /* Uncounted (out of range, no mem): the block shrinks all the same. */
+  mgri_mem_forget(&m, MGRI_MEM_STORE, b);
+  b = mgri_mem_shrink(NULL, MGRI_MEM_STORE, b, 50);
+  assert_non_null(b);
+  b = mgri_mem_shrink(&m, MGRI_MEM_NCAT, b, 20);
+  assert_non_null(b);
+  assert_int_equal(b[19], 9);
+  only(&m, 0, 0);
+
+  /* count: back in a category; no-ops without mem, block or category. */
+  mgri_mem_count(&m, MGRI_MEM_STORE, b);
+  only(&m, MGRI_MEM_STORE, mgri_mem_size(b));
+  mgri_mem_count(NULL, MGRI_MEM_STORE, b);
+  mgri_mem_count(&m, MGRI_MEM_STORE, NULL);
+  mgri_mem_count(&m, MGRI_MEM_NCAT, b);
+  only(&m, MGRI_MEM_STORE, mgri_mem_size(b));
+
+  mgri_mem_free(&m, MGRI_MEM_STORE, b);
+  only(&m, 0, 0);
+
+  /* A miscount: a block never counted, freed through m, which holds
+   * nothing: every count stays 0. */
+  void *c = malloc(10);
+  assert_non_null(c);
+  mgri_mem_free(&m, MGRI_MEM_OBJECTS, c);
+  only(&m, 0, 0);
+  mgri_mem_free(&m, MGRI_MEM_STORE, NULL);
+  c = malloc(10);
+  assert_non_null(c);
+  mgri_mem_free(&m, MGRI_MEM_NCAT, c); /* freed, not counted */
+  only(&m, 0, 0);
+}
+
 /* --- u64map -------------------------------------------------------------- */
 
 static void *val_of(uint64_t x) { return (void *)(uintptr_t)(x | 1); }
@@ -833,6 +917,7 @@ int main(void) {
       cmocka_unit_test(test_mem_fail_in),
       cmocka_unit_test(test_mem_move_forget),
       cmocka_unit_test(test_mem_null),
+      cmocka_unit_test(test_mem_edges),
       cmocka_unit_test(test_u64map_reserve),
       cmocka_unit_test(test_u64map_random),
       cmocka_unit_test(test_arena_mem),

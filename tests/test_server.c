@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "common/limits.h"
 #include "mgr/mgr.h"
 #include "proto/proto.h"
 
@@ -446,9 +447,93 @@ static void test_shutdown(void **st) {
   close_conn(other);
 }
 
+/* mgr_server_run refuses, as documented (MGR_EINVAL), options it cannot
+ * serve, before it listens anywhere: the Unix socket given with a bad
+ * address beside it is never made. Runs in this process: each call returns
+ * at once. */
+static void test_run_refuses(void **st) {
+  (void)st;
+  char d[] = "/tmp/mgr-test-run.XXXXXX";
+  assert_non_null(mkdtemp(d));
+  char sock[64];
+  snprintf(sock, sizeof sock, "%s/s", d);
+  static uint8_t key[MGRI_AUTHKEY_MAX + 1];
+  memset(key, 7, sizeof key);
+  assert_int_equal(mgr_server_run(NULL), MGR_EINVAL);
+  static const char *const bad_one[] = {"udp://h:1"};
+  static const char *const null_one[] = {NULL};
+  const char *many[MGRI_LISTEN_MAX];
+  for (size_t i = 0; i < MGRI_LISTEN_MAX; i++)
+    many[i] = sock;
+  char longpath[200];
+  memset(longpath, 'p', 120);
+  longpath[0] = '/';
+  longpath[120] = '\0';
+  for (int c = 0; c < 13; c++) {
+    mgr_server_options o;
+    mgr_server_options_init(&o);
+    o.address = sock;
+    switch (c) {
+    case 0: /* no address at all */
+      o.address = NULL;
+      break;
+    case 1: /* nlisten without the list */
+      o.nlisten = 1;
+      break;
+    case 2: /* a NULL in the list */
+      o.listen = null_one;
+      o.nlisten = 1;
+      break;
+    case 3: /* a malformed one beside a good one */
+      o.listen = bad_one;
+      o.nlisten = 1;
+      break;
+    case 4: /* 17 addresses */
+      o.listen = many;
+      o.nlisten = MGRI_LISTEN_MAX;
+      break;
+    case 5: /* too long for sun_path */
+      o.address = longpath;
+      break;
+    case 6: /* tcp:// without an authkey (spec 2.6) */
+      o.address = "tcp://127.0.0.1:0";
+      break;
+    case 7: /* an authkey too short */
+      o.authkey = key;
+      o.authkey_len = MGRI_AUTHKEY_MIN - 1;
+      break;
+    case 8: /* too long */
+      o.authkey = key;
+      o.authkey_len = MGRI_AUTHKEY_MAX + 1;
+      break;
+    case 9: /* a length without a key */
+      o.authkey_len = MGRI_AUTHKEY_MIN;
+      break;
+    case 10: /* tls:// without a certificate and key */
+      o.address = "tls://127.0.0.1:0";
+      o.authkey = key;
+      o.authkey_len = MGRI_AUTHKEY_MIN;
+      break;
+    case 11: /* a frame limit too small for any message */
+      o.max_frame = 63;
+      break;
+    case 12: /* above the ceiling */
+      o.max_frame = MGRI_FRAME_MAX_CEIL + 1;
+      break;
+    }
+    int rc = mgr_server_run(&o);
+    if (rc != MGR_EINVAL)
+      fail_msg("case %d: %s, not MGR_EINVAL", c, mgr_err_name(rc));
+    struct stat sb;
+    assert_int_not_equal(stat(sock, &sb), 0); /* nothing listened */
+  }
+  assert_int_equal(rmdir(d), 0);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_run_refuses),
       cmocka_unit_test_setup_teardown(test_ops_and_pipelining, start, stop),
       cmocka_unit_test_setup_teardown(test_first_request_must_be_hello, start,
                                       stop),

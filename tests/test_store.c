@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "server/core.h"
 #include "server_util.h"
 
 static uint64_t refs(uint64_t id) {
@@ -318,8 +319,61 @@ static void test_shutdown_action(void **st) {
   assert_int_equal(H.last_action, MGRI_DISPATCH_SHUTDOWN);
 }
 
+/* The configuration's zeros and bounds: frame_max 0 is the default and
+ * one over the ceiling is the ceiling (HELLO announces what applies),
+ * memory_max SIZE_MAX is no limit, a set hash key is used as given,
+ * conns_max refuses the connection one over it; no object: no info, no
+ * bytes; a LIMIT reason out of range is not counted. */
+static void test_config_bounds(void **st) {
+  (void)st;
+  mgri_harness h;
+  mgri_store_config cfg;
+  mgri_store_config_init(&cfg);
+  cfg.limits.frame_max = 0;
+  cfg.memory_max = SIZE_MAX;
+  cfg.hash_key_set = true;
+  cfg.hash_key[0] = 1;
+  cfg.hash_key[1] = 2;
+  cfg.conns_max = 2;
+  assert_int_equal(mgri_h_init_cfg(&h, &cfg), 0);
+  assert_int_equal(h.s->cfg.limits.frame_max, MGRI_FRAME_MAX_DEFAULT);
+  assert_int_equal(h.s->mem.max, 0);
+  assert_int_equal(h.s->hkey.k0, 1);
+  assert_int_equal(h.s->hkey.k1, 2);
+  mgri_sconn *a = mgri_store_conn_open(h.s, NULL);
+  mgri_sconn *b = mgri_store_conn_open(h.s, NULL);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_null(mgri_store_conn_open(h.s, NULL));
+  mgri_store_conn_close(h.s, b);
+  b = mgri_store_conn_open(h.s, NULL);
+  assert_non_null(b);
+  mgri_store_conn_close(h.s, a);
+  mgri_store_conn_close(h.s, b);
+  assert_int_equal(mgri_store_object_info(h.s, 12345, NULL, NULL, NULL),
+                   MGR_ENOTFOUND);
+  assert_int_equal(mgri_store_object_bytes(h.s, 12345), 0);
+  mgri_store_stats *stt = mgri_store_stats_of(h.s);
+  uint64_t before[MGRI_WHY_N];
+  memcpy(before, stt->refused, sizeof before);
+  mgri_store_count_limit(h.s, -1);
+  mgri_store_count_limit(h.s, MGRI_WHY_N);
+  assert_memory_equal(before, stt->refused, sizeof before);
+  mgri_store_count_limit(h.s, MGRI_WHY_BUDGET);
+  assert_int_equal(stt->refused[MGRI_WHY_BUDGET], before[MGRI_WHY_BUDGET] + 1);
+  mgri_h_fini(&h);
+
+  mgri_store_config_init(&cfg);
+  cfg.limits.frame_max = MGRI_FRAME_MAX_CEIL + 1;
+  assert_int_equal(mgri_h_init_cfg(&h, &cfg), 0);
+  assert_int_equal(h.s->cfg.limits.frame_max, MGRI_FRAME_MAX_CEIL);
+  mgri_h_fini(&h);
+  mgri_store_free(NULL); /* as free(NULL) */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_config_bounds),
       cmocka_unit_test_setup_teardown(test_handshake, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_dispatch_errors, su_setup,
                                       su_teardown),
