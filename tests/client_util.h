@@ -121,7 +121,13 @@ static inline int cu_start_tls(mgr_client **out) {
     so.tls_cert = cert;
     so.tls_key = key;
     so.ready_fd = p[1];
-    _exit(mgr_server_run(&so) == MGR_OK ? 0 : 1);
+    int rc = mgr_server_run(&so);
+    /* The parent sees only the pipe closed without a ready message: say
+     * why here (the library never prints). */
+    if (rc != MGR_OK)
+      fprintf(stderr, "cu_start_tls: the server did not start: %s (%s)\n",
+              mgr_err_name(rc), strerror(errno));
+    _exit(rc == MGR_OK ? 0 : 1);
   }
   close(p[1]);
   char ready[512];
