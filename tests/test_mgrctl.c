@@ -249,12 +249,93 @@ static void test_values(void **state) {
   assert_ok(M, mgr_release(d));
 }
 
+/* mgrctl's own options, each spelling (--opt=value and --opt value): a
+ * TLS manager that also wants a client certificate, reached with the key
+ * file, the CA, the client's certificate and key and the name to check all
+ * given on the command line; then `shutdown`: refused with an argument
+ * (usage, the manager still up), else "ok", and the manager exits 0. */
+static void test_options_shutdown(void **state) {
+  (void)state;
+  const char *had_key = getenv("MGR_AUTHKEY_FILE");
+  const char *dir = cu_secrets_dir(true);
+  char key[128], ca[128], cert[128], pkey[128], ccert[128], ckey[128];
+  snprintf(key, sizeof key, "--authkey-file=%s/authkey", dir);
+  snprintf(ca, sizeof ca, "%s/tls/ca.pem", dir);
+  snprintf(cert, sizeof cert, "%s/tls/server.pem", dir);
+  snprintf(pkey, sizeof pkey, "%s/tls/server.key", dir);
+  snprintf(ccert, sizeof ccert, "--tls-cert=%s/tls/client.pem", dir);
+  snprintf(ckey, sizeof ckey, "%s/tls/client.key", dir);
+  struct stat sb;
+  if (stat(ca, &sb) != 0) { /* the tcp transport made the key only */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "%s/tests/tls-certs '%s/tls' >/dev/null",
+             MGR_SOURCE_DIR, dir);
+    assert_int_equal(system(cmd), 0);
+  }
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    mgr_server_options so;
+    mgr_server_options_init(&so);
+    so.address = "tls://127.0.0.1:0";
+    so.authkey_file = key + strlen("--authkey-file=");
+    so.tls_cert = cert;
+    so.tls_key = pkey;
+    so.tls_ca = ca; /* clients must show a certificate of this CA */
+    so.ready_fd = p[1];
+    _exit(mgr_server_run(&so) == MGR_OK ? 0 : 1);
+  }
+  close(p[1]);
+  char ready[512];
+  size_t got = 0;
+  ssize_t r;
+  while (got < sizeof ready - 1 &&
+         ((r = read(p[0], ready + got, sizeof ready - 1 - got)) > 0 ||
+          (r < 0 && errno == EINTR)))
+    if (r > 0) got += (size_t)r;
+  close(p[0]);
+  ready[got] = '\0';
+  char *nl = strchr(ready, '\n');
+  assert_true(got >= 2 && ready[0] == 1 && nl);
+  *nl = '\0';
+  const char *addr = ready + 1;
+  char want[64];
+  snprintf(want, sizeof want, "pong %lld\n", (long long)pid);
+  assert_int_equal(ctl(addr, key, "--tls-ca", ca, ccert, "--tls-key", ckey,
+                       "--tls-server-name", "localhost", "ping", NULL),
+                   0);
+  assert_string_equal(out, want);
+  /* No client certificate: the manager refuses the connection (3). */
+  assert_int_equal(ctl(addr, key, "--tls-ca", ca, "ping", NULL), 3);
+  assert_int_equal(ctl(addr, key, "--tls-ca", ca, ccert, "--tls-key", ckey,
+                       "shutdown", "now", NULL),
+                   2);
+  assert_int_equal(
+      ctl(addr, key, "--tls-ca", ca, ccert, "--tls-key", ckey, "ping", NULL),
+      0);
+  assert_int_equal(ctl(addr, key, "--tls-ca", ca, ccert, "--tls-key", ckey,
+                       "shutdown", NULL),
+                   0);
+  assert_string_equal(out, "ok\n");
+  assert_int_equal(cu_wait(pid), 0);
+  if (!had_key) { /* the unix transport: as it was */
+    unsetenv("MGR_AUTHKEY_FILE");
+    unsetenv("MGR_TLS_CA");
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dict),
       cmocka_unit_test(test_list),
       cmocka_unit_test(test_exit_codes),
       cmocka_unit_test(test_values),
+      cmocka_unit_test(test_options_shutdown),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
