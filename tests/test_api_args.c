@@ -189,7 +189,33 @@ static void test_batch_calls(void **state) {
   mgr_batch_clear(b);
   assert_ok(M, mgr_batch_dict_set(b, d, &k, &k));
   assert_int_equal(mgr_batch_len(b), 1);
+  /* Every adder refuses a NULL key or value, adds nothing, and the error
+   * sticks: the next add, even a good one, returns it. */
+  mgr_proxy *l, *v;
+  assert_ok(M, mgr_list_new(M, NULL, &l));
+  assert_ok(M, mgr_var_new(M, NULL, &v));
+  for (int c = 0; c < 8; c++) {
+    mgr_batch_clear(b);
+    int rc = c == 0   ? mgr_batch_dict_get(b, d, NULL)
+             : c == 1 ? mgr_batch_dict_get_default(b, d, NULL, &k)
+             : c == 2 ? mgr_batch_dict_del(b, d, NULL)
+             : c == 3 ? mgr_batch_dict_contains(b, d, NULL)
+             : c == 4 ? mgr_batch_dict_incr_int(b, d, NULL, 1, true)
+             : c == 5 ? mgr_batch_list_set(b, l, 0, NULL)
+             : c == 6 ? mgr_batch_list_append(b, l, NULL)
+                      : mgr_batch_var_set(b, v, NULL);
+    if (rc != MGR_EINVAL) fail_msg("adder %d: %s", c, mgr_err_name(rc));
+    assert_int_equal(mgr_batch_len(b), 0);
+    EINV(mgr_batch_dict_len(b, d));
+    assert_int_equal(mgr_batch_len(b), 0);
+  }
+  /* A NULL builder: no status, no message, no length. */
+  EINV(mgr_batch_status(NULL, 0));
+  assert_string_equal(mgr_batch_errmsg(NULL, 0), "");
+  assert_int_equal(mgr_batch_len(NULL), 0);
   mgr_batch_free(b);
+  assert_ok(M, mgr_release(v));
+  assert_ok(M, mgr_release(l));
   assert_ok(M, mgr_release(d));
 }
 
