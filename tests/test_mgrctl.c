@@ -249,6 +249,89 @@ static void test_values(void **state) {
   assert_ok(M, mgr_release(d));
 }
 
+/* The literals' edges: an integer past int64 is a float, a word strtod
+ * reads but with no digit ("nan", "inf") is text, a lone or unclosed quote
+ * is text as written, a backslash before the closing quote is itself; a
+ * quoted literal longer than mgrctl's buffer (4 KiB) is refused (usage),
+ * as a key and as a value, and so is a list index past int64 or empty.
+ * Then the command line's own refusals: --help (0), an option missing its
+ * value, no command, arguments where a command takes none; MGR_ADDRESS in
+ * place of --address; set and del on a list, del of a missing key (1), an
+ * rlock (no entries: usage). */
+static void test_literal_edges(void **state) {
+  (void)state;
+  const char *addr = mgr_address(M);
+  mgr_proxy *d, *l, *v, *rl;
+  mgr_value items[] = {I(0), I(1), I(2)};
+  mgr_value init = mgr_array(items, 3);
+  assert_ok(M, mgr_dict_new(M, NULL, &d));
+  assert_ok(M, mgr_list_new(M, &init, &l));
+  assert_ok(M, mgr_var_new(M, NULL, &v));
+  assert_ok(M, mgr_rlock_new(M, &rl));
+  char did[32], lid[32], vid[32], rid[32];
+  snprintf(did, sizeof did, "%llu", (unsigned long long)mgr_proxy_id(d));
+  snprintf(lid, sizeof lid, "%llu", (unsigned long long)mgr_proxy_id(l));
+  snprintf(vid, sizeof vid, "%llu", (unsigned long long)mgr_proxy_id(v));
+  snprintf(rid, sizeof rid, "%llu", (unsigned long long)mgr_proxy_id(rl));
+
+  static const struct {
+    const char *lit, *printed;
+  } lits[] = {
+      {"99999999999999999999", "1e+20\n"},
+      {"nan", "\"nan\"\n"},
+      {"inf", "\"inf\"\n"},
+      {"\"", "\"\\\"\"\n"},
+      {"\"abc", "\"\\\"abc\"\n"},
+      {"\"\"", "\"\"\n"},
+      {"\"ab\\\"", "\"ab\\\\\"\n"},
+  };
+  for (size_t i = 0; i < sizeof lits / sizeof lits[0]; i++) {
+    assert_int_equal(ctl(addr, "set", vid, lits[i].lit, NULL), 0);
+    assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+    if (strcmp(out, lits[i].printed))
+      fail_msg("%s: printed %s, not %s", lits[i].lit, out, lits[i].printed);
+  }
+  static char longq[5000];
+  longq[0] = '"';
+  memset(longq + 1, 'q', sizeof longq - 3);
+  longq[sizeof longq - 2] = '"';
+  assert_int_equal(ctl(addr, "set", vid, longq, NULL), 2);
+  assert_int_equal(ctl(addr, "set", did, longq, "1", NULL), 2);
+  assert_int_equal(ctl(addr, "set", did, "k", longq, NULL), 2);
+  assert_int_equal(ctl(addr, "get", vid, NULL), 0);
+  assert_string_equal(out, "\"ab\\\\\"\n"); /* unchanged */
+  assert_int_equal(ctl(addr, "get", lid, "99999999999999999999", NULL), 2);
+  assert_int_equal(ctl(addr, "get", lid, "", NULL), 2);
+
+  /* The command line. */
+  assert_int_equal(ctl(NULL, "--help", NULL), 0);
+  assert_int_equal(ctl(NULL, "--address", NULL), 2); /* no value */
+  assert_int_equal(ctl(addr, NULL), 2);              /* no command */
+  assert_int_equal(ctl(addr, "ping", "x", NULL), 2);
+  assert_int_equal(ctl(addr, "ls", "--json", "x", NULL), 2);
+  assert_int_equal(ctl(addr, "dump", NULL), 2);
+  assert_int_equal(ctl(addr, "get", NULL), 2);
+  assert_int_equal(setenv("MGR_ADDRESS", addr, 1), 0);
+  assert_int_equal(ctl(NULL, "ping", NULL), 0);
+  assert_true(strncmp(out, "pong ", 5) == 0);
+  assert_int_equal(unsetenv("MGR_ADDRESS"), 0);
+
+  /* set and del on a list; del of a missing key; an rlock. */
+  assert_int_equal(ctl(addr, "set", lid, "1", "\"one\"", NULL), 0);
+  assert_int_equal(ctl(addr, "del", lid, "0", NULL), 0);
+  assert_int_equal(ctl(addr, "dump", lid, NULL), 0);
+  assert_non_null(strstr(out, "[\"one\", 2]"));
+  assert_int_equal(ctl(addr, "del", did, "missing", NULL), 1); /* KeyError */
+  assert_int_equal(ctl(addr, "get", rid, NULL), 2);
+  assert_int_equal(ctl(addr, "999999", NULL), 2); /* not a command */
+  assert_int_equal(ctl(addr, "get", "999999", NULL), 1);
+
+  assert_ok(M, mgr_release(rl));
+  assert_ok(M, mgr_release(v));
+  assert_ok(M, mgr_release(l));
+  assert_ok(M, mgr_release(d));
+}
+
 /* mgrctl's own options, each spelling (--opt=value and --opt value): a
  * TLS manager that also wants a client certificate, reached with the key
  * file, the CA, the client's certificate and key and the name to check all
@@ -335,6 +418,7 @@ int main(void) {
       cmocka_unit_test(test_list),
       cmocka_unit_test(test_exit_codes),
       cmocka_unit_test(test_values),
+      cmocka_unit_test(test_literal_edges),
       cmocka_unit_test(test_options_shutdown),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,398 @@
+/* mgr tests — the transports' own refusals (spec 2.2, 2.3): listening and
+ * connecting on Unix sockets and TCP where it cannot be done (a path too
+ * empty, a directory not private, a file in the way, a port taken
+ * or closed, a host that does not resolve), each with its error code and a
+ * message naming what; and the TLS contexts' refusals (a missing or
+ * mismatched certificate, key or CA). */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "mgr/error.h"
+#include "net/net.h"
+
+static char dir[64]; /* private (0700), removed at the end of each test */
+
+static void mkdir_private(void) {
+  snprintf(dir, sizeof dir, "/tmp/mgr-net.XXXXXX");
+  assert_non_null(mkdtemp(dir));
+}
+
+static void rm_dir(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+static mgri_addr unix_addr(const char *path) {
+  mgri_addr a;
+  memset(&a, 0, sizeof a);
+  a.kind = MGRI_ADDR_UNIX;
+  assert_true(strlen(path) < sizeof a.path);
+  memcpy(a.path, path, strlen(path) + 1);
+  return a;
+}
+
+static mgri_addr tcp_addr(const char *host, uint16_t port) {
+  mgri_addr a;
+  memset(&a, 0, sizeof a);
+  a.kind = MGRI_ADDR_TCP;
+  assert_true(strlen(host) < sizeof a.host);
+  memcpy(a.host, host, strlen(host) + 1);
+  a.port = port;
+  return a;
+}
+
+static void has(const char *err, const char *want) {
+  if (!strstr(err, want)) fail_msg("'%s' lacks '%s'", err, want);
+}
+
+/* A Unix socket path with no directory part is in the working directory,
+ * which must then be private; connecting to it by the same relative path
+ * works; its peer prints as "unix". */
+static void test_unix_relative(void **state) {
+  (void)state;
+  mkdir_private();
+  char cwd[512];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  assert_int_equal(chdir(dir), 0);
+  mgri_addr a = unix_addr("rel.sock"), bound;
+  char err[256];
+  int lfd, cfd;
+  assert_int_equal(mgri_net_listen(&a, false, &lfd, &bound, err, sizeof err),
+                   MGR_OK);
+  assert_string_equal(bound.path, "rel.sock");
+  struct stat st;
+  assert_int_equal(stat("rel.sock", &st), 0);
+  assert_true(S_ISSOCK(st.st_mode));
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(mgri_net_connect(&a, 1000, true, NULL, &cfd, err, sizeof err),
+                   MGR_OK);
+  assert_true(fcntl(cfd, F_GETFL) & O_NONBLOCK);
+  char peer[64];
+  mgri_net_peer(cfd, peer, sizeof peer);
+  assert_string_equal(peer, "unix");
+  close(cfd);
+  close(lfd);
+  /* The working directory open to others: refused, saying why. */
+  assert_int_equal(chmod(".", 0755), 0);
+  assert_int_equal(unlink("rel.sock"), 0);
+  assert_int_equal(mgri_net_listen(&a, false, &lfd, &bound, err, sizeof err),
+                   MGR_ESYS);
+  assert_int_equal(lfd, -1);
+  has(err, "rel.sock: the socket's directory must be owned by this user");
+  /* ... unless any user may connect: then the socket is 0666. */
+  assert_int_equal(mgri_net_listen(&a, true, &lfd, &bound, err, sizeof err),
+                   MGR_OK);
+  assert_int_equal(stat("rel.sock", &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0666);
+  close(lfd);
+  assert_int_equal(chdir(cwd), 0);
+  rm_dir();
+}
+
+/* Listening where it cannot: a path in the root directory (not this user's
+ * alone, or root's with other permissions), a directory that does not
+ * exist, a regular file in the way (left as it is); a stale socket is
+ * replaced. */
+static void test_unix_listen_refused(void **state) {
+  (void)state;
+  mkdir_private();
+  char err[256], path[200];
+  int fd;
+  mgri_addr bound, a = unix_addr("/mgr-test-net.sock");
+  assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                   MGR_ESYS);
+  assert_int_equal(fd, -1);
+  has(err, "/mgr-test-net.sock: the socket's directory must be owned");
+  assert_int_equal(access("/mgr-test-net.sock", F_OK), -1);
+
+  snprintf(path, sizeof path, "%s/none/s.sock", dir);
+  a = unix_addr(path);
+  assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                   MGR_ESYS);
+  has(err, "No such file or directory");
+
+  /* A regular file at the path: not a stale socket, so not replaced. */
+  snprintf(path, sizeof path, "%s/file", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("keep me\n", f);
+  fclose(f);
+  a = unix_addr(path);
+  assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                   MGR_ESYS);
+  assert_int_equal(errno, EADDRINUSE);
+  has(err, "Address already in use");
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_true(S_ISREG(st.st_mode));
+  assert_int_equal(st.st_size, 8);
+
+  /* A stale socket (nobody listening) is replaced. */
+  snprintf(path, sizeof path, "%s/stale.sock", dir);
+  a = unix_addr(path);
+  assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                   MGR_OK);
+  close(fd);
+  assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                   MGR_OK);
+  int cfd;
+  assert_int_equal(mgri_net_connect(&a, -1, false, NULL, &cfd, err, sizeof err),
+                   MGR_OK);
+  close(cfd);
+  close(fd);
+  rm_dir();
+}
+
+/* Connecting where nothing listens: an empty path, one that does not
+ * exist; a TCP port nobody listens on; a host that does not
+ * resolve. Each MGR_ECONNECT with what it tried in the message. */
+static void test_connect_refused(void **state) {
+  (void)state;
+  mkdir_private();
+  char err[256], path[200];
+  int fd;
+  mgri_addr a = unix_addr("");
+  assert_int_equal(mgri_net_connect(&a, 1000, false, NULL, &fd, err, sizeof err),
+                   MGR_ECONNECT);
+  assert_int_equal(fd, -1);
+  has(err, "socket path too long or empty");
+  snprintf(path, sizeof path, "%s/nobody.sock", dir);
+  a = unix_addr(path);
+  assert_int_equal(mgri_net_connect(&a, 1000, false, NULL, &fd, err, sizeof err),
+                   MGR_ECONNECT);
+  assert_int_equal(fd, -1);
+  has(err, "connect ");
+  has(err, "nobody.sock: No such file or directory");
+
+  /* A port bound but not listening: connecting is refused (the port stays
+   * ours while the test runs, so nobody else can be listening there). */
+  int hold = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(hold >= 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(hold, (struct sockaddr *)&sin, sizeof sin), 0);
+  socklen_t sl = sizeof sin;
+  assert_int_equal(getsockname(hold, (struct sockaddr *)&sin, &sl), 0);
+  uint16_t port = ntohs(sin.sin_port);
+  a = tcp_addr("127.0.0.1", port);
+  assert_int_equal(mgri_net_connect(&a, 2000, false, NULL, &fd, err, sizeof err),
+                   MGR_ECONNECT);
+  assert_int_equal(fd, -1);
+  char want[64];
+  snprintf(want, sizeof want, "connect 127.0.0.1:%u: Connection refused",
+           (unsigned)port);
+  has(err, want);
+  close(hold);
+
+  /* .invalid never resolves (RFC 6761). */
+  a = tcp_addr("no-such-host.invalid", 9);
+  assert_int_equal(mgri_net_connect(&a, 2000, false, NULL, &fd, err, sizeof err),
+                   MGR_ECONNECT);
+  assert_int_equal(fd, -1);
+  has(err, "no-such-host.invalid: ");
+  rm_dir();
+}
+
+/* TCP listening: port 0 takes a free port, which *bound reports and a
+ * client reaches (its peer printed as a tcp:// address); the same port
+ * again is refused (in use), and a host that does not resolve too. */
+static void test_tcp_listen(void **state) {
+  (void)state;
+  char err[256];
+  int lfd, fd2, cfd;
+  mgri_addr a = tcp_addr("127.0.0.1", 0), bound, b2;
+  assert_int_equal(mgri_net_listen(&a, false, &lfd, &bound, err, sizeof err),
+                   MGR_OK);
+  assert_int_equal(bound.kind, MGRI_ADDR_TCP);
+  assert_string_equal(bound.host, "127.0.0.1");
+  assert_true(bound.port != 0);
+  assert_int_equal(mgri_net_connect(&bound, 2000, false, NULL, &cfd, err,
+                                    sizeof err),
+                   MGR_OK);
+  char peer[MGRI_ADDR_TEXT_MAX], want[MGRI_ADDR_TEXT_MAX];
+  mgri_net_peer(cfd, peer, sizeof peer);
+  snprintf(want, sizeof want, "tcp://127.0.0.1:%u", (unsigned)bound.port);
+  assert_string_equal(peer, want);
+  close(cfd);
+
+  assert_int_equal(mgri_net_listen(&bound, false, &fd2, &b2, err, sizeof err),
+                   MGR_ESYS);
+  assert_int_equal(fd2, -1);
+  assert_int_equal(errno, EADDRINUSE);
+  snprintf(want, sizeof want, "127.0.0.1:%u: Address already in use",
+           (unsigned)bound.port);
+  has(err, want);
+  close(lfd);
+
+  a = tcp_addr("no-such-host.invalid", 0);
+  assert_int_equal(mgri_net_listen(&a, false, &fd2, &b2, err, sizeof err),
+                   MGR_ESYS);
+  assert_int_equal(fd2, -1);
+  assert_int_equal(errno, EADDRNOTAVAIL);
+  has(err, "no-such-host.invalid: ");
+}
+
+/* An unconnected socket has no peer: "unix" (the traces' fallback). */
+static void test_peer_unconnected(void **state) {
+  (void)state;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  char peer[64];
+  mgri_net_peer(fd, peer, sizeof peer);
+  assert_string_equal(peer, "unix");
+  close(fd);
+}
+
+/* --- TLS contexts ----------------------------------------------------------- */
+
+static char certs[128];
+
+static const char *cf(const char *name) {
+  static char buf[4][256];
+  static int i;
+  i = (i + 1) % 4;
+  snprintf(buf[i], sizeof buf[i], "%s/%s", certs, name);
+  return buf[i];
+}
+
+static int make_certs(void **state) {
+  (void)state;
+  mkdir_private();
+  snprintf(certs, sizeof certs, "%s/tls", dir);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s/tests/tls-certs '%s' >/dev/null",
+           MGR_SOURCE_DIR, certs);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static int remove_certs(void **state) {
+  (void)state;
+  rm_dir();
+  return 0;
+}
+
+/* A server context needs a certificate and its key, both readable and
+ * matching, and a readable CA when one is given: each refusal MGR_EINVAL
+ * naming the file; the right files give a context. */
+static void test_tls_server_ctx(void **state) {
+  (void)state;
+  struct ssl_ctx_st *c = (void *)1;
+  char err[512];
+  assert_int_equal(mgri_tls_server_ctx(NULL, cf("server.key"), NULL, &c, err,
+                                       sizeof err),
+                   MGR_EINVAL);
+  assert_null(c);
+  has(err, "needs a certificate and a key");
+  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), NULL, NULL, &c, err,
+                                       sizeof err),
+                   MGR_EINVAL);
+  has(err, "needs a certificate and a key");
+  assert_int_equal(mgri_tls_server_ctx(cf("none.pem"), cf("server.key"), NULL,
+                                       &c, err, sizeof err),
+                   MGR_EINVAL);
+  assert_null(c);
+  has(err, "TLS certificate ");
+  has(err, "none.pem");
+  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), cf("none.key"), NULL,
+                                       &c, err, sizeof err),
+                   MGR_EINVAL);
+  has(err, "TLS key ");
+  has(err, "none.key");
+  /* Another certificate's key (OpenSSL 3 refuses it as it loads it). */
+  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), cf("client.key"),
+                                       NULL, &c, err, sizeof err),
+                   MGR_EINVAL);
+  assert_null(c);
+  has(err, "client.key");
+  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), cf("server.key"),
+                                       cf("none-ca.pem"), &c, err, sizeof err),
+                   MGR_EINVAL);
+  assert_null(c);
+  has(err, "TLS CA ");
+  has(err, "none-ca.pem");
+  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), cf("server.key"),
+                                       cf("ca.pem"), &c, err, sizeof err),
+                   MGR_OK);
+  assert_non_null(c);
+  mgri_tls_ctx_free(c);
+}
+
+/* A client context: a certificate without its key (or a key without its
+ * certificate) is refused, so are a CA, certificate or key that cannot be
+ * read; a certificate with its key gives a context. */
+static void test_tls_client_ctx(void **state) {
+  (void)state;
+  struct ssl_ctx_st *c = (void *)1;
+  char err[512];
+  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), cf("client.pem"), NULL,
+                                       &c, err, sizeof err),
+                   MGR_EINVAL);
+  assert_null(c);
+  has(err, "needs its key");
+  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), NULL, cf("client.key"),
+                                       &c, err, sizeof err),
+                   MGR_EINVAL);
+  has(err, "needs its key");
+  assert_int_equal(mgri_tls_client_ctx(cf("none-ca.pem"), NULL, NULL, &c, err,
+                                       sizeof err),
+                   MGR_EINVAL);
+  assert_null(c);
+  has(err, "TLS CA ");
+  has(err, "none-ca.pem");
+  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), cf("none.pem"),
+                                       cf("client.key"), &c, err, sizeof err),
+                   MGR_EINVAL);
+  assert_null(c);
+  has(err, "TLS certificate ");
+  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), cf("client.pem"),
+                                       cf("server.key"), &c, err, sizeof err),
+                   MGR_EINVAL);
+  has(err, "server.key");
+  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), cf("client.pem"),
+                                       cf("client.key"), &c, err, sizeof err),
+                   MGR_OK);
+  assert_non_null(c);
+  mgri_tls_ctx_free(c);
+  /* The system's trust store when no CA is given. */
+  assert_int_equal(mgri_tls_client_ctx(NULL, NULL, NULL, &c, err, sizeof err),
+                   MGR_OK);
+  assert_non_null(c);
+  mgri_tls_ctx_free(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unix_relative),
+      cmocka_unit_test(test_unix_listen_refused),
+      cmocka_unit_test(test_connect_refused),
+      cmocka_unit_test(test_tcp_listen),
+      cmocka_unit_test(test_peer_unconnected),
+  };
+  const struct CMUnitTest tls[] = {
+      cmocka_unit_test(test_tls_server_ctx),
+      cmocka_unit_test(test_tls_client_ctx),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  return failed + cmocka_run_group_tests_name("tls", tls, make_certs,
+                                              remove_certs);
+}
