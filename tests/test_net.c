@@ -82,8 +82,8 @@ static void test_unix_relative(void **state) {
   assert_int_equal(stat("rel.sock", &st), 0);
   assert_true(S_ISSOCK(st.st_mode));
   assert_int_equal(st.st_mode & 0777, 0600);
-  assert_int_equal(mgri_net_connect(&a, 1000, true, NULL, &cfd, err, sizeof err),
-                   MGR_OK);
+  assert_int_equal(
+      mgri_net_connect(&a, 1000, true, NULL, &cfd, err, sizeof err), MGR_OK);
   assert_true(fcntl(cfd, F_GETFL) & O_NONBLOCK);
   char peer[64];
   mgri_net_peer(cfd, peer, sizeof peer);
@@ -170,14 +170,16 @@ static void test_connect_refused(void **state) {
   char err[256], path[200];
   int fd;
   mgri_addr a = unix_addr("");
-  assert_int_equal(mgri_net_connect(&a, 1000, false, NULL, &fd, err, sizeof err),
-                   MGR_ECONNECT);
+  assert_int_equal(
+      mgri_net_connect(&a, 1000, false, NULL, &fd, err, sizeof err),
+      MGR_ECONNECT);
   assert_int_equal(fd, -1);
   has(err, "socket path too long or empty");
   snprintf(path, sizeof path, "%s/nobody.sock", dir);
   a = unix_addr(path);
-  assert_int_equal(mgri_net_connect(&a, 1000, false, NULL, &fd, err, sizeof err),
-                   MGR_ECONNECT);
+  assert_int_equal(
+      mgri_net_connect(&a, 1000, false, NULL, &fd, err, sizeof err),
+      MGR_ECONNECT);
   assert_int_equal(fd, -1);
   has(err, "connect ");
   has(err, "nobody.sock: No such file or directory");
@@ -195,8 +197,9 @@ static void test_connect_refused(void **state) {
   assert_int_equal(getsockname(hold, (struct sockaddr *)&sin, &sl), 0);
   uint16_t port = ntohs(sin.sin_port);
   a = tcp_addr("127.0.0.1", port);
-  assert_int_equal(mgri_net_connect(&a, 2000, false, NULL, &fd, err, sizeof err),
-                   MGR_ECONNECT);
+  assert_int_equal(
+      mgri_net_connect(&a, 2000, false, NULL, &fd, err, sizeof err),
+      MGR_ECONNECT);
   assert_int_equal(fd, -1);
   char want[64];
   snprintf(want, sizeof want, "connect 127.0.0.1:%u: Connection refused",
@@ -206,8 +209,9 @@ static void test_connect_refused(void **state) {
 
   /* .invalid never resolves (RFC 6761). */
   a = tcp_addr("no-such-host.invalid", 9);
-  assert_int_equal(mgri_net_connect(&a, 2000, false, NULL, &fd, err, sizeof err),
-                   MGR_ECONNECT);
+  assert_int_equal(
+      mgri_net_connect(&a, 2000, false, NULL, &fd, err, sizeof err),
+      MGR_ECONNECT);
   assert_int_equal(fd, -1);
   has(err, "no-such-host.invalid: ");
   rm_dir();
@@ -226,9 +230,9 @@ static void test_tcp_listen(void **state) {
   assert_int_equal(bound.kind, MGRI_ADDR_TCP);
   assert_string_equal(bound.host, "127.0.0.1");
   assert_true(bound.port != 0);
-  assert_int_equal(mgri_net_connect(&bound, 2000, false, NULL, &cfd, err,
-                                    sizeof err),
-                   MGR_OK);
+  assert_int_equal(
+      mgri_net_connect(&bound, 2000, false, NULL, &cfd, err, sizeof err),
+      MGR_OK);
   char peer[MGRI_ADDR_TEXT_MAX], want[MGRI_ADDR_TEXT_MAX];
   mgri_net_peer(cfd, peer, sizeof peer);
   snprintf(want, sizeof want, "tcp://127.0.0.1:%u", (unsigned)bound.port);
@@ -298,14 +302,14 @@ static void test_tls_server_ctx(void **state) {
   (void)state;
   struct ssl_ctx_st *c = (void *)1;
   char err[512];
-  assert_int_equal(mgri_tls_server_ctx(NULL, cf("server.key"), NULL, &c, err,
-                                       sizeof err),
-                   MGR_EINVAL);
+  assert_int_equal(
+      mgri_tls_server_ctx(NULL, cf("server.key"), NULL, &c, err, sizeof err),
+      MGR_EINVAL);
   assert_null(c);
   has(err, "needs a certificate and a key");
-  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), NULL, NULL, &c, err,
-                                       sizeof err),
-                   MGR_EINVAL);
+  assert_int_equal(
+      mgri_tls_server_ctx(cf("server.pem"), NULL, NULL, &c, err, sizeof err),
+      MGR_EINVAL);
   has(err, "needs a certificate and a key");
   assert_int_equal(mgri_tls_server_ctx(cf("none.pem"), cf("server.key"), NULL,
                                        &c, err, sizeof err),
@@ -319,8 +323,8 @@ static void test_tls_server_ctx(void **state) {
   has(err, "TLS key ");
   has(err, "none.key");
   /* Another certificate's key (OpenSSL 3 refuses it as it loads it). */
-  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), cf("client.key"),
-                                       NULL, &c, err, sizeof err),
+  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), cf("client.key"), NULL,
+                                       &c, err, sizeof err),
                    MGR_EINVAL);
   assert_null(c);
   has(err, "client.key");
@@ -344,18 +348,18 @@ static void test_tls_client_ctx(void **state) {
   (void)state;
   struct ssl_ctx_st *c = (void *)1;
   char err[512];
-  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), cf("client.pem"), NULL,
-                                       &c, err, sizeof err),
+  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), cf("client.pem"), NULL, &c,
+                                       err, sizeof err),
                    MGR_EINVAL);
   assert_null(c);
   has(err, "needs its key");
-  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), NULL, cf("client.key"),
-                                       &c, err, sizeof err),
+  assert_int_equal(mgri_tls_client_ctx(cf("ca.pem"), NULL, cf("client.key"), &c,
+                                       err, sizeof err),
                    MGR_EINVAL);
   has(err, "needs its key");
-  assert_int_equal(mgri_tls_client_ctx(cf("none-ca.pem"), NULL, NULL, &c, err,
-                                       sizeof err),
-                   MGR_EINVAL);
+  assert_int_equal(
+      mgri_tls_client_ctx(cf("none-ca.pem"), NULL, NULL, &c, err, sizeof err),
+      MGR_EINVAL);
   assert_null(c);
   has(err, "TLS CA ");
   has(err, "none-ca.pem");
@@ -393,6 +397,6 @@ int main(void) {
       cmocka_unit_test(test_tls_client_ctx),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  return failed + cmocka_run_group_tests_name("tls", tls, make_certs,
-                                              remove_certs);
+  return failed +
+         cmocka_run_group_tests_name("tls", tls, make_certs, remove_certs);
 }
