@@ -219,12 +219,95 @@ static void test_batch_calls(void **state) {
   assert_ok(M, mgr_release(d));
 }
 
+/* The other side: out-parameters the header says may be NULL ("result not
+ * wanted") are left NULL, and the call still does all it does; the state
+ * after is read back. */
+static void test_null_outs(void **state) {
+  (void)state;
+  mgr_proxy *d, *l, *v, *lk;
+  assert_ok(M, mgr_dict_new(M, NULL, &d));
+  assert_ok(M, mgr_list_new(M, NULL, &l));
+  assert_ok(M, mgr_var_new(M, NULL, &v));
+  assert_ok(M, mgr_lock_new(M, &lk));
+  mgr_value a = T("a"), b = T("b"), one = I(1), two = I(2), seven = I(7), got;
+  size_t n;
+
+  /* dict: popitem with either or both outs NULL removes the last pair. */
+  assert_ok(M, mgr_dict_set(d, &a, &one));
+  assert_ok(M, mgr_dict_set(d, &b, &two));
+  assert_ok(M, mgr_dict_popitem(d, NULL, &got));
+  assert_int_equal(got.u.i, 2);
+  assert_ok(M, mgr_dict_set(d, &b, &two));
+  assert_ok(M, mgr_dict_popitem(d, &got, NULL));
+  assert_string_equal(got.u.s.ptr, "b");
+  mgr_value_free(&got);
+  assert_ok(M, mgr_dict_popitem(d, NULL, NULL));
+  assert_ok(M, mgr_dict_len(d, &n));
+  assert_int_equal(n, 0);
+  assert_rc(M, mgr_dict_popitem(d, NULL, NULL), MGR_EKEY);
+  /* incr, cas, contains, len: the effect without the result. */
+  assert_ok(M, mgr_dict_incr(d, &a, &one, &one, NULL)); /* 1 + 1 */
+  assert_ok(M, mgr_dict_incr_int(d, &a, 5, false, NULL));
+  assert_ok(M, mgr_dict_cas(d, &a, &seven, &two, NULL, NULL));
+  assert_ok(M, mgr_dict_contains(d, &a, NULL));
+  assert_ok(M, mgr_dict_len(d, NULL));
+  assert_ok(M, mgr_dict_get(d, &a, &got));
+  assert_int_equal(got.u.i, 2);
+  assert_ok(M, mgr_dict_pop(d, &a, NULL, NULL));
+  bool has = true;
+  assert_ok(M, mgr_dict_contains(d, &a, &has));
+  assert_false(has);
+
+  /* list. */
+  mgr_value items[] = {I(10), I(20), I(10)};
+  mgr_value arr = mgr_array(items, 3);
+  assert_ok(M, mgr_list_extend(l, &arr));
+  assert_ok(M, mgr_list_incr(l, 0, &one, NULL));
+  assert_ok(M, mgr_list_incr_int(l, 1, 2, NULL));
+  assert_ok(M, mgr_list_cas(l, 2, &items[0], &two, NULL, NULL));
+  assert_ok(M, mgr_list_len(l, NULL));
+  assert_ok(M, mgr_list_count(l, &two, NULL));
+  assert_ok(M, mgr_list_contains(l, &two, NULL));
+  assert_ok(M, mgr_list_index(l, &two, MGR_OMIT, MGR_OMIT, NULL));
+  assert_ok(M, mgr_list_pop(l, 0, NULL));
+  assert_ok(M, mgr_list_copy(l, &got));
+  assert_int_equal(got.u.a.len, 2);
+  assert_int_equal(got.u.a.items[0].u.i, 22);
+  assert_int_equal(got.u.a.items[1].u.i, 2);
+  mgr_value_free(&got);
+
+  /* var. */
+  assert_ok(M, mgr_var_set(v, &one));
+  assert_ok(M, mgr_var_incr(v, &two, NULL, NULL));
+  assert_ok(M, mgr_var_incr_int(v, 4, NULL));
+  assert_ok(M, mgr_var_cas(v, &seven, &a, NULL, NULL));
+  assert_ok(M, mgr_var_get(v, &got));
+  assert_string_equal(got.u.s.ptr, "a");
+  mgr_value_free(&got);
+
+  /* lock: acquired NULL; the lock is then held (a try fails, and a release
+   * succeeds). */
+  assert_ok(M, mgr_lock_acquire(lk, -1, NULL));
+  bool acq = true;
+  assert_ok(M, mgr_lock_acquire(lk, 0, &acq));
+  assert_false(acq);
+  assert_ok(M, mgr_lock_acquire(lk, 0, NULL)); /* not acquired: still OK */
+  assert_ok(M, mgr_lock_release(lk));
+  assert_rc(M, mgr_lock_release(lk), MGR_ESTATE);
+
+  assert_ok(M, mgr_release(lk));
+  assert_ok(M, mgr_release(v));
+  assert_ok(M, mgr_release(l));
+  assert_ok(M, mgr_release(d));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_manager_calls),
       cmocka_unit_test(test_container_calls),
       cmocka_unit_test(test_sync_calls),
       cmocka_unit_test(test_batch_calls),
+      cmocka_unit_test(test_null_outs),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
