@@ -407,6 +407,54 @@ static void t_client_add_errors(void **st) {
   mgr_release(l);
 }
 
+/* The adder's other refusals, each sticky until clear: a proxy of another
+ * client (even of the same manager), an op name NULL, more arguments than
+ * a request carries, arguments counted but not given. And two adders'
+ * defaults: dict_get_default's NULL default is None; dict_incr_int without
+ * use_default is KeyError for a missing key, that slot only. */
+static void t_client_add_refusals(void **st) {
+  (void)st;
+  mgr_proxy *d, *d2;
+  assert_ok(M, mgr_dict_new(M, NULL, &d));
+  mgr_client *m2;
+  assert_ok(M, mgr_connect(mgr_address(M), NULL, &m2));
+  assert_ok(m2, mgr_dict_new(m2, NULL, &d2));
+  mgr_batch *b;
+  assert_ok(M, mgr_batch_new(M, &b));
+  assert_rc(M, mgr_batch_dict_len(b, d2), MGR_EINVAL);
+  assert_rc(M, mgr_batch_dict_len(b, d), MGR_EINVAL); /* sticky */
+  assert_int_equal(mgr_batch_len(b), 0);
+  mgr_batch_clear(b);
+  assert_rc(M, mgr_batch_add(b, NULL, NULL, NULL, 0), MGR_EINVAL);
+  mgr_batch_clear(b);
+  mgr_value nine[MGRI_ARGS_MAX + 1];
+  for (size_t i = 0; i < MGRI_ARGS_MAX + 1; i++)
+    nine[i] = I((int64_t)i);
+  assert_rc(M, mgr_batch_add(b, NULL, "PING", nine, MGRI_ARGS_MAX + 1),
+            MGR_EINVAL);
+  mgr_batch_clear(b);
+  assert_rc(M, mgr_batch_add(b, d, "DICT_GET", NULL, 1), MGR_EINVAL);
+  assert_int_equal(mgr_batch_len(b), 0);
+  mgr_batch_clear(b);
+
+  mgr_value miss = T("missing");
+  assert_ok(M, mgr_batch_dict_get_default(b, d, &miss, NULL));
+  assert_ok(M, mgr_batch_dict_incr_int(b, d, &miss, 1, false));
+  assert_ok(M, mgr_batch_dict_len(b, d));
+  mgr_value res;
+  assert_ok(M, mgr_batch_run(b, &res));
+  assert_repr(res, "[None, None, 0]");
+  assert_int_equal(mgr_batch_status(b, 0), MGR_OK);
+  assert_int_equal(mgr_batch_status(b, 1), MGR_EKEY);
+  assert_int_equal(mgr_batch_status(b, 2), MGR_OK);
+  assert_string_equal(mgr_batch_errmsg(b, 1), "KeyError: 'missing'");
+  assert_string_equal(mgr_batch_errmsg(b, 3), ""); /* past the end */
+  mgr_batch_free(b);
+  assert_ok(m2, mgr_release(d2));
+  mgr_close(m2);
+  assert_ok(M, mgr_release(d));
+}
+
 #define NPROC 8
 #define NBATCH 40
 #define K 16
@@ -490,6 +538,7 @@ int main(void) {
       cmocka_unit_test(t_client_mixed),
       cmocka_unit_test(t_client_forbidden),
       cmocka_unit_test(t_client_add_errors),
+      cmocka_unit_test(t_client_add_refusals),
       cmocka_unit_test(t_client_concurrent),
   };
   int rc = cmocka_run_group_tests_name("batch dispatch", dispatch, NULL, NULL);
