@@ -93,6 +93,7 @@ for opt, bad, shown in (("--max-frame", "10", "64..67108864"),
                         ("--max-frame", "-64", "64..67108864"),
                         ("--max-frame", "+64", "64..67108864"),
                         ("--max-frame", "99999999999999999999999", "64..67108864"),
+                        ("--max-frame", "67108865", "64..67108864"),
                         ("--max-memory", "1X", "at least 1M"),
                         ("--max-memory", "1Kb", "at least 1M"),
                         ("--max-memory", "99999999999999G", "at least 1M"),
@@ -109,11 +110,19 @@ for opt, bad, shown in (("--max-frame", "10", "64..67108864"),
             "%s must be" % opt, what="%s=%r" % (opt, bad))
 refused(["--listen", sock("u"), "--tls-cert", "x.pem"], 2, "need a tls:// address")
 refused(["--listen", sock("u"), "--tls-ca=x.pem"], 2, "need a tls:// address")
+refused(["--listen", sock("u"), "--tls-key", "x.key"], 2, "need a tls:// address")
 
 # --- runtime errors: 1
 refused(["--listen", "tcp://127.0.0.1:0"], 1, "needs an authkey")
 refused(["--listen", "tcp://127.0.0.1:0"], 1, "MGR_AUTHKEY holds 5 bytes",
         env={"MGR_AUTHKEY": "short"})
+refused(["--listen", "tcp://127.0.0.1:0"], 1, "MGR_AUTHKEY holds 1025 bytes",
+        env={"MGR_AUTHKEY": "k" * 1025})
+refused(["--listen", "tcp://127.0.0.1:0"], 1, "needs an authkey",
+        env={"MGR_AUTHKEY": "", "MGR_AUTHKEY_FILE": ""}, what="empty $MGR_AUTHKEY(_FILE)")
+refused(["--listen", "tcp://127.0.0.1:0", "--listen", os.path.join(tmp, "no-such-dir", "s"),
+         "--authkey-file", KEY], 1, "mgrd: tcp://127.0.0.1:0 ...: ",
+        what="one of several addresses cannot listen")
 refused(["--listen", "tcp://127.0.0.1:0", "--authkey-file", os.path.join(tmp, "none")], 1,
         "mgrd: --authkey-file:")
 refused(["--listen", "tcp://127.0.0.1:0"], 1, "mgrd: MGR_AUTHKEY_FILE:",
@@ -154,12 +163,15 @@ serves(["--listen=unix:" + sock("b")], sig=signal.SIGINT, what="unix:, SIGINT")
 serves(["--listen", "tcp://127.0.0.1:0", "--authkey-file", KEY], what="tcp, --authkey-file")
 serves(["--listen", "tcp://127.0.0.1:0"], env={"MGR_AUTHKEY_FILE": KEY}, what="tcp, $MGR_AUTHKEY_FILE")
 serves(["--listen", "tcp://127.0.0.1:0"], env={"MGR_AUTHKEY": "k" * 40}, what="tcp, $MGR_AUTHKEY")
+serves(["--listen", "tcp://127.0.0.1:0"], env={"MGR_AUTHKEY_FILE": "", "MGR_AUTHKEY": "k" * 1024},
+       what="tcp, an empty $MGR_AUTHKEY_FILE: $MGR_AUTHKEY of 1024 bytes")
 serves(["--listen", sock("c"), "--max-frame", "65536", "--max-memory", "64M",
         "--keepalive-idle", "2000", "--keepalive-interval=1000", "--keepalive-count", "2",
         "--handshake-timeout", "5000", "--max-handshakes", "8", "--idle-timeout", "0",
         "--slow-ms", "none", "--allow-any-uid"], what="every tunable")
 serves(["--listen", sock("d"), "--max-memory", "none", "--slow-ms", "1",
-        "--max-memory=2g", "--max-memory", "4096k", "--max-memory", "1048576"],
+        "--max-memory=2g", "--max-memory", "4096k", "--max-memory", "16m",
+        "--max-memory", "1G", "--max-memory", "1048576"],
        what="memory spellings")
 certs = os.path.join(tmp, "certs")
 if subprocess.run([os.path.join(SRC, "tests", "tls-certs"), certs],
