@@ -545,6 +545,24 @@ static void test_client_ops(void **state) {
   assert_ok(M, mgr_namespace_new(M, &init, &ns));
   repr_is(ns, "Namespace(a0=1, a=2, b=3)");
   assert_ok(M, mgr_release(ns));
+  /* One string a prefix of another (a name may hold '=', as setattr()
+   * allows): the shorter first, as Python's str comparison does. */
+  mgr_value peq[4] = {T("a=1"), I(2), T("a"), I(1)};
+  init = mgr_map(peq, 2);
+  assert_ok(M, mgr_namespace_new(M, &init, &ns));
+  repr_is(ns, "Namespace(a=1, a=1=2)");
+  /* A long name starting with '_': refused, the message quoting its first
+   * 40 bytes only. */
+  char under[64];
+  memset(under, 'u', sizeof under - 1);
+  under[0] = '_';
+  under[sizeof under - 1] = '\0';
+  assert_rc(M, mgr_ns_set(ns, under, &one), MGR_EVALUE);
+  char want[128];
+  snprintf(want, sizeof want,
+           "ValueError: attribute name '%.40s' starts with '_'", under);
+  assert_non_null(strstr(mgr_errmsg(M), want));
+  assert_ok(M, mgr_release(ns));
   assert_ok(M, mgr_namespace_new(M, NULL, &ns));
   repr_is(ns, "Namespace()");
   /* Bad init. */
