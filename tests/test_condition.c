@@ -917,6 +917,15 @@ static void test_client_wait_for(void **st) {
   assert_rc(m, mgr_cond_wait_for(cv, pred_true, NULL, -1, &r), MGR_OK);
   assert_true(r); /* true at once: no wait, even without the lock */
   assert_int_equal(pred_calls, 1);
+  /* A timeout past any deadline the clock can hold is none; result NULL. */
+  pred_calls = 0;
+  assert_ok(m, mgr_cond_wait_for(cv, pred_true, NULL, INT64_MAX, NULL));
+  assert_int_equal(pred_calls, 1);
+  /* With a lock of its own but nowhere to put the proxy: refused. */
+  mgr_proxy *lk;
+  assert_ok(m, mgr_lock_new(m, &lk));
+  assert_rc(m, mgr_condition_new(m, lk, NULL), MGR_EINVAL);
+  mgr_release(lk);
   /* Timeout 0: the predicate once, no wait. */
   pred_calls = 0;
   r = true;
