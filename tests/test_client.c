@@ -457,6 +457,18 @@ static void test_nested(void **state) {
   mgr_proxy *p = NULL;
   assert_rc(M, mgr_proxy_from_value(M, &notref, &p), MGR_ETYPE);
   assert_null(p);
+  /* A ref value no manager gives: id 0, kind 0, a kind this library does
+   * not know. TypeError, nothing asked of the manager. */
+  mgr_value badref = mgr_proxy_value(again);
+  badref.u.ref.id = 0;
+  assert_rc(M, mgr_proxy_from_value(M, &badref, &p), MGR_ETYPE);
+  badref = mgr_proxy_value(again);
+  badref.u.ref.kind = 0;
+  assert_rc(M, mgr_proxy_from_value(M, &badref, &p), MGR_ETYPE);
+  badref.u.ref.kind = 9999;
+  assert_rc(M, mgr_proxy_from_value(M, &badref, &p), MGR_ETYPE);
+  assert_string_equal(mgr_errmsg(M), "not a ref");
+  assert_null(p);
   /* Storing a ref to an unknown id: NOTFOUND. */
   mgr_value bogus = mgr_proxy_value(again);
   bogus.u.ref.id = 999999999;
