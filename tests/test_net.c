@@ -129,6 +129,47 @@ static void test_unix_listen_refused(void **state) {
                    MGR_ESYS);
   has(err, "No such file or directory");
 
+  /* The "directory" a regular file; a directory of another user (as root,
+   * chown can make one). */
+  char file[120];
+  snprintf(file, sizeof file, "%s/notdir", dir);
+  FILE *nf = fopen(file, "w");
+  assert_non_null(nf);
+  fclose(nf);
+  snprintf(path, sizeof path, "%s/s.sock", file);
+  a = unix_addr(path);
+  assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                   MGR_ESYS);
+  has(err, "the socket's directory must be owned by this user");
+  if (geteuid() == 0) {
+    char other[120];
+    snprintf(other, sizeof other, "%s/other", dir);
+    assert_int_equal(mkdir(other, 0700), 0);
+    assert_int_equal(chown(other, 65534, 65534), 0);
+    snprintf(path, sizeof path, "%s/s.sock", other);
+    a = unix_addr(path);
+    assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                     MGR_ESYS);
+    has(err, "the socket's directory must be owned by this user");
+    assert_int_equal(access(path, F_OK), -1);
+  }
+
+  /* A live socket at the path: not taken; its server still reached. */
+  snprintf(path, sizeof path, "%s/live.sock", dir);
+  a = unix_addr(path);
+  int live, cfd0;
+  assert_int_equal(mgri_net_listen(&a, false, &live, &bound, err, sizeof err),
+                   MGR_OK);
+  assert_int_equal(mgri_net_listen(&a, false, &fd, &bound, err, sizeof err),
+                   MGR_ESYS);
+  assert_int_equal(fd, -1);
+  assert_int_equal(errno, EADDRINUSE);
+  has(err, "live.sock: Address already in use");
+  assert_int_equal(
+      mgri_net_connect(&a, -1, false, NULL, &cfd0, err, sizeof err), MGR_OK);
+  close(cfd0);
+  close(live);
+
   /* A regular file at the path: not a stale socket, so not replaced. */
   snprintf(path, sizeof path, "%s/file", dir);
   FILE *f = fopen(path, "w");
@@ -254,6 +295,33 @@ static void test_tcp_listen(void **state) {
   assert_int_equal(fd2, -1);
   assert_int_equal(errno, EADDRNOTAVAIL);
   has(err, "no-such-host.invalid: ");
+}
+
+/* A connection the listener cannot take (its accept queue full: the
+ * kernel drops the SYN) is given up at the deadline: MGR_ETIMEDOUT. */
+static void test_tcp_timeout(void **state) {
+  (void)state;
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(l >= 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof sin), 0);
+  assert_int_equal(listen(l, 0), 0); /* room for one, never accepted */
+  socklen_t sl = sizeof sin;
+  assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
+  mgri_addr a = tcp_addr("127.0.0.1", ntohs(sin.sin_port));
+  char err[256];
+  int first, fd;
+  assert_int_equal(
+      mgri_net_connect(&a, 5000, false, NULL, &first, err, sizeof err), MGR_OK);
+  assert_int_equal(mgri_net_connect(&a, 200, false, NULL, &fd, err, sizeof err),
+                   MGR_ETIMEDOUT);
+  assert_int_equal(fd, -1);
+  has(err, "Connection timed out");
+  close(first);
+  close(l);
 }
 
 /* An unconnected socket has no peer: "unix" (the traces' fallback). */
@@ -390,6 +458,7 @@ int main(void) {
       cmocka_unit_test(test_unix_listen_refused),
       cmocka_unit_test(test_connect_refused),
       cmocka_unit_test(test_tcp_listen),
+      cmocka_unit_test(test_tcp_timeout),
       cmocka_unit_test(test_peer_unconnected),
   };
   const struct CMUnitTest tls[] = {
