@@ -152,11 +152,42 @@ static void test_cannot_listen(void **state) {
   no_child();
 }
 
+/* mgr_shutdown() from a process that did not start the manager (a fork
+ * child of the starter): the manager is told to shut down, but only the
+ * starter reaps it, when it calls mgr_shutdown() in turn (whatever that
+ * call finds: the manager still answering, or already gone, MGR_ECLOSED or
+ * MGR_ECONNECT); the socket and its directory are gone after. */
+static void test_shutdown_not_starter(void **state) {
+  (void)state;
+  mgr_client *m = NULL;
+  assert_int_equal(mgr_start(NULL, &m), MGR_OK);
+  char path[256];
+  snprintf(path, sizeof path, "%s", mgr_address(m));
+  fflush(stdout);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) _exit(mgr_shutdown(m) == MGR_OK ? 0 : 1);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  /* The manager is on its way out (the child's SHUTDOWN); whether the
+   * starter's own SHUTDOWN still finds it depends on that timing. */
+  int rc = mgr_shutdown(m);
+  if (rc != MGR_OK && rc != MGR_ECLOSED && rc != MGR_ECONNECT)
+    fail_msg("the starter's mgr_shutdown: %s", mgr_err_name(rc));
+  assert_int_equal(access(path, F_OK), -1);
+  *strrchr(path, '/') = '\0';
+  assert_int_equal(access(path, F_OK), -1);
+  no_child();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_refused_options),
       cmocka_unit_test(test_tmpdir),
       cmocka_unit_test(test_cannot_listen),
+      cmocka_unit_test(test_shutdown_not_starter),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
