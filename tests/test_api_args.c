@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "client_util.h"
+#include "mgr/server.h"
 #include "mgr/sync.h"
 
 static mgr_client *M;
@@ -301,6 +302,48 @@ static void test_null_outs(void **state) {
   assert_ok(M, mgr_release(d));
 }
 
+/* The options' documented edges: init of NULL, or with a size too small for
+ * the size field, does nothing; a max_frame above the protocol's 64 MiB
+ * ceiling is lowered to it and a timeout too large for poll() is as good as
+ * none (the client connects, its calls and a lock acquire with such a
+ * timeout work); mgr_set_timeout(NULL) does nothing and mgr_server_pid(NULL)
+ * is 0. */
+static void test_options_edges(void **state) {
+  (void)state;
+  mgr_options_init_(NULL, sizeof(mgr_options));
+  mgr_server_options_init_(NULL, sizeof(mgr_server_options));
+  mgr_options o, before;
+  memset(&o, 0xa5, sizeof o);
+  memcpy(&before, &o, sizeof o);
+  mgr_options_init_(&o, sizeof(size_t) - 1);
+  assert_memory_equal(&o, &before, sizeof o);
+  mgr_server_options so, sbefore;
+  memset(&so, 0x5a, sizeof so);
+  memcpy(&sbefore, &so, sizeof so);
+  mgr_server_options_init_(&so, 1);
+  assert_memory_equal(&so, &sbefore, sizeof so);
+  mgr_set_timeout(NULL, 5);
+  assert_int_equal(mgr_server_pid(NULL), 0);
+
+  mgr_options_init(&o);
+  o.max_frame = UINT32_MAX;
+  o.timeout_ms = INT64_MAX;
+  mgr_client *m2;
+  assert_ok(M, mgr_connect(mgr_address(M), &o, &m2));
+  assert_ok(m2, mgr_ping(m2));
+  assert_int_equal(mgr_server_pid(m2), mgr_server_pid(M));
+  mgr_proxy *lk;
+  assert_ok(m2, mgr_lock_new(m2, &lk));
+  bool acq = false;
+  assert_ok(m2, mgr_lock_acquire(lk, INT64_MAX, &acq));
+  assert_true(acq);
+  assert_ok(m2, mgr_lock_release(lk));
+  mgr_set_timeout(m2, INT64_MAX);
+  assert_ok(m2, mgr_ping(m2));
+  assert_ok(m2, mgr_release(lk));
+  mgr_close(m2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_manager_calls),
@@ -308,6 +351,7 @@ int main(void) {
       cmocka_unit_test(test_sync_calls),
       cmocka_unit_test(test_batch_calls),
       cmocka_unit_test(test_null_outs),
+      cmocka_unit_test(test_options_edges),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
