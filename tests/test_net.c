@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,6 +453,138 @@ static void test_tls_client_ctx(void **state) {
   mgri_tls_ctx_free(c);
 }
 
+/* Both ends of a TLS connection over a socketpair, driven in turn (never
+ * blocking: each step does what the other's bytes allow). */
+typedef struct tls_pair {
+  struct ssl_ctx_st *sctx, *cctx;
+  struct ssl_st *srv, *cli;
+  int sfd, cfd;
+} tls_pair;
+
+static void pair_open(tls_pair *t, const char *name, const char *ca) {
+  char err[512];
+  assert_int_equal(mgri_tls_server_ctx(cf("server.pem"), cf("server.key"), NULL,
+                                       &t->sctx, err, sizeof err),
+                   MGR_OK);
+  assert_int_equal(
+      mgri_tls_client_ctx(ca, NULL, NULL, &t->cctx, err, sizeof err), MGR_OK);
+  int sv[2];
+  assert_int_equal(
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
+      0);
+  t->sfd = sv[0];
+  t->cfd = sv[1];
+  t->srv = mgri_tls_new(t->sctx, t->sfd, NULL);
+  t->cli = mgri_tls_new(t->cctx, t->cfd, name);
+  assert_non_null(t->srv);
+  assert_non_null(t->cli);
+}
+
+static void pair_close(tls_pair *t) {
+  mgri_tls_free(t->srv);
+  mgri_tls_free(t->cli);
+  if (t->sfd >= 0) close(t->sfd);
+  if (t->cfd >= 0) close(t->cfd);
+  mgri_tls_ctx_free(t->sctx);
+  mgri_tls_ctx_free(t->cctx);
+}
+
+/* Steps both handshakes until each is done or failed: the client's result
+ * (1 or -1), its error in cerr. */
+static int pair_handshake(tls_pair *t, char *cerr, size_t cap) {
+  int cdone = 0, sdone = 0, want;
+  char serr[512];
+  for (int i = 0; i < 100 && (cdone == 0 || sdone == 0); i++) {
+    if (cdone == 0) cdone = mgri_tls_handshake(t->cli, &want, cerr, cap);
+    if (sdone == 0)
+      sdone = mgri_tls_handshake(t->srv, &want, serr, sizeof serr);
+    if (cdone < 0) break;
+  }
+  return cdone;
+}
+
+/* A host name (not an address): sent as SNI and checked against the
+ * certificate's names. Data goes both ways; both ends derive the same
+ * channel binding (spec 7.8). A write after the peer closed fails (EPIPE);
+ * a read sees the end of the stream (0). */
+static void test_tls_pair(void **state) {
+  (void)state;
+  tls_pair t;
+  pair_open(&t, "localhost", cf("ca.pem"));
+  char err[512] = "";
+  assert_int_equal(pair_handshake(&t, err, sizeof err), 1);
+  uint8_t b1[32], b2[32];
+  assert_int_equal(mgri_tls_binding(t.cli, b1), MGR_OK);
+  assert_int_equal(mgri_tls_binding(t.srv, b2), MGR_OK);
+  assert_memory_equal(b1, b2, 32);
+  int want;
+  char buf[64];
+  assert_int_equal(mgri_tls_recv(t.srv, buf, sizeof buf, &want), -1);
+  assert_int_equal(errno, EAGAIN);
+  assert_int_equal(want, POLLIN);
+  assert_int_equal(mgri_tls_send(t.cli, "hello", 5, &want), 5);
+  assert_int_equal(mgri_tls_recv(t.srv, buf, 2, &want), 2);
+  assert_int_equal(mgri_tls_pending(t.srv), 3); /* the rest of the record */
+  assert_int_equal(mgri_tls_recv(t.srv, buf + 2, sizeof buf - 2, &want), 3);
+  assert_memory_equal(buf, "hello", 5);
+  assert_int_equal(mgri_tls_send(t.srv, "ok", 2, &want), 2);
+  assert_int_equal(mgri_tls_recv(t.cli, buf, sizeof buf, &want), 2);
+  /* The server's end stops writing (no close_notify, as our peers close):
+   * the client reads no more data. net.h promises 0 (the end of the
+   * stream), but the socket BIO never answers BIO_CTRL_EOF, so OpenSSL
+   * reports a syscall error and this is -1 ECONNRESET (reported: tls.c is
+   * being changed on a branch). Then it goes away: the client cannot
+   * write. */
+  assert_int_equal(shutdown(t.sfd, SHUT_WR), 0);
+  ssize_t eof = mgri_tls_recv(t.cli, buf, sizeof buf, &want);
+  assert_true(eof == 0 || (eof == -1 && errno == ECONNRESET));
+  close(t.sfd);
+  t.sfd = -1;
+  assert_int_equal(mgri_tls_send(t.cli, "more", 4, &want), -1);
+  assert_true(errno == EPIPE || errno == ECONNRESET);
+  pair_close(&t);
+}
+
+/* A name the certificate does not carry, and a CA that did not issue it:
+ * the client's handshake fails, saying the verification failed. */
+static void test_tls_pair_refused(void **state) {
+  (void)state;
+  tls_pair t;
+  char err[512] = "";
+  pair_open(&t, "wrong.example", cf("ca.pem"));
+  assert_int_equal(pair_handshake(&t, err, sizeof err), -1);
+  has(err, "TLS: certificate verification failed");
+  pair_close(&t);
+  pair_open(&t, "127.0.0.1", cf("unknown-ca.pem"));
+  assert_int_equal(pair_handshake(&t, err, sizeof err), -1);
+  has(err, "TLS: certificate verification failed");
+  pair_close(&t);
+}
+
+/* The peer is not speaking TLS (it sends text, or goes away before a
+ * word): the handshake fails, saying so. */
+static void test_tls_not_tls(void **state) {
+  (void)state;
+  tls_pair t;
+  char err[512] = "";
+  pair_open(&t, "127.0.0.1", cf("ca.pem"));
+  int want;
+  assert_int_equal(mgri_tls_handshake(t.cli, &want, err, sizeof err), 0);
+  assert_int_equal(want, POLLIN);
+  static const char junk[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+  assert_int_equal(write(t.sfd, junk, sizeof junk - 1),
+                   (ssize_t)(sizeof junk - 1));
+  assert_int_equal(mgri_tls_handshake(t.cli, &want, err, sizeof err), -1);
+  has(err, "TLS handshake failed: ");
+  pair_close(&t);
+  pair_open(&t, "127.0.0.1", cf("ca.pem"));
+  close(t.sfd);
+  t.sfd = -1;
+  assert_int_equal(mgri_tls_handshake(t.cli, &want, err, sizeof err), -1);
+  has(err, "TLS handshake failed: ");
+  pair_close(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unix_relative),
@@ -464,6 +597,9 @@ int main(void) {
   const struct CMUnitTest tls[] = {
       cmocka_unit_test(test_tls_server_ctx),
       cmocka_unit_test(test_tls_client_ctx),
+      cmocka_unit_test(test_tls_pair),
+      cmocka_unit_test(test_tls_pair_refused),
+      cmocka_unit_test(test_tls_not_tls),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   return failed +
