@@ -166,6 +166,8 @@ static uint64_t create(rconn *c, uint32_t kind) {
 
 /* --- server process -----------------------------------------------------------*/
 
+static bool listen_only;
+
 static int start(void **st) {
   (void)st;
   snprintf(dir, sizeof dir, "/tmp/mgr-test-server.XXXXXX");
@@ -180,6 +182,12 @@ static int start(void **st) {
     mgr_server_options o;
     mgr_server_options_init(&o);
     o.address = path;
+    const char *const only[] = {path};
+    if (listen_only) { /* the listen list alone, no address */
+      o.address = NULL;
+      o.listen = only;
+      o.nlisten = 1;
+    }
     o.ready_fd = p[1];
     _exit(mgr_server_run(&o) == MGR_OK ? 0 : 1);
   }
@@ -214,7 +222,28 @@ static int stop(void **st) {
   return gone ? 0 : -1;
 }
 
+/* start() with the address given in the listen list only. */
+static int start_listen_only(void **st) {
+  listen_only = true;
+  int rc = start(st);
+  listen_only = false;
+  return rc;
+}
+
 /* --- tests -------------------------------------------------------------------*/
+
+/* A server given its address in the listen list alone (address NULL)
+ * listens there and serves. */
+static void test_listen_list_only(void **st) {
+  (void)st;
+  rconn *c = open_conn(0, NULL);
+  uint64_t d = create(c, MGR_K_DICT);
+  ok(call(c, MGRI_OP_DICT_SET, d, A(mgr_text("k"), mgr_int(1))));
+  mgri_reply *r = call(c, MGRI_OP_DICT_LEN, d, NULL, 0);
+  ok(r);
+  assert_int_equal(r->result.u.i, 1);
+  close_conn(c);
+}
 
 static void test_ops_and_pipelining(void **st) {
   (void)st;
@@ -469,7 +498,7 @@ static void test_run_refuses(void **st) {
   memset(longpath, 'p', 120);
   longpath[0] = '/';
   longpath[120] = '\0';
-  for (int c = 0; c < 13; c++) {
+  for (int c = 0; c < 14; c++) {
     mgr_server_options o;
     mgr_server_options_init(&o);
     o.address = sock;
@@ -520,6 +549,11 @@ static void test_run_refuses(void **st) {
     case 12: /* above the ceiling */
       o.max_frame = MGRI_FRAME_MAX_CEIL + 1;
       break;
+    case 13: /* the listen list alone, a malformed address in it */
+      o.address = NULL;
+      o.listen = bad_one;
+      o.nlisten = 1;
+      break;
     }
     int rc = mgr_server_run(&o);
     if (rc != MGR_EINVAL)
@@ -534,6 +568,8 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run_refuses),
+      cmocka_unit_test_setup_teardown(test_listen_list_only, start_listen_only,
+                                      stop),
       cmocka_unit_test_setup_teardown(test_ops_and_pipelining, start, stop),
       cmocka_unit_test_setup_teardown(test_first_request_must_be_hello, start,
                                       stop),
