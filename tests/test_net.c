@@ -325,6 +325,96 @@ static void test_tcp_timeout(void **state) {
   close(l);
 }
 
+/* Every refusal with no room for its text (err NULL, or cap 0) gives the
+ * same code and writes nothing, as mgri_addr_parse's do (test_addr). */
+static char untouched[64];
+#define NO_ROOM(want, expr)                                                    \
+  do {                                                                         \
+    char *e = untouched;                                                       \
+    size_t c = 0;                                                              \
+    snprintf(untouched, sizeof untouched, "untouched");                        \
+    assert_int_equal((expr), (want));                                          \
+    assert_string_equal(untouched, "untouched");                               \
+    e = NULL;                                                                  \
+    assert_int_equal((expr), (want));                                          \
+    (void)c;                                                                   \
+  } while (0)
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_no_room_for_text(void **state) {
+  (void)state;
+  mkdir_private();
+  char path[200];
+  int fd;
+  mgri_addr bound, a = unix_addr("/mgr-test-net.sock");
+  NO_ROOM(MGR_ESYS, mgri_net_listen(&a, false, &fd, &bound, e, c));
+  /* A live socket in the way. */
+  snprintf(path, sizeof path, "%s/live.sock", dir);
+  a = unix_addr(path);
+  int live;
+  char err[256];
+  assert_int_equal(mgri_net_listen(&a, false, &live, &bound, err, sizeof err),
+                   MGR_OK);
+  NO_ROOM(MGR_ESYS, mgri_net_listen(&a, false, &fd, &bound, e, c));
+  /* A TCP port in use, a host that does not resolve. */
+  mgri_addr t = tcp_addr("127.0.0.1", 0), tb;
+  int tl;
+  assert_int_equal(mgri_net_listen(&t, false, &tl, &tb, err, sizeof err),
+                   MGR_OK);
+  NO_ROOM(MGR_ESYS, mgri_net_listen(&tb, false, &fd, &bound, e, c));
+  mgri_addr nx = tcp_addr("no-such-host.invalid", 0);
+  NO_ROOM(MGR_ESYS, mgri_net_listen(&nx, false, &fd, &bound, e, c));
+  /* Connecting: an empty path, a missing one, a closed port, no host. */
+  mgri_addr empty = unix_addr("");
+  NO_ROOM(MGR_ECONNECT, mgri_net_connect(&empty, 1000, false, NULL, &fd, e, c));
+  snprintf(path, sizeof path, "%s/nobody.sock", dir);
+  mgri_addr nobody = unix_addr(path);
+  NO_ROOM(MGR_ECONNECT,
+          mgri_net_connect(&nobody, 1000, false, NULL, &fd, e, c));
+  close(tl);
+  int hold = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(hold, (struct sockaddr *)&sin, sizeof sin), 0);
+  socklen_t sl = sizeof sin;
+  assert_int_equal(getsockname(hold, (struct sockaddr *)&sin, &sl), 0);
+  mgri_addr closed = tcp_addr("127.0.0.1", ntohs(sin.sin_port));
+  NO_ROOM(MGR_ECONNECT,
+          mgri_net_connect(&closed, 1000, false, NULL, &fd, e, c));
+  close(hold);
+  nx.port = 9;
+  NO_ROOM(MGR_ECONNECT, mgri_net_connect(&nx, 1000, false, NULL, &fd, e, c));
+  close(live);
+  /* Key files: missing, not a regular file, open to others, too short. */
+  uint8_t key[MGRI_AUTHKEY_MAX];
+  size_t len;
+  snprintf(path, sizeof path, "%s/none", dir);
+  NO_ROOM(MGR_ESYS, mgri_authkey_file(path, key, &len, e, c));
+  NO_ROOM(MGR_EPERM, mgri_authkey_file(dir, key, &len, e, c));
+  snprintf(path, sizeof path, "%s/open", dir);
+  write_file(path, "0123456789abcdef0123456789abcdef", 0644);
+  NO_ROOM(MGR_EPERM, mgri_authkey_file(path, key, &len, e, c));
+  snprintf(path, sizeof path, "%s/short", dir);
+  write_file(path, "short", 0600);
+  NO_ROOM(MGR_EINVAL, mgri_authkey_file(path, key, &len, e, c));
+  if (geteuid() == 0) {
+    snprintf(path, sizeof path, "%s/other", dir);
+    write_file(path, "0123456789abcdef0123456789abcdef", 0600);
+    assert_int_equal(chown(path, 65534, 65534), 0);
+    NO_ROOM(MGR_EPERM, mgri_authkey_file(path, key, &len, e, c));
+  }
+  rm_dir();
+}
+
 /* An unconnected socket has no peer: "unix" (the traces' fallback). */
 static void test_peer_unconnected(void **state) {
   (void)state;
@@ -585,6 +675,42 @@ static void test_tls_not_tls(void **state) {
   pair_close(&t);
 }
 
+/* The TLS refusals with no room for their text: the same codes, nothing
+ * written. */
+static void test_tls_no_room(void **state) {
+  (void)state;
+  struct ssl_ctx_st *x;
+  NO_ROOM(MGR_EINVAL,
+          mgri_tls_server_ctx(NULL, cf("server.key"), NULL, &x, e, c));
+  NO_ROOM(MGR_EINVAL, mgri_tls_server_ctx(cf("none.pem"), cf("server.key"),
+                                          NULL, &x, e, c));
+  NO_ROOM(MGR_EINVAL, mgri_tls_server_ctx(cf("server.pem"), cf("none.key"),
+                                          NULL, &x, e, c));
+  NO_ROOM(MGR_EINVAL, mgri_tls_server_ctx(cf("server.pem"), cf("server.key"),
+                                          cf("none-ca.pem"), &x, e, c));
+  NO_ROOM(MGR_EINVAL,
+          mgri_tls_client_ctx(cf("ca.pem"), cf("client.pem"), NULL, &x, e, c));
+  NO_ROOM(MGR_EINVAL,
+          mgri_tls_client_ctx(cf("none-ca.pem"), NULL, NULL, &x, e, c));
+  /* A handshake that fails verification, and one with a peer that is not
+   * speaking TLS. */
+  for (int k = 0; k < 2; k++) {
+    tls_pair t;
+    pair_open(&t, "wrong.example", cf("ca.pem"));
+    snprintf(untouched, sizeof untouched, "untouched");
+    assert_int_equal(pair_handshake(&t, k ? NULL : untouched, 0), -1);
+    assert_string_equal(untouched, "untouched");
+    pair_close(&t);
+    pair_open(&t, "127.0.0.1", cf("ca.pem"));
+    int want;
+    assert_int_equal(write(t.sfd, "junk junk junk\r\n", 16), 16);
+    assert_int_equal(mgri_tls_handshake(t.cli, &want, k ? NULL : untouched, 0),
+                     -1);
+    assert_string_equal(untouched, "untouched");
+    pair_close(&t);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_unix_relative),
@@ -593,6 +719,7 @@ int main(void) {
       cmocka_unit_test(test_tcp_listen),
       cmocka_unit_test(test_tcp_timeout),
       cmocka_unit_test(test_peer_unconnected),
+      cmocka_unit_test(test_no_room_for_text),
   };
   const struct CMUnitTest tls[] = {
       cmocka_unit_test(test_tls_server_ctx),
@@ -600,6 +727,7 @@ int main(void) {
       cmocka_unit_test(test_tls_pair),
       cmocka_unit_test(test_tls_pair_refused),
       cmocka_unit_test(test_tls_not_tls),
+      cmocka_unit_test(test_tls_no_room),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   return failed +
