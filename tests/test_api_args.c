@@ -324,6 +324,8 @@ static void test_options_edges(void **state) {
   assert_memory_equal(&so, &sbefore, sizeof so);
   mgr_set_timeout(NULL, 5);
   assert_int_equal(mgr_server_pid(NULL), 0);
+  mgr_batch_free(NULL); /* "NULL is a no-op" */
+  mgr_batch_clear(NULL);
 
   mgr_options_init(&o);
   o.max_frame = UINT32_MAX;

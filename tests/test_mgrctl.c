@@ -283,6 +283,7 @@ static void test_literal_edges(void **state) {
       {"\"", "\"\\\"\"\n"},
       {"\"abc", "\"\\\"abc\"\n"},
       {"\"\"", "\"\"\n"},
+      {"", "\"\"\n"}, /* the empty word: empty text */
       {"\"ab\\\"", "\"ab\\\\\"\n"},
   };
   for (size_t i = 0; i < sizeof lits / sizeof lits[0]; i++) {
@@ -311,6 +312,9 @@ static void test_literal_edges(void **state) {
   assert_int_equal(ctl(addr, "ls", "--json", "x", NULL), 2);
   assert_int_equal(ctl(addr, "dump", NULL), 2);
   assert_int_equal(ctl(addr, "get", NULL), 2);
+  assert_int_equal(ctl(addr, "--addressx", "ping", NULL), 2); /* no option */
+  assert_int_equal(ctl(addr, "-x", "ping", NULL), 2);
+  assert_int_equal(ctl(addr, "dump", "abc", NULL), 2);
   assert_int_equal(setenv("MGR_ADDRESS", addr, 1), 0);
   assert_int_equal(ctl(NULL, "ping", NULL), 0);
   assert_true(strncmp(out, "pong ", 5) == 0);

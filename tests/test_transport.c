@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/internal.h"
+#include "common/addr.h"
 #include "mgr/client.h"
 #include "mgr/error.h"
 
@@ -143,10 +145,40 @@ static void test_environment(void **state) {
   clear_env();
 }
 
+/* mgri_transport_key's refusals with no room for their text (err NULL or
+ * cap 0): the same code, nothing written (as the transports', test_net). */
+static void test_key_no_room(void **state) {
+  (void)state;
+  clear_env();
+  mgri_addr a;
+  assert_int_equal(mgri_addr_parse("tcp://127.0.0.1:1", &a, NULL, 0), MGR_OK);
+  uint8_t k[1024];
+  size_t len;
+  char untouched[16];
+  mgr_options o;
+  for (int nul = 0; nul < 2; nul++) {
+    char *e = nul ? NULL : untouched;
+    snprintf(untouched, sizeof untouched, "untouched");
+    mgr_options_init(&o);
+    o.authkey = key;
+    o.authkey_len = 31;
+    assert_int_equal(mgri_transport_key(&o, &a, k, &len, e, 0), MGR_EINVAL);
+    mgr_options_init(&o);
+    o.authkey_len = 40;
+    assert_int_equal(mgri_transport_key(&o, &a, k, &len, e, 0), MGR_EINVAL);
+    mgr_options_init(&o);
+    setenv("MGR_AUTHKEY", "short", 1);
+    assert_int_equal(mgri_transport_key(&o, &a, k, &len, e, 0), MGR_EINVAL);
+    clear_env();
+    assert_string_equal(untouched, "untouched");
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_option_refusals),
       cmocka_unit_test(test_environment),
+      cmocka_unit_test(test_key_no_room),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
