@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <errno.h>
 
 #include <cmocka.h>
 
@@ -1068,6 +1072,47 @@ static void test_client_producer_consumer_lock(void **st) {
   run_producer_consumer(true);
 }
 
+/* The late reply of a condition acquire that timed out locally (the manager
+ * stopped) grants its lock to nobody waiting: the client's next call reads
+ * it and releases the lock after it, so another client can take it. */
+static void test_client_late_acquire_given_back(void **st) {
+  (void)st;
+  if (getenv("MGR_TEST_ADDRESS")) skip(); /* not ours to stop */
+  mgr_client *m = cu_start();
+  mgr_proxy *cv;
+  assert_ok(m, mgr_condition_new(m, NULL, &cv));
+  mgr_client *m2;
+  assert_ok(m, mgr_connect(mgr_address(m), NULL, &m2));
+  mgr_value ref = mgr_proxy_value(cv);
+  mgr_proxy *cv2;
+  assert_ok(m2, mgr_proxy_from_value(m2, &ref, &cv2));
+  pid_t pid = (pid_t)mgr_server_pid(m);
+  assert_int_equal(kill(pid, SIGSTOP), 0);
+  int ws = 0;
+  pid_t r;
+  while ((r = waitpid(pid, &ws, WUNTRACED)) < 0 && errno == EINTR) {
+  }
+  assert_int_equal(r, pid);
+  assert_true(WIFSTOPPED(ws));
+  mgr_set_timeout(m, 50);
+  bool got = true;
+  assert_rc(m, mgr_cond_acquire(cv, 0, &got), MGR_ETIMEDOUT);
+  assert_false(got);
+  assert_int_equal(kill(pid, SIGCONT), 0);
+  mgr_set_timeout(m, -1);
+  /* This ping reads the late grant and sends the release after itself;
+   * the second ping's reply comes after the release ran. */
+  assert_ok(m, mgr_ping(m));
+  assert_ok(m, mgr_ping(m));
+  assert_ok(m2, mgr_cond_acquire(cv2, 0, &got));
+  assert_true(got);
+  assert_ok(m2, mgr_cond_release(cv2));
+  mgr_release(cv2);
+  mgr_close(m2);
+  mgr_release(cv);
+  assert_ok(m, cu_stop(m));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_create, su_setup, su_teardown),
@@ -1097,6 +1142,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_dump, su_setup, su_teardown),
       cmocka_unit_test(test_client_basic),
       cmocka_unit_test(test_client_wait_for),
+      cmocka_unit_test(test_client_late_acquire_given_back),
       cmocka_unit_test(test_client_owner_dies),
       cmocka_unit_test(test_client_producer_consumer),
       cmocka_unit_test(test_client_producer_consumer_lock),

@@ -111,6 +111,28 @@ static void test_fork_retain_partial(void **state) {
   assert_ok(M, mgr_release(kept));
 }
 
+/* A child that drops an inherited proxy before any call of its own (it has
+ * no connection, no session yet) sends nothing: the parent's reference is
+ * untouched and the object lives on. */
+static void test_fork_release_unused(void **state) {
+  (void)state;
+  mgr_proxy *d = NULL;
+  assert_ok(M, mgr_dict_new(M, NULL, &d));
+  uint64_t id = mgr_proxy_id(d);
+  pid_t pid = fork_flushed();
+  if (pid == 0) {
+    CU_CHECK(1, mgr_release(d) == MGR_OK);
+    _exit(0);
+  }
+  assert_child_ok(pid);
+  assert_int_equal(cu_has_object(M, id), 1);
+  size_t n = 9;
+  assert_ok(M, mgr_dict_len(d, &n));
+  assert_int_equal(n, 0);
+  assert_ok(M, mgr_release(d));
+  assert_int_equal(cu_has_object(M, id), 0);
+}
+
 /* The server is SIGKILLed while a child waits in a lock acquire: the child
  * gets ECLOSED, and so does the parent's next call. */
 static void test_server_killed(void **state) {
@@ -317,6 +339,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fork_proxies),
       cmocka_unit_test(test_fork_retain_partial),
+      cmocka_unit_test(test_fork_release_unused),
       cmocka_unit_test(test_server_killed),
       cmocka_unit_test_teardown(test_timeout_no_desync, cont_teardown),
       cmocka_unit_test(test_owner_death),
