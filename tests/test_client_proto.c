@@ -1113,6 +1113,100 @@ static void test_rids_not_reused(void **state) {
   fake_finish(&f);
 }
 
+/* --- results of the wrong shape: MGR_EPROTO, the connection kept ---------- */
+
+static mgr_value ref_of(uint64_t id, mgr_kind kind) {
+  mgr_value r = mgr_nil();
+  r.type = MGR_T_REF;
+  r.u.ref.id = id;
+  r.u.ref.kind = (uint32_t)kind;
+  return r;
+}
+
+/* Answers the next request, which must be op, with result. */
+static bool srv_reply_to(fake *f, uint64_t op, mgr_value result) {
+  mgri_request rq;
+  return srv_expect(f, op, &rq) && srv_ok(f, rq.rid, result);
+}
+
+static void script_shapes_bad(fake *f) {
+  if (!srv_hello(f) || !srv_hello_ok(f, MIB)) return;
+  mgr_value two[2] = {mgr_int(1), mgr_int(2)};
+  mgr_value ref_int[2] = {ref_of(7, MGR_K_DICT), mgr_int(5)};
+  mgr_value int_true[2] = {mgr_int(9), mgr_bool(true)};
+  mgr_value slot_ok[2] = {mgr_int(0), mgr_int(1)};
+  mgr_value slot_neg[2] = {mgr_int(-1), mgr_nil()};
+  mgr_value slot_notext[2] = {mgr_int(40), mgr_int(5)};
+  mgr_value b1[2] = {mgr_array(slot_ok, 2), mgr_text("x")};
+  mgr_value b2[2] = {mgr_array(slot_neg, 2), mgr_array(slot_ok, 2)};
+  mgr_value b3[2] = {mgr_array(slot_notext, 2), mgr_array(slot_ok, 2)};
+  if (!srv_reply_to(f, MGRI_OP_CREATE, ref_of(5, MGR_K_DICT)) ||
+      !srv_reply_to(f, MGRI_OP_DICT_POPITEM, mgr_int(3)) ||
+      !srv_reply_to(f, MGRI_OP_DICT_CAS, mgr_array(two, 2)) ||
+      !srv_reply_to(f, MGRI_OP_OPEN, mgr_array(ref_int, 2)) ||
+      !srv_reply_to(f, MGRI_OP_OPEN, mgr_array(int_true, 2)) ||
+      !srv_reply_to(f, MGRI_OP_CREATE, mgr_int(5)) ||
+      !srv_reply_to(f, MGRI_OP_CREATE, ref_of(6, MGR_K_ARRAY)) ||
+      !srv_reply_to(f, MGRI_OP_ARRAY_TYPECODE, mgr_text("ii")) ||
+      !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b1, 2)) ||
+      !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b2, 2)) ||
+      !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b3, 2)) ||
+      !srv_reply_to(f, MGRI_OP_RELEASE, mgr_nil()) ||
+      !srv_reply_to(f, MGRI_OP_RELEASE, mgr_nil()))
+    return;
+  srv_eof(f);
+}
+
+/* Each result of a shape the call does not expect (popitem's pair, CAS's
+ * [swapped, current], OPEN's [ref, created], CREATE's ref, a typecode, a
+ * BATCH reply's slots) is MGR_EPROTO for that call, with no proxy made;
+ * the connection goes on. */
+static void test_results_of_wrong_shape(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_shapes_bad, NULL);
+  mgr_client *m;
+  check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+  mgr_proxy *d = NULL, *p = NULL, *l = NULL, *a = NULL;
+  if (m) check_rc(m, "dict_new", mgr_dict_new(m, NULL, &d), MGR_OK);
+  if (d) {
+    mgr_value k = mgr_nil(), v = mgr_nil(), key = mgr_text("k");
+    check_rc(m, "popitem", mgr_dict_popitem(d, &k, &v), MGR_EPROTO);
+    check(k.type == MGR_T_NIL && v.type == MGR_T_NIL, "popitem's outs set");
+    bool sw = true;
+    check_rc(m, "cas", mgr_dict_cas(d, &key, &key, &key, &sw, NULL),
+             MGR_EPROTO);
+    bool created = true;
+    check_rc(m, "open", mgr_open(m, "n", MGR_K_DICT, NULL, true, &p, &created),
+             MGR_EPROTO);
+    check(p == NULL, "open made a proxy");
+    check_rc(m, "open", mgr_open(m, "n", MGR_K_DICT, NULL, true, &p, &created),
+             MGR_EPROTO);
+    check_rc(m, "list_new", mgr_list_new(m, NULL, &l), MGR_EPROTO);
+    check(l == NULL, "list_new made a proxy");
+    mgr_value three = mgr_int(3);
+    check_rc(m, "array_new", mgr_array_new(m, 'i', &three, &a), MGR_OK);
+    char tc = 0;
+    if (a) check_rc(m, "typecode", mgr_array_typecode(a, &tc), MGR_EPROTO);
+    mgr_batch *b = NULL;
+    check_rc(m, "batch_new", mgr_batch_new(m, &b), MGR_OK);
+    if (b) {
+      for (int i = 0; i < 3; i++) {
+        mgr_batch_clear(b);
+        check_rc(m, "add", mgr_batch_dict_len(b, d), MGR_OK);
+        check_rc(m, "add", mgr_batch_dict_len(b, d), MGR_OK);
+        check_rc(m, "batch_run", mgr_batch_run(b, NULL), MGR_EPROTO);
+        check(mgr_batch_status(b, 0) == MGR_EPROTO, "slot 0 not EPROTO");
+      }
+      mgr_batch_free(b);
+    }
+    if (a) check_rc(m, "release", mgr_release(a), MGR_OK);
+    check_rc(m, "release", mgr_release(d), MGR_OK);
+  }
+  mgr_close(m);
+  fake_finish(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hello_plain),
@@ -1126,6 +1220,7 @@ int main(void) {
       cmocka_unit_test(test_peer_uid),
       cmocka_unit_test(test_nothing_before_hello_reply),
       cmocka_unit_test(test_rids_not_reused),
+      cmocka_unit_test(test_results_of_wrong_shape),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
