@@ -80,7 +80,11 @@ static inline const char *cu_secrets_dir(bool tls) {
   atexit(cu_secrets_rm);
   char path[128], cmd[256];
   snprintf(path, sizeof path, "%s/authkey", cu_secrets);
-  snprintf(cmd, sizeof cmd, "(umask 077; head -c 32 /dev/urandom > '%s')",
+  /* As hex: 32 random bytes ending in LF (1 in 256) would be read as 31
+   * (spec 2.8: one trailing LF is not part of the key) and refused. */
+  snprintf(cmd, sizeof cmd,
+           "(umask 077; head -c 32 /dev/urandom | od -An -vtx1 | "
+           "tr -d ' \\n' > '%s')",
            path);
   if (system(cmd) != 0) fail_msg("cannot make %s", path);
   setenv("MGR_AUTHKEY_FILE", path, 1);

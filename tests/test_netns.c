@@ -392,7 +392,9 @@ static int setup(void **state) {
   if (!mkdtemp(dir)) return -1;
   snprintf(keyfile, sizeof keyfile, "%s/key", dir);
   snprintf(sock, sizeof sock, "%s/s", dir);
-  if (sh("(umask 077; head -c 32 /dev/urandom > '%s') && "
+  /* As hex (client_util.h says why). */
+  if (sh("(umask 077; head -c 32 /dev/urandom | od -An -vtx1 | "
+         "tr -d ' \\n' > '%s') && "
          "%s/tests/tls-certs '%s/tls' >/dev/null",
          keyfile, MGR_SOURCE_DIR, dir) != 0)
     return -1;
