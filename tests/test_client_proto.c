@@ -256,11 +256,33 @@ static bool srv_err(fake *f, uint64_t rid, uint64_t code, const char *msg) {
   return srv_send(f, &r, false);
 }
 
+static bool srv_shm_refuse(fake *f);
+
 /* The HELLO result [1, FAKE_PID, FAKE_CONN, FAKE_SESSION, max_frame]. */
 static bool srv_hello_ok(fake *f, uint32_t max_frame) {
   mgr_value v[5] = {mgr_int(1), mgr_int(FAKE_PID), mgr_int(FAKE_CONN),
                     mgr_int(FAKE_SESSION), mgr_int(max_frame)};
-  return srv_ok(f, 0, mgr_array(v, 5));
+  return srv_ok(f, 0, mgr_array(v, 5)) && srv_shm_refuse(f);
+}
+
+/* [R-2.10-a] A client on a Unix socket asks for shared memory right
+ * after HELLO's reply. This fake is a manager without it (one that predates
+ * it: unknown op): the client stays on the socket, where every test here
+ * goes on. */
+static bool srv_shm_refuse(fake *f) {
+  mgri_request rq;
+  if (!srv_expect(f, MGRI_OP_SHM_OPEN, &rq)) return false;
+  if (rq.nargs != 0 || rq.oid != 0) {
+    srv_fail(f, "SHM_OPEN with arguments or an oid");
+    return false;
+  }
+  mgri_reply no;
+  memset(&no, 0, sizeof no);
+  no.rid = rq.rid;
+  no.status = MGR_EBADOP;
+  no.msg = "AttributeError: unknown operation 13";
+  no.msglen = strlen(no.msg);
+  return srv_send(f, &no, false);
 }
 
 /* Answers the client's CREATE (mgr_var_new) with a var ref. */
@@ -412,6 +434,41 @@ static void test_hello_plain(void **state) {
   fake_finish(&f);
 }
 
+/* --- SHM_OPEN granted, but no segment came with it (spec 2.10.2) ---------- */
+
+static void script_shm_no_fds(fake *f) {
+  mgri_request rq;
+  mgr_value v[5] = {mgr_int(1), mgr_int(FAKE_PID), mgr_int(FAKE_CONN),
+                    mgr_int(FAKE_SESSION), mgr_int(MIB)};
+  if (!srv_hello(f) || !srv_ok(f, 0, mgr_array(v, 5))) return;
+  /* "Yes", without the memfd and the bell: the client cannot use it. */
+  mgr_value r[2] = {mgr_int(65536), mgr_int(4096 + 2 * 65536)};
+  if (!srv_expect(f, MGRI_OP_SHM_OPEN, &rq) ||
+      !srv_ok(f, rq.rid, mgr_array(r, 2)))
+    return;
+  /* It closes that connection and connects again, and does not ask
+   * again: its requests come on the new socket. */
+  if (!srv_eof(f) || !srv_hello(f) || !srv_ok(f, 0, mgr_array(v, 5)) ||
+      !srv_expect(f, MGRI_OP_PING, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  srv_eof(f);
+}
+
+/* Checks spec R-2.10-c (spec/protocol.md; tests/reqs/check_reqs.py). */
+static void test_shm_unusable(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_shm_no_fds, NULL);
+  mgr_client *m;
+  int rc = connect_to(&f, false, &m);
+  check_rc(m, "connect", rc, MGR_OK);
+  if (m) {
+    check_rc(m, "ping", mgr_ping(m), MGR_OK);
+    mgr_close(m);
+  }
+  fake_finish(&f);
+}
+
 /* --- HELLO: the version must be one we offered (spec 7.3) ----------------- */
 
 static void script_version(fake *f) {
@@ -492,7 +549,9 @@ static void script_shapes(fake *f) {
     if (c->field >= 0) v[c->field] = c->val;
     mgr_value res = c->n == ALONE ? c->val : mgr_array(v, c->n);
     f->step = c->name;
-    if (!srv_hello(f) || !srv_ok(f, 0, res) || !srv_eof(f)) return;
+    if (!srv_hello(f) || !srv_ok(f, 0, res) ||
+        (c->want == MGR_OK && !srv_shm_refuse(f)) || !srv_eof(f))
+      return;
   }
 }
 
@@ -1213,6 +1272,7 @@ int main(void) {
       cmocka_unit_test(test_hello_version_outside),
       cmocka_unit_test(test_hello_shape),
       cmocka_unit_test(test_hello_session_joined),
+      cmocka_unit_test(test_shm_unusable),
       cmocka_unit_test(test_frame_max_from_hello),
       cmocka_unit_test(test_send_max_from_hello),
       cmocka_unit_test(test_stale_rids_ignored),
