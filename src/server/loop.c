@@ -115,6 +115,7 @@ struct lconn {
   bool shm_offer; /* a segment made, its SHM_OPEN reply not yet sent */
   bool shm_ok;    /* that reply was encoded as a success */
   bool shm_on;    /* requests and replies go through the rings */
+  bool shm_bad;   /* the client's request tail was garbage: drop it */
   mgri_shm shm;
   int shm_fd, bell;
   uint64_t req_head, rep_tail;
@@ -275,6 +276,7 @@ static ssize_t shm_recv(lconn *c, void *p, size_t n) {
   uint64_t tail = mgri_shm_load64(&c->shm, MGRI_SHM_O_REQ_TAIL);
   int64_t r = mgri_shm_read(c->shm.req, c->shm.ring, &c->req_head, tail, p, n);
   if (r < 0) {
+    c->shm_bad = true;
     errno = EPROTO;
     return -1;
   }
@@ -1365,16 +1367,23 @@ static bool shm_work(loop *L, lconn *c) {
   return false;
 }
 
-/* Serves every shared-memory connection with work (each turn). */
+/* Serves every shared-memory connection with work (each turn). A client
+ * whose request tail was garbage is dropped at once (spec 2.10.6). */
 static void shm_scan(loop *L) {
   int64_t now = 0;
-  for (lconn *c = L->shm_all; c && !L->stop; c = c->snext) {
+  lconn *next;
+  for (lconn *c = L->shm_all; c && !L->stop; c = next) {
+    next = c->snext;
     if (!shm_work(L, c)) continue;
     if (!c->closing && !c->eof && unsent(c) <= L->outbuf_max &&
         mgri_shm_load64(&c->shm, MGRI_SHM_O_REQ_TAIL) != c->req_head) {
       if (!now) now = now_ns();
       c->shm_last = now;
       on_readable(L, c);
+    }
+    if (c->shm_bad) {
+      conn_drop(L, c);
+      continue;
     }
     mark_dirty(L, c);
   }
