@@ -18,10 +18,16 @@
  * incr's counter is checked after every measurement (exactly N).
  *
  * usage: bench_shm [--ops N] [--blocks B] [--clients 1,4,16]
- *                  [--only set,get,incr]
+ *                  [--only set,get,incr] [--pin]
+ *   --pin  both servers on CPU 0, every client on CPU 1 (sched_setaffinity):
+ *          what each transport does when the two sides have a CPU each,
+ *          whatever else the machine runs (the scheduler is otherwise free
+ *          to put a client and the server on one CPU, where neither can
+ *          spin while the other works)
  * Machine-readable lines: "shm,<op>,<P>,<floor_ops>,<sock_ops>,<shm_ops>,
  * <floor_cpu_us>,<sock_cpu_us>,<shm_cpu_us>,<ratio>,<med>,<min>,<max>..." */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +140,7 @@ static const char *const cname[C_N] = {"floor", "sock", "shm"};
 
 typedef struct ctx {
   int which;
+  bool pin;
   int warmup;
   struct sockaddr_un floor_addr;
   mgr_client *m[C_N]; /* sock, shm */
@@ -173,9 +180,18 @@ static int one(ctx *x, int op, int idx, unsigned char *req,
   return e ? -1 : 0;
 }
 
+static void pin_to(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(pid, sizeof set, &set))
+    bench_die("sched_setaffinity", strerror(errno));
+}
+
 static int c_setup(void *p, int op, int idx, int nclients) {
   (void)nclients;
   ctx *x = p;
+  if (x->pin) pin_to(0, 1);
   if (x->which == C_FLOOR) {
     x->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (x->fd < 0 || connect(x->fd, (struct sockaddr *)&x->floor_addr,
@@ -242,8 +258,11 @@ int main(int argc, char **argv) {
   long ops = 40000;
   int blocks = 7, clients[8] = {1, 4, 16}, ncl = 3;
   int opset[3] = {OP_SET, OP_GET, OP_INCR}, nops = 3;
+  bool pin = false;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
+    if (!strcmp(argv[i], "--pin")) {
+      pin = true;
+    } else if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
       ops = atol(argv[++i]);
     } else if (!strcmp(argv[i], "--blocks") && i + 1 < argc) {
       blocks = atoi(argv[++i]);
@@ -262,7 +281,7 @@ int main(int argc, char **argv) {
     } else {
       fprintf(stderr,
               "usage: %s [--ops N] [--blocks B] [--clients 1,4,16] "
-              "[--only set,get,incr]\n",
+              "[--only set,get,incr] [--pin]\n",
               argv[0]);
       return 2;
     }
@@ -277,6 +296,7 @@ int main(int argc, char **argv) {
   ctx x;
   memset(&x, 0, sizeof x);
   x.warmup = 50;
+  x.pin = pin;
   const char *tmp = getenv("TMPDIR");
   x.floor_addr.sun_family = AF_UNIX;
   snprintf(x.floor_addr.sun_path, sizeof x.floor_addr.sun_path,
@@ -302,6 +322,10 @@ int main(int argc, char **argv) {
   int e = mgr_start(&o, &boss);
   if (e) bench_die("mgr_start", mgr_errmsg(NULL));
   pid_t spid = (pid_t)mgr_server_pid(boss);
+  if (pin) {
+    pin_to(spid, 0);
+    pin_to(fpid, 0);
+  }
   for (int c = C_SOCK; c <= C_SHM; c++) {
     mgr_options_init(&o);
     o.no_shm = c == C_SOCK;
@@ -309,8 +333,9 @@ int main(int argc, char **argv) {
     if (!e) e = mgr_dict_new(x.m[c], NULL, &x.d[c]);
     if (e) bench_die("mgr", mgr_errmsg(x.m[c]));
   }
-  printf("# bench_shm: %ld calls per measurement, %d blocks, server pid %d\n",
-         ops, blocks, (int)spid);
+  printf("# bench_shm: %ld calls per measurement, %d blocks, server pid %d%s\n",
+         ops, blocks, (int)spid,
+         pin ? ", pinned (servers CPU 0, clients CPU 1)" : "");
   printf("# %-4s %3s  %10s %10s %10s  %8s %8s %8s  %-20s %-20s %-20s\n", "op",
          "P", "floor/s", "sock/s", "shm/s", "floor", "sock", "shm", "shm/floor",
          "shm/sock", "sock/floor");

@@ -490,7 +490,12 @@ static int shm_wait(mgri_conn *c, bool room, const struct timespec *dl) {
   if (shm_ready(c, room)) return 1;
   int64_t hint = mgri_shm_load32(&c->shm, MGRI_SHM_O_SPIN);
   if (hint > MGRI_SHM_SPIN_NS) hint = MGRI_SHM_SPIN_NS;
-  int64_t budget = c->spin_ns < hint ? c->spin_ns : hint;
+  /* Spinning on the CPU the manager last ran on only keeps it from
+   * running: sleep at once there. */
+  uint32_t cpu = mgri_shm_cpu();
+  mgri_shm_store32(&c->shm, MGRI_SHM_O_CLI_CPU, cpu);
+  bool apart = cpu != mgri_shm_load32(&c->shm, MGRI_SHM_O_SRV_CPU);
+  int64_t budget = !apart ? 0 : c->spin_ns < hint ? c->spin_ns : hint;
   if (budget > 0) {
     int64_t end = mgri_shm_now() + budget;
     for (unsigned i = 1;; i++) {
@@ -540,7 +545,7 @@ static int shm_wait(mgri_conn *c, bool room, const struct timespec *dl) {
     }
   }
   mgri_shm_store32(&c->shm, MGRI_SHM_O_CLI_WAIT, 0);
-  if (rc == 1 && mgri_shm_now() - slept < MGRI_SHM_SPIN_NS)
+  if (rc == 1 && apart && mgri_shm_now() - slept < MGRI_SHM_SPIN_NS)
     c->spin_ns = grow(c->spin_ns); /* a spin would have covered it */
   return rc;
 }

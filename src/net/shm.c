@@ -153,6 +153,11 @@ unsigned mgri_shm_cpus(void) {
   return n > 0 ? (unsigned)n : 1;
 }
 
+uint32_t mgri_shm_cpu(void) {
+  int c = sched_getcpu();
+  return c < 0 ? UINT32_MAX : (uint32_t)c;
+}
+
 int64_t mgri_shm_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

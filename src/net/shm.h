@@ -26,12 +26,14 @@
 #define MGRI_SHM_O_REQ_TAIL 64   /* u64, client: request bytes written */
 #define MGRI_SHM_O_REP_HEAD 72   /* u64, client: reply bytes read */
 #define MGRI_SHM_O_CLI_WAIT 80   /* u32, client: 1 while it may sleep */
+#define MGRI_SHM_O_CLI_CPU 84    /* u32, client: the CPU it last ran on */
 #define MGRI_SHM_O_REQ_HEAD 128  /* u64, server: request bytes read */
 #define MGRI_SHM_O_REP_TAIL 136  /* u64, server: reply bytes written */
 #define MGRI_SHM_O_CLI_FUTEX 144 /* u32, server: the client's futex word */
 #define MGRI_SHM_O_SRV_BELL 148  /* u32, server: 1 = ring the bell */
 #define MGRI_SHM_O_SRV_GONE 152  /* u32, server: 1 = the connection closed */
 #define MGRI_SHM_O_SPIN 156      /* u32, server: the client's spin, ns */
+#define MGRI_SHM_O_SRV_CPU 160   /* u32, server: the CPU it last ran on */
 
 /* A mapped segment. */
 typedef struct mgri_shm {
@@ -120,6 +122,8 @@ static inline void mgri_shm_pause(void) {
 }
 /* The CPUs this process may run on (sched_getaffinity; 1 when unknown). */
 unsigned mgri_shm_cpus(void);
+/* The CPU this thread runs on now (sched_getcpu; UINT32_MAX unknown). */
+uint32_t mgri_shm_cpu(void);
 /* A monotonic clock in nanoseconds. */
 int64_t mgri_shm_now(void);
 

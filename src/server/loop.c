@@ -1303,7 +1303,10 @@ static void shm_switch(loop *L, lconn *c) {
       n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0 && errno == EINTR) n = 0;
     }
-    struct epoll_event e = {.events = EPOLLIN,
+    /* Edge-triggered: each write of the client's is an edge (eventfd
+     * wakes its waiters on every write), so the loop never reads it: one
+     * system call less per wake-up. */
+    struct epoll_event e = {.events = EPOLLIN | EPOLLET,
                             .data.u64 = (uint64_t)(uintptr_t)c | 1u};
     if (n != (ssize_t)iov.iov_len ||
         epoll_ctl(L->ep, EPOLL_CTL_ADD, c->bell, &e) != 0) {
@@ -1403,8 +1406,16 @@ static int shm_presleep(loop *L, int tmo) {
   if (!L->shm_all || tmo == 0) return tmo;
   int64_t now = now_ns();
   unsigned hot = 0;
-  for (lconn *c = L->shm_all; c; c = c->snext)
-    if (now - c->shm_last < 1000000) hot++;
+  /* A busy client on the CPU we run on would only be kept from running
+   * by our spin (and we would tell it not to spin by our CPU word). */
+  uint32_t cpu = mgri_shm_cpu();
+  bool shared = false;
+  for (lconn *c = L->shm_all; c; c = c->snext) {
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_SRV_CPU, cpu);
+    if (now - c->shm_last >= 1000000) continue;
+    hot++;
+    shared = shared || mgri_shm_load32(&c->shm, MGRI_SHM_O_CLI_CPU) == cpu;
+  }
   bool spin = hot + 1 <= L->ncpu;
   uint32_t hint = spin ? MGRI_SHM_SPIN_NS : 0;
   for (lconn *c = L->shm_all; c; c = c->snext) {
@@ -1412,7 +1423,7 @@ static int shm_presleep(loop *L, int tmo) {
     c->spin_hint = hint;
     mgri_shm_store32(&c->shm, MGRI_SHM_O_SPIN, hint);
   }
-  if (spin && hot && L->spin_ns > 0) {
+  if (spin && hot && !shared && L->spin_ns > 0) {
     int64_t end = now + L->spin_ns;
     for (unsigned i = 1;; i++) {
       for (lconn *c = L->shm_all; c; c = c->snext)
@@ -1653,11 +1664,8 @@ int mgr_server_run(const mgr_server_options *given) {
     for (int i = 0; i < n && !L.stop; i++) {
       void *p = evs[i].data.ptr;
       if ((uintptr_t)p & 1u) {
-        /* A bell (spec 2.10.4): reset it; shm_scan serves its rings. */
-        lconn *c = (lconn *)((uintptr_t)p & ~(uintptr_t)1);
-        uint64_t v;
-        if (!c->dead && read(c->bell, &v, sizeof v) < 0) {
-        }
+        /* A bell (spec 2.10.4): it only woke us; shm_scan serves the
+         * rings. */
       } else if ((uintptr_t)p - (uintptr_t)L.ls < sizeof L.ls) {
         on_accept(&L, p);
       } else if (p == &L.sfd) {
