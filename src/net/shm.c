@@ -15,7 +15,8 @@
 
 #include "mgr/error.h"
 
-#define ERR(...) (err && cap ? (void)snprintf(err, cap, __VA_ARGS__) : (void)0)
+/* err (cap > 0 bytes) is required: every caller says why a segment failed. */
+#define ERR(...) ((void)snprintf(err, cap, __VA_ARGS__))
 
 int64_t mgri_shm_read(const uint8_t *d, uint32_t ring, uint64_t *head,
                       uint64_t tail, void *dst, size_t n) {

@@ -91,6 +91,8 @@ int64_t mgri_shm_read(const uint8_t *d, uint32_t ring, uint64_t *head,
 int64_t mgri_shm_write(uint8_t *d, uint32_t ring, uint64_t *tail, uint64_t head,
                        const void *src, size_t n);
 
+/* mgri_shm_create and mgri_shm_attach write why they failed into err, of
+ * cap > 0 bytes (required). */
 /* The server's side: a new segment with rings of `ring` bytes in a sealed
  * memfd (it can be neither shrunk nor grown: a peer holding it cannot make
  * the server's accesses fault). *fd is the memfd to pass. MGR_OK,

@@ -362,6 +362,28 @@ static void test_open_refused(void **state) {
   assert_int_equal(r->result.u.i, 7);
   scon_free(k);
   assert_int_equal(rel_server_stop(&s), 0);
+  /* A server whose memory limit has no room for a segment: LIMIT, and the
+   * library's client stays on the socket and works. */
+  mgr_server_options so;
+  mgr_server_options_init(&so);
+  so.max_memory = 96 << 10;
+  assert_int_equal(rel_server_start_opts(&s, 0, &so), 0);
+  c = rel_open(s.path, 0);
+  assert_non_null(c);
+  r = rel_call(c, MGRI_OP_SHM_OPEN, 0, NULL, 0);
+  assert_non_null(r);
+  assert_int_equal(r->status, MGR_ELIMIT);
+  r = rel_call(c, MGRI_OP_PING, 0, NULL, 0);
+  assert_non_null(r);
+  assert_int_equal(r->status, MGR_OK);
+  rel_conn_free(c);
+  int maps = shm_maps();
+  mgr_client *m;
+  assert_int_equal(mgr_connect(s.path, NULL, &m), MGR_OK);
+  assert_int_equal(mgr_ping(m), MGR_OK);
+  assert_int_equal(shm_maps(), maps);
+  mgr_close(m);
+  assert_int_equal(rel_server_stop(&s), 0);
 }
 
 /* R-2.10-j, R-2.10-k, R-2.10-l: garbage positions, garbage bytes and a
