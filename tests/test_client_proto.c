@@ -515,6 +515,7 @@ static bool srv_ok_fds(fake *f, uint64_t rid, mgr_value result, const int *fds,
 /* What the fake does once the client is on its segment. */
 enum {
   SHM_BAD_SEGMENT, /* an unsealed memfd: the client reconnects without */
+  SHM_BAD_RING,    /* a ring size other than the segment's: the same */
   SHM_GONE,        /* SRV_GONE set under a waiting call: ECLOSED */
   SHM_HANGUP,      /* the socket closed, no GONE: ECLOSED */
   SHM_BAD_TAIL,    /* a garbage reply position: ECLOSED */
@@ -549,8 +550,10 @@ static void script_shm_hostile(fake *f) {
   }
   /* Asleep, as far as the client knows: it rings the bell after it
    * writes its request, and that is what we wait for. */
-  if (what != SHM_BAD_SEGMENT) mgri_shm_store32(&s, MGRI_SHM_O_SRV_BELL, 1);
-  mgr_value r[2] = {mgr_int(MGRI_SHM_RING), mgr_int((int64_t)s.bytes)};
+  if (what > SHM_BAD_RING) mgri_shm_store32(&s, MGRI_SHM_O_SRV_BELL, 1);
+  mgr_value r[2] = {
+      mgr_int(what == SHM_BAD_RING ? MGRI_SHM_RING / 2 : MGRI_SHM_RING),
+      mgr_int((int64_t)s.bytes)};
   bool ok = srv_ok_fds(f, rq.rid, mgr_array(r, 2), fds, 2);
   close(fds[0]);
   int bell = fds[1];
@@ -559,12 +562,13 @@ static void script_shm_hostile(fake *f) {
     mgri_shm_detach(&s);
     return;
   }
-  if (what == SHM_BAD_SEGMENT) {
+  if (what == SHM_BAD_SEGMENT || what == SHM_BAD_RING) {
     /* A new connection without SHM_OPEN; its PING on the socket. */
     if (srv_eof(f) && srv_hello(f) && srv_ok(f, 0, mgr_array(v, 5)) &&
         srv_expect(f, MGRI_OP_PING, &rq) && srv_ok(f, rq.rid, mgr_nil()))
       srv_eof(f);
     close(bell);
+    mgri_shm_detach(&s);
     return;
   }
   if (what == SHM_BAD_HEAD) {
@@ -614,7 +618,7 @@ static void test_shm_hostile_manager(void **state) {
     check_rc(m, "connect", rc, MGR_OK);
     if (m) {
       rc = mgr_ping(m);
-      if (what == SHM_BAD_SEGMENT)
+      if (what == SHM_BAD_SEGMENT || what == SHM_BAD_RING)
         check_rc(m, "ping after the reconnection", rc, MGR_OK);
       else
         check(rc == MGR_ECLOSED, "case %d: ping: %s (%s)", what,

@@ -176,6 +176,8 @@ static void test_segment(void **state) {
   assert_int_equal(mgri_shm_attach(u2, bytes, &c, err, sizeof err), MGR_EPROTO);
   close(u2);
   close(u);
+  /* Not a descriptor at all. */
+  assert_int_equal(mgri_shm_attach(-1, bytes, &c, err, sizeof err), MGR_ESYS);
   /* Not a memfd at all. */
   int p[2];
   assert_int_equal(pipe(p), 0);
