@@ -551,6 +551,9 @@ static void script_shm_hostile(fake *f) {
   /* Asleep, as far as the client knows: it rings the bell after it
    * writes its request, and that is what we wait for. */
   if (what > SHM_BAD_RING) mgri_shm_store32(&s, MGRI_SHM_O_SRV_BELL, 1);
+  /* Before the reply: the client's first send must find it. */
+  if (what == SHM_BAD_HEAD)
+    mgri_shm_store64(&s, MGRI_SHM_O_REQ_HEAD, (uint64_t)1 << 30);
   mgr_value r[2] = {
       mgr_int(what == SHM_BAD_RING ? MGRI_SHM_RING / 2 : MGRI_SHM_RING),
       mgr_int((int64_t)s.bytes)};
@@ -571,10 +574,7 @@ static void script_shm_hostile(fake *f) {
     mgri_shm_detach(&s);
     return;
   }
-  if (what == SHM_BAD_HEAD) {
-    /* Before the client writes: its next send finds garbage. */
-    mgri_shm_store64(&s, MGRI_SHM_O_REQ_HEAD, 1u << 30);
-  } else {
+  if (what != SHM_BAD_HEAD) {
     /* The client's PING arrives in the ring (a watchdog bounds the wait);
      * then the end, or garbage, instead of its reply. */
     struct pollfd pb = {.fd = bell, .events = POLLIN};
