@@ -930,6 +930,10 @@ static void connect_step(prog *p) {
   o.timeout_ms = timeout_of(b);
   static const uint32_t frames[] = {0, 0, 128, 4096};
   o.max_frame = frames[(b >> 3) % 4];
+  /* The scripted server speaks the socket's frames; shared memory (spec
+   * 2.10) is not scripted here (the reliability tests and test_shm cover
+   * its peers' misbehaviour). */
+  o.no_shm = true;
   pthread_mutex_lock(&S.mu);
   size_t idx = S.nconns;
   S.next_script = script;

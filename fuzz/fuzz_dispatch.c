@@ -2213,7 +2213,8 @@ static sref classify(const mgr_value *e) {
   s.q = (req){(uint64_t)e->u.a.items[0].u.i, (uint64_t)e->u.a.items[1].u.i,
               e->u.a.items[2].u.a.items, e->u.a.items[2].u.a.len};
   if (s.q.op == MGRI_OP_HELLO || s.q.op == MGRI_OP_BATCH ||
-      s.q.op == MGRI_OP_SHUTDOWN || may_wait(&s.q))
+      s.q.op == MGRI_OP_SHUTDOWN || s.q.op == MGRI_OP_SHM_OPEN ||
+      may_wait(&s.q))
     s.cls = 2;
   return s;
 }
@@ -2388,7 +2389,7 @@ static bool step_manager(world *w, conn *k) {
   }
   case 4: { /* an unknown op code */
     static const uint64_t unknown[] = {
-        0, 13, 15, 60, 61, 95, 103, 200, 255, 256, 1000, UINT64_MAX >> 1};
+        0, 14, 15, 60, 61, 95, 103, 200, 255, 256, 1000, UINT64_MAX >> 1};
     uint64_t op = unknown[(b >> 4) % 12];
     mgri_reply r = call(w, k, op, pick_id(w), NULL, 0, NULL);
     FUZZ_CHECK(r.status == MGR_EBADOP);
@@ -2656,6 +2657,8 @@ static void table_add(void *ctx, const mgri_opinfo *op) {
   case MGRI_OP_RETAIN:
   case MGRI_OP_UNLINK:
     break; /* the model's own steps */
+  case MGRI_OP_SHM_OPEN:
+    break; /* the loop's transport (spec 2.10), not the store's */
   default:
     raw_ops[nraw++] = op->code;
   }

@@ -46,7 +46,10 @@ static inline const char *cu_repr(const mgr_value *v) {
   } while (0)
 
 /* The transport the client tests run over: $MGR_TEST_TRANSPORT is unix
- * (the default: mgr_start on a private socket), tcp (mgr_start on
+ * (the default: mgr_start on a private socket, the shared-memory transport
+ * of spec 2.10 on top of it), unix-socket (the same with MGR_SHM=0
+ * exported, so every client of the test, forked ones too, keeps to the
+ * socket), tcp (mgr_start on
  * tcp://127.0.0.1:0 with an authkey) or tls (a server forked here with
  * mgr_server_run on tls://127.0.0.1:0, an authkey and certificates made by
  * tests/tls-certs). For tcp and tls the key file and the CA are exported
@@ -55,8 +58,9 @@ static inline const char *cu_repr(const mgr_value *v) {
 static inline const char *cu_transport(void) {
   const char *t = getenv("MGR_TEST_TRANSPORT");
   if (!t || !*t) return "unix";
-  if (strcmp(t, "unix") && strcmp(t, "tcp") && strcmp(t, "tls"))
-    fail_msg("MGR_TEST_TRANSPORT=%s: not unix, tcp or tls", t);
+  if (strcmp(t, "unix") && strcmp(t, "unix-socket") && strcmp(t, "tcp") &&
+      strcmp(t, "tls"))
+    fail_msg("MGR_TEST_TRANSPORT=%s: not unix, unix-socket, tcp or tls", t);
   return t;
 }
 
@@ -180,6 +184,7 @@ static inline mgr_client *cu_start(void) {
     o.address = "tcp://127.0.0.1:0";
     rc = mgr_start(&o, &m);
   } else {
+    if (!strcmp(t, "unix-socket")) setenv("MGR_SHM", "0", 1);
     rc = mgr_start(NULL, &m);
   }
   if (rc != MGR_OK)

@@ -168,7 +168,7 @@ serves(["--listen", "tcp://127.0.0.1:0"], env={"MGR_AUTHKEY_FILE": "", "MGR_AUTH
 serves(["--listen", sock("c"), "--max-frame", "65536", "--max-memory", "64M",
         "--keepalive-idle", "2000", "--keepalive-interval=1000", "--keepalive-count", "2",
         "--handshake-timeout", "5000", "--max-handshakes", "8", "--idle-timeout", "0",
-        "--slow-ms", "none", "--allow-any-uid"], what="every tunable")
+        "--slow-ms", "none", "--allow-any-uid", "--no-shm"], what="every tunable")
 serves(["--listen", sock("d"), "--max-memory", "none", "--slow-ms", "1",
         "--max-memory=2g", "--max-memory", "4096k", "--max-memory", "16m",
         "--max-memory", "1G", "--max-memory", "1048576"],

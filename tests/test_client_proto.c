@@ -32,7 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
 #include "mgr/mgr.h"
+#include "net/shm.h"
 #include "proto/proto.h"
 
 /* A safety net, not a synchronisation: a script step that waits longer than
@@ -256,11 +260,33 @@ static bool srv_err(fake *f, uint64_t rid, uint64_t code, const char *msg) {
   return srv_send(f, &r, false);
 }
 
+static bool srv_shm_refuse(fake *f);
+
 /* The HELLO result [1, FAKE_PID, FAKE_CONN, FAKE_SESSION, max_frame]. */
 static bool srv_hello_ok(fake *f, uint32_t max_frame) {
   mgr_value v[5] = {mgr_int(1), mgr_int(FAKE_PID), mgr_int(FAKE_CONN),
                     mgr_int(FAKE_SESSION), mgr_int(max_frame)};
-  return srv_ok(f, 0, mgr_array(v, 5));
+  return srv_ok(f, 0, mgr_array(v, 5)) && srv_shm_refuse(f);
+}
+
+/* [R-2.10-a] A client on a Unix socket asks for shared memory right
+ * after HELLO's reply. This fake is a manager without it (one that predates
+ * it: unknown op): the client stays on the socket, where every test here
+ * goes on. */
+static bool srv_shm_refuse(fake *f) {
+  mgri_request rq;
+  if (!srv_expect(f, MGRI_OP_SHM_OPEN, &rq)) return false;
+  if (rq.nargs != 0 || rq.oid != 0) {
+    srv_fail(f, "SHM_OPEN with arguments or an oid");
+    return false;
+  }
+  mgri_reply no;
+  memset(&no, 0, sizeof no);
+  no.rid = rq.rid;
+  no.status = MGR_EBADOP;
+  no.msg = "AttributeError: unknown operation 13";
+  no.msglen = strlen(no.msg);
+  return srv_send(f, &no, false);
 }
 
 /* Answers the client's CREATE (mgr_var_new) with a var ref. */
@@ -412,6 +438,197 @@ static void test_hello_plain(void **state) {
   fake_finish(&f);
 }
 
+/* --- SHM_OPEN granted, but no segment came with it (spec 2.10.2) ---------- */
+
+static void script_shm_no_fds(fake *f) {
+  mgri_request rq;
+  mgr_value v[5] = {mgr_int(1), mgr_int(FAKE_PID), mgr_int(FAKE_CONN),
+                    mgr_int(FAKE_SESSION), mgr_int(MIB)};
+  if (!srv_hello(f) || !srv_ok(f, 0, mgr_array(v, 5))) return;
+  /* "Yes", without the memfd and the bell: the client cannot use it. */
+  mgr_value r[2] = {mgr_int(65536), mgr_int(4096 + 2 * 65536)};
+  if (!srv_expect(f, MGRI_OP_SHM_OPEN, &rq) ||
+      !srv_ok(f, rq.rid, mgr_array(r, 2)))
+    return;
+  /* It closes that connection and connects again, and does not ask
+   * again: its requests come on the new socket. */
+  if (!srv_eof(f) || !srv_hello(f) || !srv_ok(f, 0, mgr_array(v, 5)) ||
+      !srv_expect(f, MGRI_OP_PING, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+    return;
+  srv_eof(f);
+}
+
+/* Checks spec R-2.10-c (spec/protocol.md; tests/reqs/check_reqs.py). */
+static void test_shm_unusable(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_shm_no_fds, NULL);
+  mgr_client *m;
+  int rc = connect_to(&f, false, &m);
+  check_rc(m, "connect", rc, MGR_OK);
+  if (m) {
+    check_rc(m, "ping", mgr_ping(m), MGR_OK);
+    mgr_close(m);
+  }
+  fake_finish(&f);
+}
+
+/* --- a manager that grants shared memory, then misbehaves (spec 2.10) ----- */
+
+/* Sends result for rid with descriptors fds[0..n) on its first byte. */
+static bool srv_ok_fds(fake *f, uint64_t rid, mgr_value result, const int *fds,
+                       size_t n) {
+  mgri_reply r;
+  memset(&r, 0, sizeof r);
+  r.rid = rid;
+  r.status = MGR_OK;
+  r.result = result;
+  mgri_buf_clear(&f->out);
+  if (mgri_reply_encode(&f->out, &r, MGRI_FRAME_MAX_CEIL) != MGR_OK) {
+    srv_fail(f, "encoding a reply");
+    return false;
+  }
+  struct iovec iov = {f->out.data, f->out.len};
+  union {
+    char b[CMSG_SPACE(2 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.b;
+  mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+  memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+  if (sendmsg(f->fd, &mh, MSG_NOSIGNAL) != (ssize_t)f->out.len) {
+    srv_fail(f, "sendmsg: %s", strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+/* What the fake does once the client is on its segment. */
+enum {
+  SHM_BAD_SEGMENT, /* an unsealed memfd: the client reconnects without */
+  SHM_BAD_RING,    /* a ring size other than the segment's: the same */
+  SHM_GONE,        /* SRV_GONE set under a waiting call: ECLOSED */
+  SHM_HANGUP,      /* the socket closed, no GONE: ECLOSED */
+  SHM_BAD_TAIL,    /* a garbage reply position: ECLOSED */
+  SHM_BAD_HEAD,    /* a garbage request position: the send fails */
+  SHM_CASES
+};
+
+static void script_shm_hostile(fake *f) {
+  int what = *(const int *)f->arg;
+  mgri_request rq;
+  mgr_value v[5] = {mgr_int(1), mgr_int(FAKE_PID), mgr_int(FAKE_CONN),
+                    mgr_int(FAKE_SESSION), mgr_int(MIB)};
+  if (!srv_hello(f) || !srv_ok(f, 0, mgr_array(v, 5)) ||
+      !srv_expect(f, MGRI_OP_SHM_OPEN, &rq))
+    return;
+  mgri_shm s;
+  int fds[2] = {-1, eventfd(0, EFD_CLOEXEC)};
+  char err[160];
+  if (what == SHM_BAD_SEGMENT) {
+    /* Right size, right header, no seals. */
+    fds[0] = memfd_create("not-sealed", MFD_CLOEXEC);
+    memset(&s, 0, sizeof s);
+    s.bytes = MGRI_SHM_HEADER + 2 * (size_t)MGRI_SHM_RING;
+    if (fds[0] < 0 || ftruncate(fds[0], (off_t)s.bytes) != 0) {
+      srv_fail(f, "memfd: %s", strerror(errno));
+      return;
+    }
+  } else if (mgri_shm_create(MGRI_SHM_RING, &s, &fds[0], err, sizeof err) !=
+             MGR_OK) {
+    srv_fail(f, "%s", err);
+    return;
+  }
+  /* Asleep, as far as the client knows: it rings the bell after it
+   * writes its request, and that is what we wait for. */
+  if (what > SHM_BAD_RING) mgri_shm_store32(&s, MGRI_SHM_O_SRV_BELL, 1);
+  /* Before the reply: the client's first send must find it. */
+  if (what == SHM_BAD_HEAD)
+    mgri_shm_store64(&s, MGRI_SHM_O_REQ_HEAD, (uint64_t)1 << 30);
+  mgr_value r[2] = {
+      mgr_int(what == SHM_BAD_RING ? MGRI_SHM_RING / 2 : MGRI_SHM_RING),
+      mgr_int((int64_t)s.bytes)};
+  bool ok = srv_ok_fds(f, rq.rid, mgr_array(r, 2), fds, 2);
+  close(fds[0]);
+  int bell = fds[1];
+  if (!ok) {
+    close(bell);
+    mgri_shm_detach(&s);
+    return;
+  }
+  if (what == SHM_BAD_SEGMENT || what == SHM_BAD_RING) {
+    /* A new connection without SHM_OPEN; its PING on the socket. */
+    if (srv_eof(f) && srv_hello(f) && srv_ok(f, 0, mgr_array(v, 5)) &&
+        srv_expect(f, MGRI_OP_PING, &rq) && srv_ok(f, rq.rid, mgr_nil()))
+      srv_eof(f);
+    close(bell);
+    mgri_shm_detach(&s);
+    return;
+  }
+  if (what != SHM_BAD_HEAD) {
+    /* The client's PING arrives in the ring (a watchdog bounds the wait);
+     * then the end, or garbage, instead of its reply. */
+    struct pollfd pb = {.fd = bell, .events = POLLIN};
+    if (poll(&pb, 1, 30000) != 1 || !mgri_shm_load64(&s, MGRI_SHM_O_REQ_TAIL))
+      srv_fail(f, "no request in the ring (or no bell rung)");
+    if (what == SHM_GONE) {
+      mgri_shm_store32(&s, MGRI_SHM_O_SRV_GONE, 1);
+      __atomic_fetch_add(mgri_shm_w32(&s, MGRI_SHM_O_CLI_FUTEX), 1,
+                         __ATOMIC_SEQ_CST);
+      mgri_shm_futex_wake(mgri_shm_w32(&s, MGRI_SHM_O_CLI_FUTEX));
+    } else if (what == SHM_BAD_TAIL) {
+      mgri_shm_store64(&s, MGRI_SHM_O_REP_TAIL, 3u * MGRI_SHM_RING);
+      __atomic_fetch_add(mgri_shm_w32(&s, MGRI_SHM_O_CLI_FUTEX), 1,
+                         __ATOMIC_SEQ_CST);
+      mgri_shm_futex_wake(mgri_shm_w32(&s, MGRI_SHM_O_CLI_FUTEX));
+    } else {
+      srv_drop(f); /* SHM_HANGUP */
+    }
+  }
+  /* The client gives up on the connection: it closes the socket. */
+  if (f->fd >= 0) {
+    uint8_t b;
+    while (read(f->fd, &b, 1) > 0) {
+    }
+  }
+  close(bell);
+  mgri_shm_detach(&s);
+}
+
+/* Checks spec R-2.10-c, R-2.10-d, R-2.10-i: what the client does with a
+ * segment it cannot use, and with a manager that ends, hangs up or writes
+ * garbage positions while a call waits on shared memory: a documented
+ * error, never a hang or a crash. */
+static void test_shm_hostile_manager(void **state) {
+  (void)state;
+  for (int what = 0; what < SHM_CASES; what++) {
+    fake f;
+    fake_start(&f, script_shm_hostile, &what);
+    mgr_client *m;
+    int rc = connect_to(&f, false, &m);
+    check_rc(m, "connect", rc, MGR_OK);
+    if (m) {
+      rc = mgr_ping(m);
+      if (what == SHM_BAD_SEGMENT || what == SHM_BAD_RING)
+        check_rc(m, "ping after the reconnection", rc, MGR_OK);
+      else
+        check(rc == MGR_ECLOSED, "case %d: ping: %s (%s)", what,
+              mgr_err_name(rc), mgr_errmsg(m));
+      mgr_close(m);
+    }
+    fake_finish(&f);
+  }
+}
+
 /* --- HELLO: the version must be one we offered (spec 7.3) ----------------- */
 
 static void script_version(fake *f) {
@@ -492,7 +709,9 @@ static void script_shapes(fake *f) {
     if (c->field >= 0) v[c->field] = c->val;
     mgr_value res = c->n == ALONE ? c->val : mgr_array(v, c->n);
     f->step = c->name;
-    if (!srv_hello(f) || !srv_ok(f, 0, res) || !srv_eof(f)) return;
+    if (!srv_hello(f) || !srv_ok(f, 0, res) ||
+        (c->want == MGR_OK && !srv_shm_refuse(f)) || !srv_eof(f))
+      return;
   }
 }
 
@@ -1213,6 +1432,8 @@ int main(void) {
       cmocka_unit_test(test_hello_version_outside),
       cmocka_unit_test(test_hello_shape),
       cmocka_unit_test(test_hello_session_joined),
+      cmocka_unit_test(test_shm_unusable),
+      cmocka_unit_test(test_shm_hostile_manager),
       cmocka_unit_test(test_frame_max_from_hello),
       cmocka_unit_test(test_send_max_from_hello),
       cmocka_unit_test(test_stale_rids_ignored),

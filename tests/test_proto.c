@@ -93,7 +93,8 @@ static void test_ops_table(void **state) {
   }
   assert_int_equal(known, expect);
   assert_null(mgri_op_info(0));
-  assert_null(mgri_op_info(13)); /* 10 BATCH, 11 STATS, 12 DUMP; 13-15 free */
+  assert_null(
+      mgri_op_info(14)); /* 11 STATS, 12 DUMP, 13 SHM_OPEN; 14-15 free */
   assert_null(mgri_op_info(255));
   assert_null(mgri_op_info(256));
   assert_null(mgri_op_info(UINT64_MAX));

@@ -76,6 +76,12 @@ typedef struct mgr_options {
   uint32_t keepalive_idle_ms;     /* 0 for the default (15000) */
   uint32_t keepalive_interval_ms; /* 0 for the default (5000) */
   uint32_t keepalive_count;       /* 0 for the default (3) */
+  /* mgr_connect(), mgr_start(): keep to the Unix socket; do not move
+   * requests and replies to the shared-memory transport (spec 2.10), which
+   * is used by default with a manager on a Unix socket that offers it. The
+   * environment variable MGR_SHM=0 does the same. A tcp:// or tls://
+   * manager never uses shared memory. */
+  bool no_shm;
 } mgr_options;
 
 /* Fills *opt with the defaults (and its size). Not thread-safe on the same

@@ -84,6 +84,10 @@ typedef struct mgr_server_options {
    * none. */
   void (*on_listen)(void *ctx, const char *address);
   void *on_listen_ctx;
+  /* Offer no shared-memory transport (spec 2.10): clients on a Unix socket
+   * keep to the socket (mgrd --no-shm). Default false: a client on the same
+   * host may move its requests and replies to shared-memory rings. */
+  int no_shm;
 } mgr_server_options;
 
 /* Fills *opt with the defaults (and its size). Not thread-safe on the same

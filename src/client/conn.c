@@ -176,6 +176,11 @@ int mgri_client_new(const char *address, const mgr_options *given,
   mutex_init_recursive(&m->mu);
   atomic_init(&m->timeout_ms, opt->timeout_ms < 0 ? -1 : opt->timeout_ms);
   m->allow_other_uid = opt->allow_other_uid;
+  {
+    /* Spec 2.10: on by default; off by option or by $MGR_SHM=0. */
+    const char *e = secure_getenv("MGR_SHM");
+    m->no_shm = opt->no_shm || (e && strcmp(e, "0") == 0);
+  }
   uint32_t mf = opt->max_frame ? opt->max_frame : MGRI_FRAME_MAX_DEFAULT;
   if (mf > MGRI_FRAME_MAX_CEIL) mf = MGRI_FRAME_MAX_CEIL;
   m->max_frame = mf;
@@ -287,6 +292,18 @@ static int wait_fd(mgri_conn *c, short events, const struct timespec *dl) {
 static int send_all(mgri_conn *c, const mgri_buf *b, int tmo,
                     const struct timespec *dl) {
   size_t off = 0, len = mgri_buf_total(b);
+  if (c->shm_on) {
+    int rc = mgri_shm_send(c, b, &off, tmo >= 0 ? dl : NULL);
+    if (rc == MGR_OK) return MGR_OK;
+    if (rc == MGR_ETIMEDOUT && off == 0) {
+      snprintf(c->errmsg, sizeof c->errmsg, "timed out sending a request");
+      return rc;
+    }
+    if (rc == MGR_ETIMEDOUT) /* half a frame went in: the stream is lost */
+      return broken(c, rc, "timed out sending a request");
+    return broken(c, MGR_ECLOSED, "connection to the manager lost: %s",
+                  c->errmsg[0] ? c->errmsg : "it closed");
+  }
   int flags = MSG_NOSIGNAL | (tmo >= 0 ? MSG_DONTWAIT : 0);
   while (off < len) {
     ssize_t n = mgri_transport_sendb(c, b, off, flags);
@@ -388,6 +405,7 @@ static bool fatal(int status) {
  * -2 timed out. */
 static ssize_t read_some(mgri_conn *c, void *p, size_t n, int tmo,
                          const struct timespec *dl) {
+  if (c->shm_on) return mgri_shm_recv(c, p, n, tmo >= 0 ? dl : NULL);
   for (;;) {
     if ((tmo >= 0 || c->ssl) && !mgri_transport_buffered(c) &&
         !wait_fd(c, mgri_transport_events(c, POLLIN), tmo >= 0 ? dl : NULL))
@@ -733,9 +751,40 @@ static int hello(mgri_conn *c, uint64_t session, uint64_t *session_out) {
   return MGR_OK;
 }
 
+/* Spec 2.10.2: on a Unix socket, asks for the shared-memory transport.
+ * A manager that offers none answers an error: the socket stays (MGR_OK).
+ * One that said yes has switched: a segment we cannot use is MGRI_SHM_RETRY
+ * (connect again without it). Other errors: the connection is lost. */
+#define MGRI_SHM_RETRY 1
+static int shm_negotiate(mgri_conn *c) {
+  c->shm_fds[0] = c->shm_fds[1] = -1;
+  c->shm_expect = true;
+  mgr_value res;
+  int rc = mgri_call(c, MGRI_OP_SHM_OPEN, 0, NULL, 0, &res);
+  c->shm_expect = false;
+  if (rc != MGR_OK) {
+    for (int i = 0; i < 2; i++) {
+      if (c->shm_fds[i] >= 0) close(c->shm_fds[i]);
+      c->shm_fds[i] = -1;
+    }
+    if (c->broken) return rc;
+    c->errmsg[0] = 0;
+    return MGR_OK;
+  }
+  uint64_t ring = 0, bytes = 0;
+  if (res.type != MGR_T_ARRAY || res.u.a.len < 2 ||
+      as_u64(&res.u.a.items[0], &ring) != MGR_OK ||
+      as_u64(&res.u.a.items[1], &bytes) != MGR_OK ||
+      mgri_shm_start(c, ring, bytes) != MGR_OK) {
+    mgri_transport_close(c);
+    return MGRI_SHM_RETRY;
+  }
+  return MGR_OK;
+}
+
 /* Connects and says HELLO, joining session (0: a new one). */
-static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
-                     uint64_t *session_out) {
+static int conn_open1(mgr_client *m, uint64_t session, mgri_conn **out,
+                      uint64_t *session_out) {
   mgri_conn *c = calloc(1, sizeof *c);
   if (!c) {
     snprintf(tl_errmsg, sizeof tl_errmsg, "out of memory");
@@ -743,6 +792,8 @@ static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
   }
   c->m = m;
   c->fd = -1;
+  c->bell = -1;
+  c->shm_fds[0] = c->shm_fds[1] = -1;
   mgri_limits_default(&c->lim);
   c->lim.frame_max = m->max_frame;
   /* Until the HELLO reply, the server's frame_max is assumed the default
@@ -759,6 +810,8 @@ static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
   c->lim.borrow_min = MGRI_BORROW_MIN;
   int rc = mgri_transport_open(c);
   if (rc == MGR_OK) rc = hello(c, session, session_out);
+  if (rc == MGR_OK && !m->no_shm && m->addr.kind == MGRI_ADDR_UNIX)
+    rc = shm_negotiate(c);
   if (rc != MGR_OK) {
     snprintf(tl_errmsg, sizeof tl_errmsg, "%s", c->errmsg);
     conn_free(c);
@@ -766,6 +819,15 @@ static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
   }
   *out = c;
   return MGR_OK;
+}
+
+static int conn_open(mgr_client *m, uint64_t session, mgri_conn **out,
+                     uint64_t *session_out) {
+  int rc = conn_open1(m, session, out, session_out);
+  if (rc != MGRI_SHM_RETRY) return rc;
+  /* A segment this process cannot map: the socket from now on. */
+  m->no_shm = true;
+  return conn_open1(m, session, out, session_out);
 }
 
 /* After fork (or at the first connection): re-take the references of every

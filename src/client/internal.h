@@ -15,6 +15,7 @@
 #include "../common/buf.h"
 #include "../common/limits.h"
 #include "../net/net.h"
+#include "../net/shm.h"
 #include "../proto/proto.h"
 #include "mgr/client.h"
 
@@ -55,6 +56,18 @@ typedef struct mgri_conn {
   mgri_arena arena;    /* decoded reply, reset per call */
   mgri_limits lim;
   mgri_orphan orphans[MGRI_ORPHANS_MAX];
+  /* The shared-memory transport (spec 2.10): the segment once SHM_OPEN
+   * succeeded (the socket then only tells the manager's end), the bell
+   * (an eventfd we write when the manager said it sleeps), our own ring
+   * positions, how long we spin before sleeping (adaptive), and the
+   * descriptors that came with SHM_OPEN's reply. */
+  bool shm_on;
+  bool shm_expect; /* SHM_OPEN in flight: receive descriptors */
+  mgri_shm shm;
+  int bell;
+  int shm_fds[2];
+  uint64_t req_tail, rep_head;
+  int64_t spin_ns;
   char errmsg[256];
 } mgri_conn;
 
@@ -77,6 +90,7 @@ struct mgr_client {
   char *tls_name;         /* the name the server's certificate must carry */
   mgri_keepalive ka;
   uint32_t max_frame;
+  bool no_shm;      /* mgr_options.no_shm, $MGR_SHM=0, or a failed switch */
   uint64_t session; /* 0: none yet in this process (fresh, or after fork) */
   _Atomic int64_t server_pid; /* every HELLO stores it; read by any thread */
   mgri_conn *conns;           /* every connection of this process */
@@ -170,8 +184,21 @@ ssize_t mgri_transport_sendb(mgri_conn *c, const mgri_buf *b, size_t off,
 short mgri_transport_events(mgri_conn *c, short dflt);
 /* Whether bytes already wait inside c (TLS): read before polling. */
 bool mgri_transport_buffered(mgri_conn *c);
-/* Closes c's socket (and its TLS session). */
+/* Closes c's socket (and its TLS session, its shared memory). */
 void mgri_transport_close(mgri_conn *c);
+/* The shared-memory transport (spec 2.10), once c->shm_on. Receives up to
+ * n reply bytes, waiting for them until dl (NULL: no limit): > 0 bytes,
+ * 0 the manager is gone, -1 its words are garbage (errno EPROTO), -2 timed
+ * out. */
+ssize_t mgri_shm_recv(mgri_conn *c, void *p, size_t n,
+                      const struct timespec *dl);
+/* Writes b's contents from *off on into the request ring, waiting for
+ * room until dl; *off advances. MGR_OK, MGR_ETIMEDOUT, MGR_ECLOSED. */
+int mgri_shm_send(mgri_conn *c, const mgri_buf *b, size_t *off,
+                  const struct timespec *dl);
+/* After SHM_OPEN's reply [ring, bytes]: maps the segment that came with
+ * it. MGR_OK, or an error (c->errmsg set). */
+int mgri_shm_start(mgri_conn *c, uint64_t ring, uint64_t bytes);
 
 /* Copies a borrowed result to an owned value; scalars without allocating. */
 int mgri_result_out(const mgr_value *res, mgr_value *out);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -147,8 +148,42 @@ ssize_t mgri_transport_sendb(mgri_conn *c, const mgri_buf *b, size_t off,
   return sendmsg(c->fd, &mh, flags | MSG_NOSIGNAL);
 }
 
+/* recv, keeping the descriptors SCM_RIGHTS brings (SHM_OPEN's reply, spec
+ * 2.10.2): the first two are kept, any others closed. */
+static ssize_t recv_fds(mgri_conn *c, void *p, size_t n) {
+  struct iovec iov = {p, n};
+  union {
+    char b[CMSG_SPACE(8 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.b;
+  mh.msg_controllen = sizeof u.b;
+  ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+  if (r < 0) return r;
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+      if (c->shm_fds[0] < 0)
+        c->shm_fds[0] = fd;
+      else if (c->shm_fds[1] < 0)
+        c->shm_fds[1] = fd;
+      else
+        close(fd);
+    }
+  }
+  return r;
+}
+
 ssize_t mgri_transport_recv(mgri_conn *c, void *p, size_t n) {
   c->want = 0;
+  if (!c->ssl && c->shm_expect) return recv_fds(c, p, n);
   if (!c->ssl) return recv(c->fd, p, n, 0);
   int want = 0;
   ssize_t r = mgri_tls_recv(c->ssl, p, n, &want);
@@ -164,7 +199,21 @@ bool mgri_transport_buffered(mgri_conn *c) {
   return c->ssl && mgri_tls_pending(c->ssl) > 0;
 }
 
+static void shm_close(mgri_conn *c) {
+  /* After fork() the child has no mapping here (MADV_DONTFORK): munmap of
+   * the range is harmless, and the parent's rings are untouched. */
+  mgri_shm_detach(&c->shm);
+  c->shm_on = false;
+  if (c->bell >= 0) close(c->bell);
+  c->bell = -1;
+  for (int i = 0; i < 2; i++) {
+    if (c->shm_fds[i] >= 0) close(c->shm_fds[i]);
+    c->shm_fds[i] = -1;
+  }
+}
+
 void mgri_transport_close(mgri_conn *c) {
+  shm_close(c);
   mgri_tls_free(c->ssl);
   c->ssl = NULL;
   if (c->fd >= 0) close(c->fd);
@@ -372,4 +421,184 @@ int mgri_transport_open(mgri_conn *c) {
   if (rc == MGR_OK && m->authkeylen) rc = auth(c, dl);
   if (rc != MGR_OK) mgri_transport_close(c);
   return rc;
+}
+
+/* --- the shared-memory transport (spec 2.10) ----------------------------- */
+
+int mgri_shm_start(mgri_conn *c, uint64_t ring, uint64_t bytes) {
+  char err[160];
+  int fd = c->shm_fds[0], bell = c->shm_fds[1];
+  if (fd < 0 || bell < 0) {
+    snprintf(c->errmsg, sizeof c->errmsg,
+             "shared memory: SHM_OPEN's reply came without its descriptors");
+    return MGR_EPROTO;
+  }
+  int rc = mgri_shm_attach(fd, bytes, &c->shm, err, sizeof err);
+  if (rc == MGR_OK && c->shm.ring != ring) {
+    mgri_shm_detach(&c->shm);
+    snprintf(err, sizeof err, "the ring's size is not the one announced");
+    rc = MGR_EPROTO;
+  }
+  if (rc != MGR_OK) {
+    snprintf(c->errmsg, sizeof c->errmsg, "shared memory: %s", err);
+    return rc;
+  }
+  close(fd);
+  c->shm_fds[0] = c->shm_fds[1] = -1;
+  c->bell = bell;
+  c->req_tail = c->rep_head = 0;
+  c->spin_ns = MGRI_SHM_SPIN_NS;
+  c->shm_on = true;
+  return MGR_OK;
+}
+
+static void ring_bell(mgri_conn *c) {
+  if (!mgri_shm_load32(&c->shm, MGRI_SHM_O_SRV_BELL)) return;
+  uint64_t one = 1;
+  ssize_t w = write(c->bell, &one, sizeof one);
+  (void)w; /* a full counter already rings */
+}
+
+/* Whether what a waiter waits for is there: room in the request ring, or
+ * reply bytes (garbage words count as there: the caller finds out). */
+static bool shm_ready(mgri_conn *c, bool room) {
+  if (room)
+    return mgri_shm_room(c->shm.ring, c->req_tail,
+                         mgri_shm_load64(&c->shm, MGRI_SHM_O_REQ_HEAD)) != 0;
+  return mgri_shm_avail(c->shm.ring, c->rep_head,
+                        mgri_shm_load64(&c->shm, MGRI_SHM_O_REP_TAIL)) != 0;
+}
+
+static int64_t ns_left(const struct timespec *dl) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (int64_t)(dl->tv_sec - now.tv_sec) * 1000000000LL +
+         (dl->tv_nsec - now.tv_nsec);
+}
+
+static int64_t grow(int64_t ns) {
+  ns = ns < 1000 ? 2000 : 2 * ns;
+  return ns > MGRI_SHM_SPIN_NS ? MGRI_SHM_SPIN_NS : ns;
+}
+
+/* Spec 2.10.4, the client's side: spins while the manager says it may and
+ * spinning has paid lately, then sleeps on its futex word (announced by
+ * CLI_WAIT, rechecked after), in slices of MGRI_SHM_SLICE_MS between
+ * which it looks at the socket: the manager's end shows there (or as
+ * GONE). 1 ready, 0 timed out, -1 the manager is gone. */
+static int shm_wait(mgri_conn *c, bool room, const struct timespec *dl) {
+  if (shm_ready(c, room)) return 1;
+  int64_t hint = mgri_shm_load32(&c->shm, MGRI_SHM_O_SPIN);
+  if (hint > MGRI_SHM_SPIN_NS) hint = MGRI_SHM_SPIN_NS;
+  /* Spinning on the CPU the manager last ran on only keeps it from
+   * running: sleep at once there. */
+  uint32_t cpu = mgri_shm_cpu();
+  mgri_shm_store32(&c->shm, MGRI_SHM_O_CLI_CPU, cpu);
+  bool apart = cpu != mgri_shm_load32(&c->shm, MGRI_SHM_O_SRV_CPU);
+  int64_t budget = !apart ? 0 : c->spin_ns < hint ? c->spin_ns : hint;
+  if (budget > 0) {
+    int64_t end = mgri_shm_now() + budget;
+    for (unsigned i = 1;; i++) {
+      if (shm_ready(c, room)) {
+        c->spin_ns = grow(c->spin_ns);
+        return 1;
+      }
+      mgri_shm_pause();
+      if (!(i & 31) && mgri_shm_now() >= end) break;
+    }
+    c->spin_ns /= 2; /* it did not pay: less next time */
+  }
+  int64_t slept = mgri_shm_now();
+  uint32_t *fw = mgri_shm_w32(&c->shm, MGRI_SHM_O_CLI_FUTEX);
+  int rc = 1;
+  for (;;) {
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_CLI_WAIT, room ? 2 : 1);
+    uint32_t v = __atomic_load_n(fw, __ATOMIC_SEQ_CST);
+    if (shm_ready(c, room)) break;
+    if (mgri_shm_load32(&c->shm, MGRI_SHM_O_SRV_GONE)) {
+      rc = -1;
+      break;
+    }
+    int64_t slice = (int64_t)MGRI_SHM_SLICE_MS * 1000000;
+    if (dl) {
+      int64_t left = ns_left(dl);
+      if (left <= 0) {
+        rc = 0;
+        break;
+      }
+      if (left < slice) slice = left;
+    }
+    struct timespec ts = {slice / 1000000000, slice % 1000000000};
+    (void)mgri_shm_futex_wait(fw, v, &ts);
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_CLI_WAIT, 0);
+    if (shm_ready(c, room)) break;
+    if (mgri_shm_load32(&c->shm, MGRI_SHM_O_SRV_GONE)) {
+      rc = -1;
+      break;
+    }
+    /* The end of the manager, or a byte it must not send: gone either
+     * way. */
+    struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+    if (poll(&pf, 1, 0) > 0) {
+      rc = -1;
+      break;
+    }
+  }
+  mgri_shm_store32(&c->shm, MGRI_SHM_O_CLI_WAIT, 0);
+  if (rc == 1 && apart && mgri_shm_now() - slept < MGRI_SHM_SPIN_NS)
+    c->spin_ns = grow(c->spin_ns); /* a spin would have covered it */
+  return rc;
+}
+
+ssize_t mgri_shm_recv(mgri_conn *c, void *p, size_t n,
+                      const struct timespec *dl) {
+  for (;;) {
+    uint64_t tail = mgri_shm_load64(&c->shm, MGRI_SHM_O_REP_TAIL);
+    int64_t r =
+        mgri_shm_read(c->shm.rep, c->shm.ring, &c->rep_head, tail, p, n);
+    if (r < 0) {
+      errno = EPROTO;
+      return -1;
+    }
+    if (r > 0) {
+      mgri_shm_store64(&c->shm, MGRI_SHM_O_REP_HEAD, c->rep_head);
+      ring_bell(c); /* a manager waiting for room to reply */
+      return (ssize_t)r;
+    }
+    int w = shm_wait(c, false, dl);
+    if (w == 0) return -2;
+    if (w < 0) return 0;
+  }
+}
+
+int mgri_shm_send(mgri_conn *c, const mgri_buf *b, size_t *off,
+                  const struct timespec *dl) {
+  size_t total = mgri_buf_total(b);
+  while (*off < total) {
+    struct iovec iov[2 * MGRI_BUF_REFS + 1];
+    size_t k = mgri_buf_iov(b, *off, iov, sizeof iov / sizeof iov[0]);
+    uint64_t head = mgri_shm_load64(&c->shm, MGRI_SHM_O_REQ_HEAD);
+    size_t done = 0;
+    for (size_t i = 0; i < k; i++) {
+      int64_t w = mgri_shm_write(c->shm.req, c->shm.ring, &c->req_tail, head,
+                                 iov[i].iov_base, iov[i].iov_len);
+      if (w < 0) {
+        snprintf(c->errmsg, sizeof c->errmsg,
+                 "shared memory: the manager's ring position is garbage");
+        return MGR_ECLOSED;
+      }
+      done += (size_t)w;
+      if ((size_t)w < iov[i].iov_len) break;
+    }
+    if (done) {
+      *off += done;
+      mgri_shm_store64(&c->shm, MGRI_SHM_O_REQ_TAIL, c->req_tail);
+      ring_bell(c);
+      continue;
+    }
+    int w = shm_wait(c, true, dl);
+    if (w == 0) return MGR_ETIMEDOUT;
+    if (w < 0) return MGR_ECLOSED;
+  }
+  return MGR_OK;
 }

@@ -57,6 +57,19 @@
 #define MGRI_SLOWLOG_LEN 128u    /* slow requests remembered */
 #define MGRI_PROBE_BOUND 96u /* longest dict or name probe sequence, tested */
 
+/* The shared-memory transport (spec 2.10): each ring's bytes, the
+ * segment's header, the sizes a client accepts, and how long each side
+ * spins before it sleeps (the server tells the client its bound in the
+ * segment: 0 when more clients are busy than there are CPUs). */
+#define MGRI_SHM_RING (64u << 10)
+#define MGRI_SHM_HEADER 4096u
+#define MGRI_SHM_RING_MIN 4096u
+#define MGRI_SHM_RING_MAX (16u << 20)
+#define MGRI_SHM_SPIN_NS 50000u     /* the client's spin, at most */
+#define MGRI_SHM_SRV_SPIN_NS 50000u /* the server's spin, at most */
+#define MGRI_SHM_SLICE_MS                                                      \
+  20u /* a sleeping client checks the socket this often */
+
 /* Remote managers: TCP, the authkey exchange, TLS (spec 2.6-2.9, 7.8). */
 #define MGRI_LISTEN_MAX 16u    /* addresses one server listens on */
 #define MGRI_AUTHKEY_MIN 32u   /* bytes of an authkey, at least */

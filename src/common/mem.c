@@ -110,3 +110,17 @@ const char *mgri_mem_cat_name(unsigned cat) {
   };
   return cat < MGRI_MEM_NCAT ? names[cat] : NULL;
 }
+
+bool mgri_mem_charge(mgri_mem *m, unsigned cat, size_t n) {
+  if (!m || cat >= MGRI_MEM_NCAT) return true;
+  if (!mgri_mem_room(m, n)) {
+    m->refused++;
+    return false;
+  }
+  count(m, cat, n, 0);
+  return true;
+}
+
+void mgri_mem_discharge(mgri_mem *m, unsigned cat, size_t n) {
+  if (m && cat < MGRI_MEM_NCAT) count(m, cat, 0, n);
+}

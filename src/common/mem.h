@@ -67,6 +67,12 @@ void mgri_mem_forget(mgri_mem *m, unsigned cat, const void *p);
 /* Counts again in cat a block p uncounted by mgri_mem_forget (never
  * refused: the block is held already). */
 void mgri_mem_count(mgri_mem *m, unsigned cat, const void *p);
+/* Counts n bytes the allocator did not hand out (a mapping: the shared
+ * memory transport's segments, spec 2.10) in cat: false, counting nothing,
+ * when the limit would be exceeded (m->refused counts it). */
+bool mgri_mem_charge(mgri_mem *m, unsigned cat, size_t n);
+/* Uncounts n bytes counted by mgri_mem_charge. */
+void mgri_mem_discharge(mgri_mem *m, unsigned cat, size_t n);
 /* The category's name in STATS ("objects" ...), NULL when out of range. */
 const char *mgri_mem_cat_name(unsigned cat);
 

@@ -46,6 +46,7 @@
   X(BATCH, 10, 0, 1, 1, R_ | W_, "- (several ops, one round trip)")            \
   X(STATS, 11, 0, 0, 0, R_, "- (the server's resources)")                      \
   X(DUMP, 12, 0, 0, 0, R_ | O_, "- (one object, for tools)")                   \
+  X(SHM_OPEN, 13, 0, 0, 0, 0, "- (the shared-memory transport, spec 2.10)")    \
   /* dict */                                                                   \
   X(DICT_GET, 16, 1, 1, 2, R_ | K_, "d[k] / d.get(k, default)")                \
   X(DICT_SET, 17, 1, 2, 2, W_ | K_, "d[k] = v")                                \

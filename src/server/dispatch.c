@@ -128,7 +128,7 @@ static int arity(mgri_octx *x, const mgri_opinfo *op) {
  * first argument, its "blocking" flag, is true. */
 static bool batch_forbidden(const mgri_request *rq) {
   if (rq->op == MGRI_OP_HELLO || rq->op == MGRI_OP_BATCH ||
-      rq->op == MGRI_OP_SHUTDOWN)
+      rq->op == MGRI_OP_SHUTDOWN || rq->op == MGRI_OP_SHM_OPEN)
     return true;
   const mgri_opinfo *op = mgri_op_info(rq->op);
   if (!op || !(op->flags & MGRI_OPF_B)) return false;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@
 #include "mgr/error.h"
 #include "mgr/server.h"
 #include "net/net.h"
+#include "net/shm.h"
 #include "proto/auth.h"
 #include "server/store.h"
 #include "trace/trace.h"
@@ -103,6 +105,23 @@ struct lconn {
   lconn *prev, *next;   /* all connections */
   lconn *lprev, *lnext; /* handshake list (accept order) or activity
                               list (oldest request first) */
+  /* The shared-memory transport (spec 2.10): the segment (made by
+   * SHM_OPEN, used once its reply went out with it), the bell (an eventfd
+   * the client writes when we said we sleep), the memfd until it is sent,
+   * our own ring positions (the segment's copies are the peer's to
+   * scribble on, never read back), the spin bound last told the client,
+   * when its last request came, and the loop's list of such connections. */
+  bool unix_sock; /* accepted on a Unix socket */
+  bool shm_offer; /* a segment made, its SHM_OPEN reply not yet sent */
+  bool shm_ok;    /* that reply was encoded as a success */
+  bool shm_on;    /* requests and replies go through the rings */
+  bool shm_bad;   /* the client's request tail was garbage: drop it */
+  mgri_shm shm;
+  int shm_fd, bell;
+  uint64_t req_head, rep_tail;
+  uint32_t spin_hint;
+  int64_t shm_last;
+  lconn *sprev, *snext;
 };
 
 /* A list of connections ordered by `since`: the head expires first. */
@@ -143,6 +162,15 @@ typedef struct loop {
    * bytes they keep in all (at most keep_max). */
   lconn *khead, *ktail;
   size_t kept, keep_max;
+  /* The shared-memory transport (spec 2.10): offered at all, the CPUs we
+   * may run on, the connections using it, how long the loop spins over
+   * their rings before it sleeps (adaptive), and when it went to sleep
+   * with their bells armed (0: it did not). */
+  bool shm;
+  unsigned ncpu;
+  lconn *shm_all;
+  int64_t spin_ns;
+  int64_t slept_at;
 } loop;
 
 static int64_t now_ns(void) {
@@ -187,7 +215,11 @@ static size_t unsent(const lconn *c) {
 
 /* recv/send on c, through TLS when c has it: > 0 bytes, 0 end of stream
  * (recv), -1 with errno (EAGAIN: try again on readiness). */
+static ssize_t shm_recv(lconn *c, void *p, size_t n);
+static ssize_t shm_sendout(lconn *c);
+
 static ssize_t c_recv(lconn *c, void *p, size_t n) {
+  if (c->shm_on) return shm_recv(c, p, n);
   if (!c->ssl) return recv(c->fd, p, n, MSG_DONTWAIT);
   int want = 0;
   ssize_t r = mgri_tls_recv(c->ssl, p, n, &want);
@@ -214,6 +246,7 @@ static void out_clear(loop *L, lconn *c) {
 /* Sends what c's output has from c->sent on: a gather when it refers to
  * stored strings. As c_send. */
 static ssize_t c_sendout(lconn *c) {
+  if (c->shm_on) return shm_sendout(c);
   if (!c->out.nrefs) return c_send(c, c->out.data + c->sent, unsent(c));
   struct iovec iov[2 * MGRI_BUF_REFS + 1];
   struct msghdr mh;
@@ -222,6 +255,64 @@ static ssize_t c_sendout(lconn *c) {
   mh.msg_iovlen =
       mgri_buf_iov(&c->out, c->sent, iov, sizeof iov / sizeof iov[0]);
   return sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* --- the shared-memory transport's rings (spec 2.10) -------------------- */
+
+/* Wakes the client if it sleeps on its futex (spec 2.10.4): `want` is what
+ * it waits for (1 a reply, 2 room for its request; 0 either). */
+static void shm_wake(lconn *c, uint32_t want) {
+  uint32_t w = mgri_shm_load32(&c->shm, MGRI_SHM_O_CLI_WAIT);
+  if (!w || (want && w != want)) return;
+  __atomic_fetch_add(mgri_shm_w32(&c->shm, MGRI_SHM_O_CLI_FUTEX), 1,
+                     __ATOMIC_SEQ_CST);
+  mgri_shm_futex_wake(mgri_shm_w32(&c->shm, MGRI_SHM_O_CLI_FUTEX));
+}
+
+/* Request bytes, copied out of the ring into p before anything parses them
+ * (the client may change the ring at any moment). As c_recv; EPROTO when
+ * the client's tail is garbage (spec 2.10.6). */
+static ssize_t shm_recv(lconn *c, void *p, size_t n) {
+  uint64_t tail = mgri_shm_load64(&c->shm, MGRI_SHM_O_REQ_TAIL);
+  int64_t r = mgri_shm_read(c->shm.req, c->shm.ring, &c->req_head, tail, p, n);
+  if (r < 0) {
+    c->shm_bad = true;
+    errno = EPROTO;
+    return -1;
+  }
+  if (r == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  mgri_shm_store64(&c->shm, MGRI_SHM_O_REQ_HEAD, c->req_head);
+  shm_wake(c, 2);
+  return (ssize_t)r;
+}
+
+/* Reply bytes from c->sent on, into the reply ring. As c_send; EPROTO
+ * when the client's head is garbage. */
+static ssize_t shm_sendout(lconn *c) {
+  uint64_t head = mgri_shm_load64(&c->shm, MGRI_SHM_O_REP_HEAD);
+  struct iovec iov[2 * MGRI_BUF_REFS + 1];
+  size_t k = mgri_buf_iov(&c->out, c->sent, iov, sizeof iov / sizeof iov[0]);
+  size_t done = 0;
+  for (size_t i = 0; i < k; i++) {
+    int64_t w = mgri_shm_write(c->shm.rep, c->shm.ring, &c->rep_tail, head,
+                               iov[i].iov_base, iov[i].iov_len);
+    if (w < 0) {
+      errno = EPROTO;
+      return -1;
+    }
+    done += (size_t)w;
+    if ((size_t)w < iov[i].iov_len) break;
+  }
+  if (!done) {
+    errno = EAGAIN;
+    return -1;
+  }
+  mgri_shm_store64(&c->shm, MGRI_SHM_O_REP_TAIL, c->rep_tail);
+  shm_wake(c, 0);
+  return (ssize_t)done;
 }
 
 /* Whether the peer has proven the authkey (or there is none to prove). */
@@ -328,6 +419,9 @@ static bool on_reply(void *ctx, mgri_sconn *sc, const mgri_reply *r) {
     rc = encode_error(L, c, r->rid, MGR_ELIMIT, msg);
   }
   if (rc) c->closing = true; /* out of memory: give up on this peer */
+  /* SHM_OPEN's reply (the only one in flight, shm_open_cb): the segment
+   * goes with it only when it was encoded as a success. */
+  if (c->shm_offer) c->shm_ok = rc == MGR_OK && r->status == MGR_OK;
   mark_dirty(L, c);
   return live;
 }
@@ -360,6 +454,14 @@ static void send_error(loop *L, lconn *c, uint64_t rid, int code,
 
 static void set_events(loop *L, lconn *c) {
   uint32_t ev = 0;
+  /* On shared memory the socket only tells the peer's end (spec 2.10.5). */
+  if (c->shm_on) {
+    ev = c->eof ? 0 : EPOLLIN;
+    if (ev == c->events) return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &e) == 0) c->events = ev;
+    return;
+  }
   if (!c->closing && !c->eof && unsent(c) <= L->outbuf_max) ev |= EPOLLIN;
   /* A TLS write that needs the peer's bytes first: readable wakes flush()
    * (flush_dirty after on_conn), even while reading is held back. */
@@ -481,6 +583,21 @@ static void conn_drop(loop *L, lconn *c) {
   if (sc) mgri_store_conn_close(L->st, sc); /* may reply to others */
   epoll_ctl(L->ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
+  if (c->shm_on) {
+    /* Spec 2.10.5: the client may sleep on its futex; it learns the end
+     * from GONE without waiting for its next look at the socket. */
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_SRV_GONE, 1);
+    __atomic_fetch_add(mgri_shm_w32(&c->shm, MGRI_SHM_O_CLI_FUTEX), 1,
+                       __ATOMIC_SEQ_CST);
+    mgri_shm_futex_wake(mgri_shm_w32(&c->shm, MGRI_SHM_O_CLI_FUTEX));
+    epoll_ctl(L->ep, EPOLL_CTL_DEL, c->bell, NULL);
+    if (c->sprev)
+      c->sprev->snext = c->snext;
+    else
+      L->shm_all = c->snext;
+    if (c->snext) c->snext->sprev = c->sprev;
+    c->sprev = c->snext = NULL;
+  }
   out_clear(L, c); /* nothing more is sent: its pins go */
   if (c->prev)
     c->prev->next = c->next;
@@ -502,7 +619,22 @@ static void conn_drop(loop *L, lconn *c) {
   }
 }
 
+/* Unmaps c's segment, closes its descriptors and uncounts it. */
+static void shm_free(loop *L, lconn *c) {
+  if (c->shm.base) {
+    mgri_mem_discharge(L->mem, MGRI_MEM_CONN_IN,
+                       MGRI_SHM_HEADER + (size_t)c->shm.ring);
+    mgri_mem_discharge(L->mem, MGRI_MEM_CONN_OUT, c->shm.ring);
+  }
+  mgri_shm_detach(&c->shm);
+  if (c->shm_fd >= 0) close(c->shm_fd);
+  if (c->bell >= 0) close(c->bell);
+  c->shm_fd = c->bell = -1;
+  c->shm_on = c->shm_offer = c->shm_ok = false;
+}
+
 static void conn_free(loop *L, lconn *c) {
+  shm_free(L, c);
   mgri_tls_free(c->ssl);
   if (c->auth) {
     explicit_bzero(c->auth, sizeof *c->auth);
@@ -575,6 +707,8 @@ static void refuse_memory(loop *L, lconn *c, const char *what) {
              "MemoryError: %s does not fit in the server's memory limit", what);
   c->closing = true;
 }
+
+static void shm_switch(loop *L, lconn *c);
 
 /* Dispatches the whole frames buffered, until the output is over its limit
  * (the rest waits for the peer to read) or this turn's work budget is spent
@@ -658,6 +792,8 @@ static void process(loop *L, lconn *c) {
       c->closing = true;
     else if (act == MGRI_DISPATCH_SHUTDOWN)
       L->stop = true;
+    else if (act == MGRI_DISPATCH_SHM)
+      shm_switch(L, c);
   }
   /* What the last request decoded into, and a reader buffer grown for a
    * large frame, go back above the idle size (spec 14.2.3): now, not when
@@ -896,6 +1032,8 @@ static void on_accept(loop *L, listener *ls) {
       continue;
     }
     c->fd = fd;
+    c->shm_fd = c->bell = -1;
+    c->unix_sock = !net;
     c->since_large = UINT32_MAX;
     struct ucred cred;
     socklen_t cl = sizeof cred;
@@ -955,8 +1093,14 @@ static void on_accept(loop *L, listener *ls) {
   }
 }
 
+static void shm_on_sock(loop *L, lconn *c, uint32_t ev);
+
 static void on_conn(loop *L, lconn *c, uint32_t ev) {
   if (c->dead) return;
+  if (c->shm_on) {
+    shm_on_sock(L, c, ev);
+    return;
+  }
   if (((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ||
        ((ev & EPOLLOUT) && c->rd_wants_out)) &&
       !c->closing && !c->eof && unsent(c) <= L->outbuf_max)
@@ -1062,6 +1206,260 @@ static void flush_dirty(loop *L) {
     tls_rearm(L, c);
     set_events(L, c);
   }
+}
+
+/* --- the shared-memory transport (spec 2.10) ---------------------------- */
+
+/* SHM_OPEN (the store's shm_open callback): makes c's segment and bell,
+ * counted in conn_in (the header and the request ring) and conn_out (the
+ * reply ring); they go out with the reply (shm_switch). */
+static int shm_open_cb(void *ctx, mgri_sconn *sc, uint64_t *ring,
+                       uint64_t *bytes, char *why, size_t cap) {
+  loop *L = ctx;
+  lconn *c = mgri_sconn_user(sc);
+  if (!L->shm) {
+    snprintf(why, cap,
+             "RuntimeError: shared memory is turned off on this manager");
+    return MGR_ESTATE;
+  }
+  if (!c || !c->unix_sock || c->ssl || c->shm_on || c->shm_offer) {
+    snprintf(why, cap,
+             "RuntimeError: shared memory is offered once, on a Unix socket");
+    return MGR_ESTATE;
+  }
+  /* Spec 2.10.2: the only request in flight, so that its reply is the
+   * last byte on the socket. */
+  if (unsent(c) || mgri_reader_pending(&c->rd) || mgri_sconn_parked(sc)) {
+    snprintf(why, cap,
+             "RuntimeError: SHM_OPEN must be the only request in flight");
+    return MGR_ESTATE;
+  }
+  uint32_t r = MGRI_SHM_RING;
+  if (!mgri_mem_charge(L->mem, MGRI_MEM_CONN_IN, MGRI_SHM_HEADER + (size_t)r))
+    goto limit;
+  if (!mgri_mem_charge(L->mem, MGRI_MEM_CONN_OUT, r)) {
+    mgri_mem_discharge(L->mem, MGRI_MEM_CONN_IN, MGRI_SHM_HEADER + (size_t)r);
+    goto limit;
+  }
+  char err[160];
+  int fd = -1;
+  int rc = mgri_shm_create(r, &c->shm, &fd, err, sizeof err);
+  int bell = rc == MGR_OK ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+  if (rc != MGR_OK || bell < 0) {
+    if (rc == MGR_OK) snprintf(err, sizeof err, "eventfd: %s", strerror(errno));
+    mgri_mem_discharge(L->mem, MGRI_MEM_CONN_IN, MGRI_SHM_HEADER + (size_t)r);
+    mgri_mem_discharge(L->mem, MGRI_MEM_CONN_OUT, r);
+    mgri_shm_detach(&c->shm);
+    if (fd >= 0) close(fd);
+    snprintf(why, cap, "RuntimeError: no shared memory: %s", err);
+    return MGR_ESTATE;
+  }
+  c->shm_fd = fd;
+  c->bell = bell;
+  c->shm_offer = true;
+  c->shm_ok = false;
+  c->req_head = c->rep_tail = 0;
+  c->spin_hint = L->ncpu > 1 ? MGRI_SHM_SPIN_NS : 0;
+  mgri_shm_store32(&c->shm, MGRI_SHM_O_SPIN, c->spin_hint);
+  *ring = r;
+  *bytes = c->shm.bytes;
+  return MGR_OK;
+limit:
+  mgri_store_count_limit(L->st, MGRI_WHY_MEMORY);
+  snprintf(why, cap,
+           "MemoryError: a shared-memory segment does not fit in the "
+           "server's memory limit");
+  return MGR_ELIMIT;
+}
+
+/* After SHM_OPEN's dispatch: its reply goes out with the memfd and the
+ * bell (SCM_RIGHTS on its first byte), then the connection uses the
+ * rings. A reply that failed, or that the socket does not take whole at
+ * once (the client is not reading it), gives the segment back; the
+ * latter closes the connection (spec 2.10.2). */
+static void shm_switch(loop *L, lconn *c) {
+  bool ok = c->shm_offer && c->shm_ok && !c->closing;
+  if (ok) {
+    struct iovec iov = {c->out.data + c->sent, unsent(c)};
+    union {
+      char b[CMSG_SPACE(2 * sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.b;
+    mh.msg_controllen = sizeof u.b;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    int fds[2] = {c->shm_fd, c->bell};
+    memcpy(CMSG_DATA(cm), fds, sizeof fds);
+    ssize_t n = c->out.nrefs ? -1 : 0;
+    while (n == 0) {
+      n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) n = 0;
+    }
+    /* Edge-triggered: each write of the client's is an edge (eventfd
+     * wakes its waiters on every write), so the loop never reads it: one
+     * system call less per wake-up. */
+    struct epoll_event e = {.events = EPOLLIN | EPOLLET,
+                            .data.u64 = (uint64_t)(uintptr_t)c | 1u};
+    if (n != (ssize_t)iov.iov_len ||
+        epoll_ctl(L->ep, EPOLL_CTL_ADD, c->bell, &e) != 0) {
+      out_clear(L, c);
+      c->closing = true;
+      ok = false;
+    }
+  }
+  if (!ok) {
+    shm_free(L, c);
+    return;
+  }
+  out_clear(L, c);
+  close(c->shm_fd);
+  c->shm_fd = -1;
+  c->shm_offer = c->shm_ok = false;
+  c->shm_on = true;
+  c->shm_last = now_ns();
+  c->sprev = NULL;
+  c->snext = L->shm_all;
+  if (L->shm_all) L->shm_all->sprev = c;
+  L->shm_all = c;
+  set_events(L, c);
+}
+
+/* A shared-memory connection's socket is readable or hung up: the end of
+ * the peer (it is dropped: whatever it left in its ring was never a whole
+ * exchange), or bytes it must not send there (a protocol error). */
+static void shm_on_sock(loop *L, lconn *c, uint32_t ev) {
+  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_DONTWAIT);
+    if (n > 0 && !c->closing) {
+      send_error(L, c, 0, MGR_EPROTO,
+                 "a byte on the socket of a shared-memory connection");
+      c->closing = true;
+    } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                          errno != EINTR)) {
+      c->eof = true;
+    }
+  }
+  if (c->eof) {
+    conn_drop(L, c);
+    return;
+  }
+  mark_dirty(L, c);
+}
+
+/* Whether c's rings hold work for the loop: requests it may read, or room
+ * for replies that wait (or words that are garbage: reading finds out). */
+static bool shm_work(loop *L, lconn *c) {
+  if (c->dead) return false;
+  if (!c->closing && !c->eof && unsent(c) <= L->outbuf_max &&
+      mgri_shm_load64(&c->shm, MGRI_SHM_O_REQ_TAIL) != c->req_head)
+    return true;
+  if (unsent(c)) {
+    int64_t room = mgri_shm_room(c->shm.ring, c->rep_tail,
+                                 mgri_shm_load64(&c->shm, MGRI_SHM_O_REP_HEAD));
+    return room != 0;
+  }
+  return false;
+}
+
+/* Serves every shared-memory connection with work (each turn). A client
+ * whose request tail was garbage is dropped at once (spec 2.10.6). */
+static void shm_scan(loop *L) {
+  int64_t now = 0;
+  lconn *next;
+  for (lconn *c = L->shm_all; c && !L->stop; c = next) {
+    next = c->snext;
+    if (!shm_work(L, c)) continue;
+    if (!c->closing && !c->eof && unsent(c) <= L->outbuf_max &&
+        mgri_shm_load64(&c->shm, MGRI_SHM_O_REQ_TAIL) != c->req_head) {
+      if (!now) now = now_ns();
+      c->shm_last = now;
+      on_readable(L, c);
+    }
+    if (c->shm_bad) {
+      conn_drop(L, c);
+      continue;
+    }
+    mark_dirty(L, c);
+  }
+}
+
+static void shm_disarm(loop *L) {
+  for (lconn *c = L->shm_all; c; c = c->snext)
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_SRV_BELL, 0);
+}
+
+/* Before the loop sleeps for up to tmo ms (spec 2.10.4): tells each client
+ * how long it may spin (0 when more clients are busy than the CPUs left
+ * beside the loop's), spins over the rings while that pays, then arms the
+ * bells and looks once more (a client that wrote before it saw the bell
+ * is seen here). The timeout to sleep with: 0 when work was found. */
+static int shm_presleep(loop *L, int tmo) {
+  if (!L->shm_all || tmo == 0) return tmo;
+  int64_t now = now_ns();
+  unsigned hot = 0;
+  /* A busy client on the CPU we run on would only be kept from running
+   * by our spin (and we would tell it not to spin by our CPU word). */
+  uint32_t cpu = mgri_shm_cpu();
+  bool shared = false;
+  for (lconn *c = L->shm_all; c; c = c->snext) {
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_SRV_CPU, cpu);
+    if (now - c->shm_last >= 1000000) continue;
+    hot++;
+    shared = shared || mgri_shm_load32(&c->shm, MGRI_SHM_O_CLI_CPU) == cpu;
+  }
+  bool spin = hot + 1 <= L->ncpu;
+  uint32_t hint = spin ? MGRI_SHM_SPIN_NS : 0;
+  for (lconn *c = L->shm_all; c; c = c->snext) {
+    if (c->spin_hint == hint) continue;
+    c->spin_hint = hint;
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_SPIN, hint);
+  }
+  if (spin && hot && !shared && L->spin_ns > 0) {
+    int64_t end = now + L->spin_ns;
+    for (unsigned i = 1;; i++) {
+      for (lconn *c = L->shm_all; c; c = c->snext)
+        if (shm_work(L, c)) {
+          L->spin_ns = L->spin_ns * 2 > MGRI_SHM_SRV_SPIN_NS
+                           ? MGRI_SHM_SRV_SPIN_NS
+                           : L->spin_ns * 2;
+          return 0;
+        }
+      mgri_shm_pause();
+      if (!(i & 31) && now_ns() >= end) break;
+    }
+    L->spin_ns /= 2; /* it did not pay: less next time */
+  }
+  for (lconn *c = L->shm_all; c; c = c->snext)
+    mgri_shm_store32(&c->shm, MGRI_SHM_O_SRV_BELL, 1);
+  for (lconn *c = L->shm_all; c; c = c->snext)
+    if (shm_work(L, c)) {
+      shm_disarm(L);
+      return 0;
+    }
+  L->slept_at = now_ns();
+  return tmo;
+}
+
+/* After the sleep: the bells are disarmed; a sleep a spin would have
+ * covered makes the next spin longer (spinning pays again). */
+static void shm_woke(loop *L) {
+  if (!L->slept_at) return;
+  shm_disarm(L);
+  int64_t d = now_ns() - L->slept_at;
+  L->slept_at = 0;
+  if (d < (int64_t)MGRI_SHM_SRV_SPIN_NS)
+    L->spin_ns = L->spin_ns * 2 < 2000                   ? 2000
+                 : L->spin_ns * 2 > MGRI_SHM_SRV_SPIN_NS ? MGRI_SHM_SRV_SPIN_NS
+                                                         : L->spin_ns * 2;
 }
 
 /* Writes all of p to fd (the ready descriptor). */
@@ -1188,6 +1586,10 @@ int mgr_server_run(const mgr_server_options *given) {
   cfg.clock = clock_cb;
   cfg.reply = on_reply;
   cfg.reply_ctx = &L;
+  cfg.shm_open = shm_open_cb;
+  L.shm = !opt->no_shm;
+  L.ncpu = mgri_shm_cpus();
+  L.spin_ns = MGRI_SHM_SRV_SPIN_NS;
   L.st = mgri_store_new(&cfg);
   if (!L.st) {
     int e = errno;
@@ -1252,7 +1654,8 @@ int mgr_server_run(const mgr_server_options *given) {
   struct epoll_event evs[64];
   while (!L.stop) {
     L.turn++;
-    int n = epoll_wait(L.ep, evs, 64, next_timeout(&L));
+    int n = epoll_wait(L.ep, evs, 64, shm_presleep(&L, next_timeout(&L)));
+    shm_woke(&L);
     if (n < 0) {
       if (errno == EINTR) continue;
       rc = MGR_ESYS;
@@ -1260,7 +1663,10 @@ int mgr_server_run(const mgr_server_options *given) {
     }
     for (int i = 0; i < n && !L.stop; i++) {
       void *p = evs[i].data.ptr;
-      if ((uintptr_t)p - (uintptr_t)L.ls < sizeof L.ls) {
+      if ((uintptr_t)p & 1u) {
+        /* A bell (spec 2.10.4): it only woke us; shm_scan serves the
+         * rings. */
+      } else if ((uintptr_t)p - (uintptr_t)L.ls < sizeof L.ls) {
         on_accept(&L, p);
       } else if (p == &L.sfd) {
         struct signalfd_siginfo si;
@@ -1270,6 +1676,7 @@ int mgr_server_run(const mgr_server_options *given) {
         on_conn(&L, p, evs[i].events);
       }
     }
+    if (L.shm_all && !L.stop) shm_scan(&L);
     if (L.backlog) run_backlog(&L);
     int64_t now = now_ns();
     mgri_store_tick(L.st, now);

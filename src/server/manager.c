@@ -361,6 +361,27 @@ static int op_dump(mgri_octx *x) {
   return MGR_OK;
 }
 
+/* Spec 2.10.2: the loop makes the segment; the reply carries its sizes,
+ * the descriptors go with it (the loop's, MGRI_DISPATCH_SHM). */
+static int op_shm_open(mgri_octx *x) {
+  mgri_store *s = x->s;
+  if (!s->cfg.shm_open)
+    return mgri_fail(x, MGR_ESTATE,
+                     "RuntimeError: this manager offers no shared memory");
+  mgr_value *r = mgri_scratch(x, 2);
+  if (!r) return MGR_ELIMIT;
+  uint64_t ring = 0, bytes = 0;
+  char why[200] = "RuntimeError: no shared memory";
+  int rc =
+      s->cfg.shm_open(s->cfg.reply_ctx, x->c, &ring, &bytes, why, sizeof why);
+  if (rc != MGR_OK) return mgri_fail(x, rc, "%s", why);
+  r[0] = mgr_int((int64_t)ring);
+  r[1] = mgr_int((int64_t)bytes);
+  x->result = mgr_array(r, 2);
+  x->action = MGRI_DISPATCH_SHM;
+  return MGR_OK;
+}
+
 const mgri_handler mgri_manager_ops[] = {
     {MGRI_OP_HELLO, op_hello, MGRI_COST_ONE},
     {MGRI_OP_PING, op_ping, MGRI_COST_ARGS},
@@ -373,6 +394,7 @@ const mgri_handler mgri_manager_ops[] = {
     {MGRI_OP_SHUTDOWN, op_shutdown, MGRI_COST_ONE},
     {MGRI_OP_STATS, op_stats, MGRI_COST_ONE},
     {MGRI_OP_DUMP, op_dump, MGRI_COST_LEN},
+    {MGRI_OP_SHM_OPEN, op_shm_open, MGRI_COST_ONE},
 };
 const size_t mgri_manager_nops =
     sizeof mgri_manager_ops / sizeof mgri_manager_ops[0];

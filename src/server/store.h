@@ -31,6 +31,12 @@ typedef struct mgri_kind mgri_kind;
 typedef bool (*mgri_reply_fn)(void *ctx, mgri_sconn *conn,
                               const mgri_reply *reply);
 
+/* SHM_OPEN (spec 2.10): the loop makes connection conn's segment, to be
+ * passed with the reply; MGR_OK with the ring's and the segment's bytes,
+ * or an error code (ESTATE, LIMIT) with its message in why. */
+typedef int (*mgri_shm_fn)(void *ctx, mgri_sconn *conn, uint64_t *ring,
+                           uint64_t *bytes, char *why, size_t cap);
+
 typedef struct mgri_store_config {
   mgri_limits limits;   /* frame_max is announced in HELLO */
   uint64_t server_pid;  /* announced in HELLO */
@@ -54,6 +60,9 @@ typedef struct mgri_store_config {
   const mgri_kind *const *kinds;
   mgri_reply_fn reply; /* required */
   void *reply_ctx;
+  /* NULL: no shared-memory transport (SHM_OPEN answers ESTATE). Called
+   * with reply_ctx. */
+  mgri_shm_fn shm_open;
 } mgri_store_config;
 
 /* Why a request was answered LIMIT (STATS "refused"). */
@@ -141,9 +150,11 @@ size_t mgri_sconn_parked(const mgri_sconn *c);    /* its parked requests */
 
 /* What the caller must do after mgri_dispatch. */
 enum {
-  MGRI_DISPATCH_OK = 0,      /* keep going */
-  MGRI_DISPATCH_CLOSE = 1,   /* send what was replied, then close conn */
-  MGRI_DISPATCH_SHUTDOWN = 2 /* send what was replied, then stop the server */
+  MGRI_DISPATCH_OK = 0,       /* keep going */
+  MGRI_DISPATCH_CLOSE = 1,    /* send what was replied, then close conn */
+  MGRI_DISPATCH_SHUTDOWN = 2, /* send what was replied, then stop the server */
+  MGRI_DISPATCH_SHM = 3 /* SHM_OPEN replied: send it with the segment, then
+                           switch the connection to it (spec 2.10) */
 };
 
 /* THE dispatch function: every request of every connection goes through it.

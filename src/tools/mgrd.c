@@ -20,7 +20,7 @@ static void usage(FILE *f) {
           "            [--keepalive-count N] [--max-frame N] [--max-memory N]\n"
           "            [--handshake-timeout MS] [--max-handshakes N]\n"
           "            [--idle-timeout MS] [--slow-ms MS] [--allow-any-uid]\n"
-          "            [--ready-fd FD]\n"
+          "            [--no-shm] [--ready-fd FD]\n"
           "       mgrd --help | --version\n"
           "\n"
           "Runs an mgr manager server in the foreground, until a client "
@@ -79,6 +79,10 @@ static void usage(FILE *f) {
           "                          mgrctl stats)\n"
           "  --allow-any-uid         accept clients of any uid (default: own "
           "uid only)\n"
+          "  --no-shm                offer no shared-memory transport: "
+          "clients on a\n"
+          "                          Unix socket keep to the socket (default: "
+          "offered)\n"
           "  --ready-fd FD           write one byte to FD, then close it, "
           "once\n"
           "                          listening\n",
@@ -222,6 +226,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(a, "--allow-any-uid")) {
       opt.allow_any_uid = 1;
+      continue;
+    }
+    if (!strcmp(a, "--no-shm")) {
+      opt.no_shm = 1;
       continue;
     }
     const char *eq = strchr(a, '=');
