@@ -469,6 +469,15 @@ static void test_nested(void **state) {
   assert_rc(M, mgr_proxy_from_value(M, &badref, &p), MGR_ETYPE);
   assert_string_equal(mgr_errmsg(M), "not a ref");
   assert_null(p);
+  /* A second proxy from the same ref shares this process's reference:
+   * dropping one leaves the object to the other. */
+  mgr_value same = mgr_proxy_value(again);
+  mgr_proxy *twin = NULL;
+  assert_ok(M, mgr_proxy_from_value(M, &same, &twin));
+  assert_ok(M, mgr_release(twin));
+  assert_int_equal(cu_has_object(M, inner_id), 1);
+  assert_ok(M, mgr_dict_get(again, &k, &v));
+  assert_repr(v, "1");
   /* Storing a ref to an unknown id: NOTFOUND. */
   mgr_value bogus = mgr_proxy_value(again);
   bogus.u.ref.id = 999999999;

@@ -232,6 +232,44 @@ static void test_timeout_no_desync(void **state) {
   assert_ok(M, mgr_release(d));
 }
 
+/* The late reply of a lock try that timed out locally (the manager stopped)
+ * says "not acquired" (another client holds the lock): the client's next
+ * call reads it and gives nothing back, so the holder keeps its lock. */
+static void test_late_refusal_not_given_back(void **state) {
+  (void)state;
+  if (getenv("MGR_TEST_ADDRESS")) skip(); /* not our server to stop */
+  mgr_proxy *lk = NULL;
+  assert_ok(M, mgr_lock_new(M, &lk));
+  mgr_client *b = NULL;
+  assert_ok(NULL, mgr_connect(mgr_address(M), NULL, &b));
+  mgr_value ref = mgr_proxy_value(lk);
+  mgr_proxy *lkb = NULL;
+  assert_ok(b, mgr_proxy_from_value(b, &ref, &lkb));
+  bool acq = false;
+  assert_ok(M, mgr_lock_acquire(lk, -1, &acq)); /* M holds it */
+  assert_true(acq);
+  stopped = (pid_t)mgr_server_pid(M);
+  assert_int_equal(kill(stopped, SIGSTOP), 0);
+  int st = 0;
+  assert_int_equal(waitpid(stopped, &st, WUNTRACED), stopped);
+  assert_true(WIFSTOPPED(st));
+  mgr_set_timeout(b, 50);
+  acq = true;
+  assert_rc(b, mgr_lock_acquire(lkb, 0, &acq), MGR_ETIMEDOUT);
+  mgr_set_timeout(b, -1);
+  kill(stopped, SIGCONT);
+  stopped = 0;
+  assert_ok(b, mgr_ping(b)); /* reads the late "not acquired" */
+  assert_ok(b, mgr_ping(b));
+  bool locked = false;
+  assert_ok(M, mgr_lock_locked(lk, &locked));
+  assert_true(locked);
+  assert_ok(M, mgr_lock_release(lk)); /* still M's to release */
+  assert_ok(b, mgr_release(lkb));
+  mgr_close(b);
+  assert_ok(M, mgr_release(lk));
+}
+
 /* A child acquires a lock and dies holding it: the parent's acquire gets it,
  * with MGR_EOWNERDEAD, once. */
 static void test_owner_death(void **state) {
@@ -342,6 +380,8 @@ int main(void) {
       cmocka_unit_test(test_fork_release_unused),
       cmocka_unit_test(test_server_killed),
       cmocka_unit_test_teardown(test_timeout_no_desync, cont_teardown),
+      cmocka_unit_test_teardown(test_late_refusal_not_given_back,
+                                cont_teardown),
       cmocka_unit_test(test_owner_death),
       cmocka_unit_test(test_threads),
       cmocka_unit_test(test_thread_ownership),
