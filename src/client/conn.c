@@ -45,6 +45,22 @@ static void mutex_init_recursive(pthread_mutex_t *mu) {
   pthread_mutexattr_destroy(&ma);
 }
 
+/* ThreadSanitizer does not take pthread_mutex_init() as ending the lock
+ * atfork_prepare() took: the child tells it that lock is given up before it
+ * re-initialises the mutex (no effect in other builds). */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) /* clang */
+#define MGRI_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(MGRI_TSAN) /* gcc, clang */
+#include <sanitizer/tsan_interface.h>
+#define TSAN_RELEASED(mu)                                                      \
+  (__tsan_mutex_pre_unlock((mu), 0), (void)__tsan_mutex_post_unlock((mu), 0))
+#else
+#define TSAN_RELEASED(mu) ((void)0)
+#endif
+
 /* fork(): hold every client's mutex across it so the child never inherits
  * one locked by a thread that does not exist there. */
 static void atfork_prepare(void) {
@@ -77,9 +93,11 @@ static void atfork_child(void) {
     m->session = 0;
     pthread_setspecific(m->key, NULL);
     /* Not unlock: a recursive mutex checks its owner's tid, which changed. */
+    TSAN_RELEASED(&m->mu);
     mutex_init_recursive(&m->mu);
   }
   pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  TSAN_RELEASED(&g_mu);
   g_mu = fresh;
 }
 
