@@ -407,7 +407,8 @@ static int auth(mgri_conn *c, int64_t dl) {
 int mgri_transport_open(mgri_conn *c) {
   mgr_client *m = c->m;
   int64_t tmo = atomic_load_explicit(&m->timeout_ms, memory_order_relaxed);
-  int64_t dl = tmo < 0 ? -1 : now_ms() + tmo;
+  int64_t now = now_ms(); /* any tmo >= 0 is allowed: saturate */
+  int64_t dl = tmo < 0 ? -1 : tmo > INT64_MAX - now ? INT64_MAX : now + tmo;
   bool tls = m->addr.kind == MGRI_ADDR_TLS;
   char err[sizeof c->errmsg];
   int rc =

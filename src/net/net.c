@@ -268,7 +268,11 @@ int mgri_net_connect(const mgri_addr *a, int64_t timeout_ms, bool nonblock,
                      const mgri_keepalive *ka, int *out, char *err,
                      size_t cap) {
   *out = -1;
-  int64_t dl = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+  /* Any timeout >= 0 is allowed: a sum past INT64_MAX is none at all. */
+  int64_t now = now_ms();
+  int64_t dl = timeout_ms < 0                 ? -1
+               : timeout_ms > INT64_MAX - now ? INT64_MAX
+                                              : now + timeout_ms;
   int fd = -1;
   if (a->kind == MGRI_ADDR_UNIX) {
     struct sockaddr_un sa;
