@@ -35,6 +35,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
+#include "client/internal.h"
 #include "mgr/mgr.h"
 #include "net/shm.h"
 #include "proto/proto.h"
@@ -520,8 +521,19 @@ enum {
   SHM_HANGUP,      /* the socket closed, no GONE: ECLOSED */
   SHM_BAD_TAIL,    /* a garbage reply position: ECLOSED */
   SHM_BAD_HEAD,    /* a garbage request position: the send fails */
+  SHM_NOT_ARRAY,   /* a result that is not [ring, bytes]: reconnects */
+  SHM_SHORT,       /* [ring] alone: the same */
+  SHM_NOT_UINT,    /* [ring, "bytes"]: the same */
+  SHM_STALL,       /* never reads the ring: a long request times out */
   SHM_CASES
 };
+
+/* The cases where the client cannot use what it was given, and connects
+ * again without shared memory (R-2.10-d). */
+static bool shm_retry_case(int what) {
+  return what == SHM_BAD_SEGMENT || what == SHM_BAD_RING ||
+         (what >= SHM_NOT_ARRAY && what <= SHM_NOT_UINT);
+}
 
 static void script_shm_hostile(fake *f) {
   int what = *(const int *)f->arg;
@@ -550,14 +562,18 @@ static void script_shm_hostile(fake *f) {
   }
   /* Asleep, as far as the client knows: it rings the bell after it
    * writes its request, and that is what we wait for. */
-  if (what > SHM_BAD_RING) mgri_shm_store32(&s, MGRI_SHM_O_SRV_BELL, 1);
+  if (!shm_retry_case(what)) mgri_shm_store32(&s, MGRI_SHM_O_SRV_BELL, 1);
   /* Before the reply: the client's first send must find it. */
   if (what == SHM_BAD_HEAD)
     mgri_shm_store64(&s, MGRI_SHM_O_REQ_HEAD, (uint64_t)1 << 30);
   mgr_value r[2] = {
       mgr_int(what == SHM_BAD_RING ? MGRI_SHM_RING / 2 : MGRI_SHM_RING),
       mgr_int((int64_t)s.bytes)};
-  bool ok = srv_ok_fds(f, rq.rid, mgr_array(r, 2), fds, 2);
+  mgr_value res = mgr_array(r, 2);
+  if (what == SHM_NOT_ARRAY) res = mgr_int(MGRI_SHM_RING);
+  if (what == SHM_SHORT) res = mgr_array(r, 1);
+  if (what == SHM_NOT_UINT) r[1] = mgr_text("bytes");
+  bool ok = srv_ok_fds(f, rq.rid, res, fds, 2);
   close(fds[0]);
   int bell = fds[1];
   if (!ok) {
@@ -565,7 +581,7 @@ static void script_shm_hostile(fake *f) {
     mgri_shm_detach(&s);
     return;
   }
-  if (what == SHM_BAD_SEGMENT || what == SHM_BAD_RING) {
+  if (shm_retry_case(what)) {
     /* A new connection without SHM_OPEN; its PING on the socket. */
     if (srv_eof(f) && srv_hello(f) && srv_ok(f, 0, mgr_array(v, 5)) &&
         srv_expect(f, MGRI_OP_PING, &rq) && srv_ok(f, rq.rid, mgr_nil()))
@@ -585,6 +601,8 @@ static void script_shm_hostile(fake *f) {
       __atomic_fetch_add(mgri_shm_w32(&s, MGRI_SHM_O_CLI_FUTEX), 1,
                          __ATOMIC_SEQ_CST);
       mgri_shm_futex_wake(mgri_shm_w32(&s, MGRI_SHM_O_CLI_FUTEX));
+    } else if (what == SHM_STALL) {
+      /* The ring stays full: the client gives up and closes. */
     } else if (what == SHM_BAD_TAIL) {
       mgri_shm_store64(&s, MGRI_SHM_O_REP_TAIL, 3u * MGRI_SHM_RING);
       __atomic_fetch_add(mgri_shm_w32(&s, MGRI_SHM_O_CLI_FUTEX), 1,
@@ -604,6 +622,25 @@ static void script_shm_hostile(fake *f) {
   mgri_shm_detach(&s);
 }
 
+/* A request larger than what the transport holds (the ring, the socket's
+ * buffer), to a manager that never reads it, within a 200 ms timeout:
+ * ETIMEDOUT with part of the frame written, so the connection is lost for
+ * good (spec 3.5: the stream is out of step); the next call fails at once
+ * the same way, without a word to the manager. */
+static void send_stalls(mgr_client *m) {
+  mgr_set_timeout(m, 200);
+  size_t n = 900000;
+  uint8_t *p = calloc(1, n);
+  if (!p) return check(false, "out of memory");
+  mgr_value big = mgr_bytes(p, n), res = mgr_nil();
+  int rc = mgri_callm(m, MGRI_OP_PING, 0, &big, 1, &res);
+  check_rc(m, "a long request", rc, MGR_ETIMEDOUT);
+  check(strstr(mgr_errmsg(m), "timed out sending a request") != NULL,
+        "errmsg \"%s\"", mgr_errmsg(m));
+  check_rc(m, "after it", mgr_ping(m), MGR_ETIMEDOUT);
+  free(p);
+}
+
 /* Checks spec R-2.10-c, R-2.10-d, R-2.10-i: what the client does with a
  * segment it cannot use, and with a manager that ends, hangs up or writes
  * garbage positions while a call waits on shared memory: a documented
@@ -616,17 +653,48 @@ static void test_shm_hostile_manager(void **state) {
     mgr_client *m;
     int rc = connect_to(&f, false, &m);
     check_rc(m, "connect", rc, MGR_OK);
-    if (m) {
+    if (m && what == SHM_STALL) {
+      send_stalls(m);
+    } else if (m) {
       rc = mgr_ping(m);
-      if (what == SHM_BAD_SEGMENT || what == SHM_BAD_RING)
+      if (shm_retry_case(what))
         check_rc(m, "ping after the reconnection", rc, MGR_OK);
       else
         check(rc == MGR_ECLOSED, "case %d: ping: %s (%s)", what,
               mgr_err_name(rc), mgr_errmsg(m));
-      mgr_close(m);
     }
+    mgr_close(m);
     fake_finish(&f);
   }
+}
+
+/* --- a request the manager never reads, on the socket (spec 3.5) --------- */
+
+static void script_send_stall(fake *f) {
+  const int *done = f->arg; /* readable once the test is done */
+  if (!srv_hello(f) || !srv_hello_ok(f, 4 * MIB)) return;
+  /* Nothing is read until the client has given up; then to its end. */
+  if (!srv_wait(f, *done)) return;
+  uint8_t b[4096];
+  ssize_t n;
+  while ((n = read(f->fd, b, sizeof b)) > 0 || (n < 0 && errno == EINTR)) {
+  }
+}
+
+static void test_send_stall_socket(void **state) {
+  (void)state;
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  fake f;
+  fake_start(&f, script_send_stall, &p[0]);
+  mgr_client *m;
+  check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+  if (m) send_stalls(m);
+  assert_int_equal(write(p[1], "x", 1), 1);
+  mgr_close(m);
+  fake_finish(&f);
+  close(p[0]);
+  close(p[1]);
 }
 
 /* --- HELLO: the version must be one we offered (spec 7.3) ----------------- */
@@ -1426,6 +1494,192 @@ static void test_results_of_wrong_shape(void **state) {
   fake_finish(&f);
 }
 
+/* --- large replies of other shapes (spec 3.3, 4.2, 14.2.3) ----------------
+ * A reply frame over MGRI_IDLE_BUF_MAX shaped [rid, 0, string of >= 64 KiB]
+ * takes the client's direct path; every other large reply (an error, an
+ * array, a string with a 2-byte head) is decoded the ordinary way, with the
+ * same result. A frame that only looks like the direct shape is held to
+ * the decoder's rules: a head that is not the shortest, a byte after the
+ * string, text that is not UTF-8 are each a malformed reply, which breaks
+ * the connection (spec 3.5). */
+
+/* The malformed endings, each a frame larger than the socket's buffer, so
+ * that the client sees its first bytes before the rest: a string head
+ * 0x5a/0x7a with 4 length bytes, BIG bytes of it. */
+#define BIG 2000000
+enum {
+  BIG_BAD_UTF8,  /* [rid, 0, text], one byte of it not UTF-8 */
+  BIG_LONG_HEAD, /* a 5-byte head for 20000 bytes, then more bytes */
+  BIG_TRAILING,  /* one byte after the string, inside the frame */
+  BIG_RID_HEAD,  /* the rid (< 24) in a 1-byte head */
+  BIG_RID_HUGE,  /* a rid over INT64_MAX */
+  BIG_RID_NEG,   /* a negative rid */
+  BIG_RID_RSVD,  /* a rid head of reserved length (28) */
+  BIG_FOUR,      /* an array of 4, not 3 */
+  BIG_CASES
+};
+
+/* Sends body as one frame (the client may close while it is sent). */
+static bool srv_raw(fake *f, const uint8_t *body, size_t n) {
+  uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                  (uint8_t)n};
+  if (send(f->fd, h, 4, MSG_NOSIGNAL) != 4) {
+    srv_fail(f, "send: %s", strerror(errno));
+    return false;
+  }
+  for (size_t off = 0; off < n;) {
+    ssize_t w = send(f->fd, body + off, n - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return true; /* the client gave up on it */
+    off += (size_t)w;
+  }
+  return true;
+}
+
+/* A frame by hand: head[0..hn), then a string (type 0x5a or 0x7a) of len
+ * bytes (text: 'a' + i % 26, with 0xff at byte 100 if bad), then extra
+ * zero bytes. */
+static bool srv_raw_string(fake *f, const uint8_t *head, size_t hn,
+                           uint8_t type, size_t len, size_t extra, bool bad) {
+  size_t n = hn + 5 + len + extra;
+  uint8_t *b = calloc(1, n);
+  if (!b) {
+    srv_fail(f, "out of memory");
+    return false;
+  }
+  memcpy(b, head, hn);
+  size_t k = hn;
+  b[k++] = type;
+  b[k++] = (uint8_t)(len >> 24);
+  b[k++] = (uint8_t)(len >> 16);
+  b[k++] = (uint8_t)(len >> 8);
+  b[k++] = (uint8_t)len;
+  for (size_t i = 0; i < len; i++)
+    b[k + i] = type == 0x7a ? (uint8_t)('a' + i % 26) : pat(i);
+  if (bad) b[k + 100] = 0xff;
+  bool ok = srv_raw(f, b, n);
+  free(b);
+  return ok;
+}
+
+static void script_big_shapes(fake *f) {
+  int what = *(const int *)f->arg;
+  mgri_request rq;
+  if (!srv_hello(f) || !srv_hello_ok(f, 4 * MIB) || !srv_create(f, 5)) return;
+  if (what == BIG_BAD_UTF8) {
+    /* A large error reply. */
+    char *msg = malloc(20001);
+    if (!msg) return srv_fail(f, "out of memory");
+    memcpy(msg, "ValueError: ", 12);
+    memset(msg + 12, 'x', 20000 - 12);
+    msg[20000] = 0;
+    mgri_reply r = {
+        .rid = 0, .status = MGR_EVALUE, .msg = msg, .msglen = 20000};
+    bool ok = srv_expect(f, MGRI_OP_VAR_GET, &rq);
+    if (ok) {
+      r.rid = rq.rid;
+      ok = srv_send(f, &r, false);
+    }
+    free(msg);
+    if (!ok) return;
+    /* A large array holding the string. */
+    uint8_t *p = malloc(70000);
+    if (!p) return srv_fail(f, "out of memory");
+    for (size_t i = 0; i < 70000; i++)
+      p[i] = pat(i);
+    mgr_value one = mgr_bytes(p, 70000);
+    ok = srv_expect(f, MGRI_OP_VAR_GET, &rq) &&
+         srv_ok(f, rq.rid, mgr_array(&one, 1));
+    /* 30000 bytes: a 2-byte head. */
+    ok = ok && srv_expect(f, MGRI_OP_VAR_GET, &rq) &&
+         srv_ok(f, rq.rid, mgr_bytes(p, 30000));
+    free(p);
+    if (!ok) return;
+  }
+  if (!srv_expect(f, MGRI_OP_VAR_GET, &rq)) return;
+  uint8_t r = (uint8_t)rq.rid; /* < 24: the calls here are few */
+  bool ok = false;
+  switch (what) {
+  case BIG_BAD_UTF8:
+    ok = srv_raw_string(f, (uint8_t[]){0x83, r, 0}, 3, 0x7a, BIG, 0, true);
+    break;
+  case BIG_LONG_HEAD:
+    ok = srv_raw_string(f, (uint8_t[]){0x83, r, 0}, 3, 0x5a, 20000, BIG, false);
+    break;
+  case BIG_TRAILING:
+    ok = srv_raw_string(f, (uint8_t[]){0x83, r, 0}, 3, 0x5a, BIG, 1, false);
+    break;
+  case BIG_RID_HEAD:
+    ok = srv_raw_string(f, (uint8_t[]){0x83, 0x18, r, 0}, 4, 0x7a, BIG, 0,
+                        false);
+    break;
+  case BIG_RID_HUGE:
+    ok =
+        srv_raw_string(f, (uint8_t[]){0x83, 0x1b, 0x80, 0, 0, 0, 0, 0, 0, r, 0},
+                       11, 0x5a, BIG, 0, false);
+    break;
+  case BIG_RID_NEG:
+    ok = srv_raw_string(f, (uint8_t[]){0x83, 0x20, 0}, 3, 0x5a, BIG, 0, false);
+    break;
+  case BIG_RID_RSVD:
+    ok = srv_raw_string(f, (uint8_t[]){0x83, 0x1c, 0}, 3, 0x5a, BIG, 0, false);
+    break;
+  case BIG_FOUR:
+    ok = srv_raw_string(f, (uint8_t[]){0x84, r, 0}, 3, 0x5a, BIG, 1, false);
+    break;
+  }
+  if (ok) srv_eof(f); /* broken: not even RELEASE */
+}
+
+static void test_big_reply_shapes(void **state) {
+  (void)state;
+  for (int what = 0; what < BIG_CASES; what++) {
+    fake f;
+    fake_start(&f, script_big_shapes, &what);
+    mgr_client *m;
+    check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+    mgr_proxy *v = NULL;
+    if (m) check_rc(m, "var_new", mgr_var_new(m, NULL, &v), MGR_OK);
+    if (v && what == BIG_BAD_UTF8) {
+      mgr_value got = mgr_nil();
+      check_rc(m, "large error", mgr_var_get(v, &got), MGR_EVALUE);
+      check(strncmp(mgr_errmsg(m), "ValueError: xxxx", 16) == 0,
+            "large error: errmsg \"%.40s\"", mgr_errmsg(m));
+      int rc = mgr_var_get(v, &got);
+      check_rc(m, "large array", rc, MGR_OK);
+      check(rc != MGR_OK || (got.type == MGR_T_ARRAY && got.u.a.len == 1 &&
+                             is_pattern(&got.u.a.items[0], 70000)),
+            "large array: wrong value");
+      mgr_value_free(&got);
+      rc = mgr_var_get(v, &got);
+      check_rc(m, "30000 bytes", rc, MGR_OK);
+      check(rc != MGR_OK || is_pattern(&got, 30000), "30000: wrong value");
+      mgr_value_free(&got);
+    }
+    /* The decoder's code: EDECODE for bytes that are not valid CBOR of
+     * the profile, EPROTO for valid CBOR that is not a reply. */
+    static const int want[BIG_CASES] = {
+        [BIG_BAD_UTF8] = MGR_EDECODE, [BIG_LONG_HEAD] = MGR_EDECODE,
+        [BIG_TRAILING] = MGR_EDECODE, [BIG_RID_HEAD] = MGR_EDECODE,
+        [BIG_RID_HUGE] = MGR_EDECODE, [BIG_RID_NEG] = MGR_EPROTO,
+        [BIG_RID_RSVD] = MGR_EDECODE, [BIG_FOUR] = MGR_EPROTO};
+    if (v) {
+      mgr_value got = mgr_nil();
+      int rc = mgr_var_get(v, &got);
+      check(rc == want[what], "case %d: got %s (%s)", what, mgr_err_name(rc),
+            mgr_errmsg(m));
+      check(strstr(mgr_errmsg(m), "malformed reply") != NULL,
+            "case %d: errmsg \"%s\"", what, mgr_errmsg(m));
+      check(got.type == MGR_T_NIL, "case %d: a value came back", what);
+      /* Broken for good: nothing more goes to the server. */
+      check_rc(m, "after", mgr_var_get(v, &got), want[what]);
+      check_rc(m, "release", mgr_release(v), want[what]);
+    }
+    mgr_close(m);
+    fake_finish(&f);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hello_plain),
@@ -1442,6 +1696,8 @@ int main(void) {
       cmocka_unit_test(test_nothing_before_hello_reply),
       cmocka_unit_test(test_rids_not_reused),
       cmocka_unit_test(test_results_of_wrong_shape),
+      cmocka_unit_test(test_big_reply_shapes),
+      cmocka_unit_test(test_send_stall_socket),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -614,7 +614,10 @@ static void test_nothing_revealed(void **state) {
 
 /* Client side: a server that reflects the client's own OPEN and RESPONSE
  * back, and one that replays a CHALLENGE and PROOF recorded from a real
- * exchange. The client refuses both (PERM) and sends no HELLO. */
+ * exchange. The client refuses both (PERM) and sends no HELLO. So it does
+ * a CHALLENGE of a version it does not speak (PROTO), one cut short by the
+ * end of the stream (PERM), and a manager that never sends its PROOF
+ * (TIMEDOUT, at the connect's deadline). */
 static void fake_server(int lfd, int mode, const uint8_t *recorded) {
   int fd = accept(lfd, NULL, NULL);
   if (fd < 0) _exit(2);
@@ -624,10 +627,22 @@ static void fake_server(int lfd, int mode, const uint8_t *recorded) {
     send_all(fd, open, 37);
     if (recv_upto(fd, resp, 32) != 32) _exit(4);
     send_all(fd, resp, 32);
-  } else { /* replay */
+  } else if (mode == 1) { /* replay */
     send_all(fd, recorded, 37);
     if (recv_upto(fd, resp, 32) != 32) _exit(4);
     send_all(fd, recorded + 37, 32);
+  } else if (mode == 2) { /* a CHALLENGE of another version */
+    uint8_t ch[37];
+    memcpy(ch, recorded, 37);
+    ch[4] = 2;
+    send_all(fd, ch, 37);
+  } else if (mode == 3) { /* a third of a CHALLENGE, then the end */
+    send_all(fd, recorded, 12);
+    close(fd);
+    _exit(0);
+  } else { /* a CHALLENGE, and no PROOF ever */
+    send_all(fd, recorded, 37);
+    if (recv_upto(fd, resp, 32) != 32) _exit(4);
   }
   /* The client closes without sending HELLO. */
   _exit(recv_upto(fd, rest, sizeof rest) == 0 ? 0 : 5);
@@ -644,7 +659,7 @@ static void test_fake_servers(void **state) {
   memcpy(rec + 5, ns, 32);
   mgri_auth_mac(key, sizeof key, MGRI_AUTH_SERVER, nc, ns, NULL, 0, ms);
   memcpy(rec + 37, ms, 32);
-  for (int mode = 0; mode < 2; mode++) {
+  for (int mode = 0; mode < 5; mode++) {
     mgri_addr a;
     mgri_addr_parse("tcp://127.0.0.1:0", &a, NULL, 0);
     mgri_addr bound;
@@ -660,9 +675,21 @@ static void test_fake_servers(void **state) {
     close(lfd);
     mgr_options o;
     opts_key(&o);
+    /* Mode 4 never proves itself: the connect's own deadline ends it. */
+    if (mode == 4) o.timeout_ms = 200;
     mgr_client *m = NULL;
-    assert_int_equal(mgr_connect(addr, &o, &m), MGR_EPERM);
-    assert_non_null(strstr(mgr_errmsg(NULL), "did not prove the authkey"));
+    static const struct {
+      int rc;
+      const char *msg;
+    } want[] = {
+        {MGR_EPERM, "did not prove the authkey"},
+        {MGR_EPERM, "did not prove the authkey"},
+        {MGR_EPROTO, "without an authentication challenge"},
+        {MGR_EPERM, "authentication failed: "},
+        {MGR_ETIMEDOUT, "authentication timed out"},
+    };
+    assert_int_equal(mgr_connect(addr, &o, &m), want[mode].rc);
+    assert_non_null(strstr(mgr_errmsg(NULL), want[mode].msg));
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));

@@ -149,6 +149,23 @@ static void big_maps_equal_any_order(void **state) {
   assert_true(mgri_value_eq(&ma, &mb));
   b[1] = mgr_int(-1);
   assert_false(mgri_value_eq(&ma, &mb));
+  b[1] = mgr_int(0);
+  /* One key differs (the values alike): not equal. */
+  b[2 * 7] = mgr_int(N + 1);
+  assert_false(mgri_value_eq(&ma, &mb));
+  b[2 * 7] = mgr_float(1);
+  assert_true(mgri_value_eq(&ma, &mb));
+  /* One pair fewer: not equal, whatever the pairs. */
+  mgr_value mc = mgr_map(b, N - 1);
+  assert_false(mgri_value_eq(&ma, &mc));
+  assert_false(mgri_value_eq(&mc, &ma));
+  /* A key that cannot be ordered (a dict, as values built by hand may
+   * have): compared pair by pair instead, with the same answers. */
+  mgr_value inner = M(mgr_int(1), mgr_int(2));
+  a[2 * 5] = inner;
+  assert_false(mgri_value_eq(&ma, &mb));
+  b[2 * 35] = inner; /* (5 * 7) % N: where b holds a's key 5 */
+  assert_true(mgri_value_eq(&ma, &mb));
   free(a);
   free(b);
 }
@@ -353,6 +370,13 @@ static void map_get(void **state) {
   assert_null(mgr_map_get(&m, &nan));
   assert_null(mgr_map_get(&ka, &ka));
   assert_null(mgr_map_get(NULL, &ka));
+  assert_null(mgr_map_get(&m, NULL));
+  /* NULL equals only NULL. */
+  assert_true(mgr_value_equal(NULL, NULL));
+  assert_false(mgr_value_equal(&ka, NULL));
+  assert_false(mgr_value_equal(NULL, &ka));
+  mgr_value dst;
+  assert_int_equal(mgr_value_copy(&dst, NULL), MGR_EINVAL);
 }
 
 static void check_repr(const mgr_value *v, const char *want) {
