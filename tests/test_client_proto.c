@@ -491,7 +491,7 @@ static bool srv_ok_fds(fake *f, uint64_t rid, mgr_value result, const int *fds,
   }
   struct iovec iov = {f->out.data, f->out.len};
   union {
-    char b[CMSG_SPACE(2 * sizeof(int))];
+    char b[CMSG_SPACE(4 * sizeof(int))];
     struct cmsghdr align;
   } u;
   memset(&u, 0, sizeof u);
@@ -524,6 +524,8 @@ enum {
   SHM_NOT_ARRAY,   /* a result that is not [ring, bytes]: reconnects */
   SHM_SHORT,       /* [ring] alone: the same */
   SHM_NOT_UINT,    /* [ring, "bytes"]: the same */
+  SHM_ONE_FD,      /* the segment without the bell: the same */
+  SHM_THREE_FDS,   /* a pipe first, then bell and segment: the same */
   SHM_STALL,       /* never reads the ring: a long request times out */
   SHM_CASES
 };
@@ -532,7 +534,7 @@ enum {
  * again without shared memory (R-2.10-d). */
 static bool shm_retry_case(int what) {
   return what == SHM_BAD_SEGMENT || what == SHM_BAD_RING ||
-         (what >= SHM_NOT_ARRAY && what <= SHM_NOT_UINT);
+         (what >= SHM_NOT_ARRAY && what <= SHM_THREE_FDS);
 }
 
 static void script_shm_hostile(fake *f) {
@@ -573,7 +575,18 @@ static void script_shm_hostile(fake *f) {
   if (what == SHM_NOT_ARRAY) res = mgr_int(MGRI_SHM_RING);
   if (what == SHM_SHORT) res = mgr_array(r, 1);
   if (what == SHM_NOT_UINT) r[1] = mgr_text("bytes");
-  bool ok = srv_ok_fds(f, rq.rid, res, fds, 2);
+  bool ok = false;
+  int pp[2];
+  if (what == SHM_THREE_FDS && pipe(pp) != 0) {
+    srv_fail(f, "pipe: %s", strerror(errno));
+  } else if (what == SHM_THREE_FDS) {
+    int three[3] = {pp[0], fds[1], fds[0]};
+    ok = srv_ok_fds(f, rq.rid, res, three, 3);
+    close(pp[0]);
+    close(pp[1]);
+  } else {
+    ok = srv_ok_fds(f, rq.rid, res, fds, what == SHM_ONE_FD ? 1 : 2);
+  }
   close(fds[0]);
   int bell = fds[1];
   if (!ok) {
@@ -631,7 +644,10 @@ static void send_stalls(mgr_client *m) {
   mgr_set_timeout(m, 200);
   size_t n = 900000;
   uint8_t *p = calloc(1, n);
-  if (!p) return check(false, "out of memory");
+  if (!p) {
+    check(false, "out of memory");
+    return;
+  }
   mgr_value big = mgr_bytes(p, n), res = mgr_nil();
   int rc = mgri_callm(m, MGRI_OP_PING, 0, &big, 1, &res);
   check_rc(m, "a long request", rc, MGR_ETIMEDOUT);
@@ -1569,7 +1585,10 @@ static void script_big_shapes(fake *f) {
   if (what == BIG_BAD_UTF8) {
     /* A large error reply. */
     char *msg = malloc(20001);
-    if (!msg) return srv_fail(f, "out of memory");
+    if (!msg) {
+      srv_fail(f, "out of memory");
+      return;
+    }
     memcpy(msg, "ValueError: ", 12);
     memset(msg + 12, 'x', 20000 - 12);
     msg[20000] = 0;
@@ -1584,7 +1603,10 @@ static void script_big_shapes(fake *f) {
     if (!ok) return;
     /* A large array holding the string. */
     uint8_t *p = malloc(70000);
-    if (!p) return srv_fail(f, "out of memory");
+    if (!p) {
+      srv_fail(f, "out of memory");
+      return;
+    }
     for (size_t i = 0; i < 70000; i++)
       p[i] = pat(i);
     mgr_value one = mgr_bytes(p, 70000);

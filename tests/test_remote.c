@@ -755,6 +755,55 @@ static void test_preauth_bounds(void **state) {
   assert_int_equal(srv_wait(&s), 0);
 }
 
+/* A client that proved the key but sends no HELLO within the handshake
+ * deadline: the server says why (PROTO, "no HELLO within the handshake
+ * deadline", rid 0), then closes, and counts it with the handshake
+ * timeouts. */
+static void test_no_hello_after_auth(void **state) {
+  (void)state;
+  srv s;
+  mgr_server_options so;
+  mgr_server_options_init(&so);
+  so.address = "tcp://127.0.0.1:0";
+  so.authkey = key;
+  so.authkey_len = sizeof key;
+  so.handshake_timeout_ms = 500;
+  assert_int_equal(srv_start(&s, &so), 0);
+  int fd = raw(s.addr[0]);
+  uint8_t nc[32] = {5}, mc[32], ns[32];
+  exchange(fd, nc, mc, ns);
+  uint8_t h[4], body[256];
+  assert_int_equal(recv_upto(fd, h, 4), 4);
+  size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+  assert_true(n > 0 && n <= sizeof body);
+  assert_int_equal(recv_upto(fd, body, n), n);
+  mgri_limits lim;
+  mgri_limits_default(&lim);
+  mgri_arena ar;
+  mgri_arena_init(&ar, 0);
+  mgri_reply r;
+  mgri_decode_error de;
+  assert_int_equal(mgri_reply_decode(body, n, &lim, &ar, &r, &de), MGR_OK);
+  assert_int_equal(r.rid, 0);
+  assert_int_equal(r.status, MGR_EPROTO);
+  assert_true(
+      r.msg &&
+      r.msglen == strlen("no HELLO within the handshake "
+                         "deadline") &&
+      !memcmp(r.msg, "no HELLO within the handshake deadline", r.msglen));
+  mgri_arena_fini(&ar);
+  expect_closed(fd);
+  close(fd);
+  mgr_options o;
+  opts_key(&o);
+  mgr_client *m = connect_ok(s.addr[0], &o);
+  counts c = stats(m);
+  assert_int_equal(c.timeouts, 1);
+  assert_int_equal(c.auth_failed, 0);
+  assert_int_equal(mgr_shutdown(m), MGR_OK);
+  assert_int_equal(srv_wait(&s), 0);
+}
+
 /* TCP_NODELAY and keepalive on the client's socket, as configured, and on
  * the server's end of it as the server was configured: the server's socket
  * is copied into this process with pidfd_getfd(2) (the server is our
@@ -1012,6 +1061,7 @@ int main(void) {
       cmocka_unit_test(test_nothing_revealed),
       cmocka_unit_test(test_fake_servers),
       cmocka_unit_test(test_preauth_bounds),
+      cmocka_unit_test(test_no_hello_after_auth),
       cmocka_unit_test(test_tcp_options),
       cmocka_unit_test(test_fork_reauth),
       cmocka_unit_test(test_start_tcp),

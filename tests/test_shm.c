@@ -149,7 +149,10 @@ static void test_segment(void **state) {
   } bad[] = {{MGRI_SHM_O_MAGIC, 0x12345678},
              {MGRI_SHM_O_VERSION, 2},
              {MGRI_SHM_O_RING, MGRI_SHM_RING - 1},
-             {MGRI_SHM_O_RING, MGRI_SHM_RING / 2}};
+             {MGRI_SHM_O_RING, MGRI_SHM_RING / 2},
+             {MGRI_SHM_O_RING, MGRI_SHM_RING_MIN / 2},
+             {MGRI_SHM_O_RING, MGRI_SHM_RING_MAX * 2},
+             {MGRI_SHM_O_BYTES, 4096}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     uint32_t keep = *mgri_shm_w32(&s, bad[i].off);
     *mgri_shm_w32(&s, bad[i].off) = bad[i].v;
@@ -176,6 +179,21 @@ static void test_segment(void **state) {
   assert_int_equal(mgri_shm_attach(u2, bytes, &c, err, sizeof err), MGR_EPROTO);
   close(u2);
   close(u);
+  /* Sealed, but of a size no ring has: smaller than the least, larger
+   * than the largest (a sparse file: nothing is written). */
+  static const uint64_t sizes[] = {
+      MGRI_SHM_HEADER + 2 * (uint64_t)MGRI_SHM_RING_MIN - 4096,
+      MGRI_SHM_HEADER + 2 * (uint64_t)MGRI_SHM_RING_MAX + 4096};
+  for (size_t i = 0; i < 2; i++) {
+    int z = memfd_create("odd-size", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    assert_true(z >= 0);
+    assert_int_equal(ftruncate(z, (off_t)sizes[i]), 0);
+    assert_int_equal(fcntl(z, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    assert_int_equal(mgri_shm_attach(z, sizes[i], &c, err, sizeof err),
+                     MGR_EPROTO);
+    assert_null(c.base);
+    close(z);
+  }
   /* Not a descriptor at all. */
   assert_int_equal(mgri_shm_attach(-1, bytes, &c, err, sizeof err), MGR_ESYS);
   /* Not a memfd at all. */
