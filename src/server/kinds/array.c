@@ -417,7 +417,7 @@ static int parse_init(mgri_octx *x, const mgr_value *init, const tinfo **t,
                       "MemoryError: an Array of %lld elements exceeds %u "
                       "elements",
                       (long long)n, MGRI_ARRAY_LEN_MAX);
-  cell c;
+  cell c = {0};
   for (int64_t k = 0; *items && k < n; k++)
     if ((rc = convert(x, *t, &(*items)[k], &c))) return rc;
   *len = (size_t)n;
@@ -427,9 +427,9 @@ static int parse_init(mgri_octx *x, const mgr_value *init, const tinfo **t,
 static int array_init_check(mgri_octx *x, uint32_t kind,
                             const mgr_value *init) {
   (void)kind;
-  const tinfo *t;
-  size_t len;
-  const mgr_value *items;
+  const tinfo *t = NULL;
+  size_t len = 0;
+  const mgr_value *items = NULL;
   return parse_init(x, init, &t, &len, &items);
 }
 
@@ -450,7 +450,7 @@ static int array_create(mgri_octx *x, mgri_obj *o, const mgr_value *init) {
     a->data = p;
     a->len = len;
   }
-  cell c;
+  cell c = {0}; /* convert() sets it: gcc -O3 cannot tell */
   for (size_t k = 0; items && k < len; k++) {
     convert(x, t, &items[k], &c);
     elem_put(a, k, c);
