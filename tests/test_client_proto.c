@@ -1702,6 +1702,67 @@ static void test_big_reply_shapes(void **state) {
   }
 }
 
+/* --- late refusals are not given back (spec 8.1) -------------------------
+ * An acquire that timed out locally may be answered later: a grant is
+ * given back (the client releases it), but a refusal (a lock's 0, a
+ * semaphore's false) or an error holds nothing, so nothing is sent for
+ * it: the next request the fake sees is the client's own. */
+static void script_late_refusals(fake *f) {
+  mgri_request rq;
+  if (!srv_hello(f) || !srv_hello_ok(f, MIB)) return;
+  if (!srv_expect(f, MGRI_OP_CREATE, &rq) ||
+      !srv_ok(f, rq.rid, ref_of(6, MGR_K_LOCK)) ||
+      !srv_expect(f, MGRI_OP_CREATE, &rq) ||
+      !srv_ok(f, rq.rid, ref_of(7, MGR_K_SEMAPHORE)))
+    return;
+  static const uint64_t ops[3] = {MGRI_OP_LOCK_ACQUIRE, MGRI_OP_SEM_ACQUIRE,
+                                  MGRI_OP_LOCK_ACQUIRE};
+  for (int i = 0; i < 3; i++) {
+    /* Unanswered until the client gave up and sent a ping. */
+    if (!srv_expect(f, ops[i], &rq)) return;
+    uint64_t late = rq.rid;
+    if (!srv_expect(f, MGRI_OP_PING, &rq)) return;
+    uint64_t ping = rq.rid;
+    bool ok = i == 0   ? srv_ok(f, late, mgr_int(0))
+              : i == 1 ? srv_ok(f, late, mgr_bool(false))
+                       : srv_err(f, late, mgri_err_to_wire(MGR_ETIMEDOUT),
+                                 "TimeoutError: late");
+    if (!ok || !srv_ok(f, ping, mgr_nil())) return;
+  }
+  /* Then the releases of the two proxies, and nothing else. */
+  for (int i = 0; i < 2; i++)
+    if (!srv_expect(f, MGRI_OP_RELEASE, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
+      return;
+  srv_eof(f);
+}
+
+static void test_late_refusals(void **state) {
+  (void)state;
+  fake f;
+  fake_start(&f, script_late_refusals, NULL);
+  mgr_client *m;
+  check_rc(m, "connect", connect_to(&f, false, &m), MGR_OK);
+  mgr_proxy *lk = NULL, *sem = NULL;
+  if (m) check_rc(m, "lock_new", mgr_lock_new(m, &lk), MGR_OK);
+  if (m) check_rc(m, "semaphore_new", mgr_semaphore_new(m, 0, &sem), MGR_OK);
+  if (lk && sem) {
+    for (int i = 0; i < 3; i++) {
+      bool acquired = true;
+      /* The behaviour under test is the local timeout: 100 ms. */
+      mgr_set_timeout(m, 100);
+      int rc = i == 1 ? mgr_sem_acquire(sem, 0, &acquired)
+                      : mgr_lock_acquire(lk, 0, &acquired);
+      check_rc(m, "unanswered acquire", rc, MGR_ETIMEDOUT);
+      mgr_set_timeout(m, -1);
+      check_rc(m, "ping", mgr_ping(m), MGR_OK);
+    }
+  }
+  if (lk) check_rc(m, "release lock", mgr_release(lk), MGR_OK);
+  if (sem) check_rc(m, "release semaphore", mgr_release(sem), MGR_OK);
+  mgr_close(m);
+  fake_finish(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hello_plain),
@@ -1720,6 +1781,7 @@ int main(void) {
       cmocka_unit_test(test_results_of_wrong_shape),
       cmocka_unit_test(test_big_reply_shapes),
       cmocka_unit_test(test_send_stall_socket),
+      cmocka_unit_test(test_late_refusals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

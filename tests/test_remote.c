@@ -755,6 +755,27 @@ static void test_preauth_bounds(void **state) {
   assert_int_equal(srv_wait(&s), 0);
 }
 
+/* Reads one reply frame from fd (blocking, within the watchdog) into *r,
+ * its values in ar. */
+static void read_reply(int fd, mgri_arena *ar, mgri_reply *r) {
+  static uint8_t body[4096];
+  uint8_t h[4];
+  assert_int_equal(recv_upto(fd, h, 4), 4);
+  size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+  assert_true(n > 0 && n <= sizeof body);
+  assert_int_equal(recv_upto(fd, body, n), n);
+  mgri_limits lim;
+  mgri_limits_default(&lim);
+  mgri_arena_reset(ar);
+  mgri_decode_error de;
+  assert_int_equal(mgri_reply_decode(body, n, &lim, ar, r, &de), MGR_OK);
+}
+
+static bool msg_is(const mgri_reply *r, const char *want) {
+  return r->msg && r->msglen == strlen(want) &&
+         !memcmp(r->msg, want, r->msglen);
+}
+
 /* A client that proved the key but sends no HELLO within the handshake
  * deadline: the server says why (PROTO, "no HELLO within the handshake
  * deadline", rid 0), then closes, and counts it with the handshake
@@ -772,28 +793,44 @@ static void test_no_hello_after_auth(void **state) {
   int fd = raw(s.addr[0]);
   uint8_t nc[32] = {5}, mc[32], ns[32];
   exchange(fd, nc, mc, ns);
-  uint8_t h[4], body[256];
-  assert_int_equal(recv_upto(fd, h, 4), 4);
-  size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-  assert_true(n > 0 && n <= sizeof body);
-  assert_int_equal(recv_upto(fd, body, n), n);
-  mgri_limits lim;
-  mgri_limits_default(&lim);
   mgri_arena ar;
   mgri_arena_init(&ar, 0);
   mgri_reply r;
-  mgri_decode_error de;
-  assert_int_equal(mgri_reply_decode(body, n, &lim, &ar, &r, &de), MGR_OK);
+  read_reply(fd, &ar, &r);
   assert_int_equal(r.rid, 0);
   assert_int_equal(r.status, MGR_EPROTO);
-  assert_true(
-      r.msg &&
-      r.msglen == strlen("no HELLO within the handshake "
-                         "deadline") &&
-      !memcmp(r.msg, "no HELLO within the handshake deadline", r.msglen));
-  mgri_arena_fini(&ar);
+  assert_true(msg_is(&r, "no HELLO within the handshake deadline"));
   expect_closed(fd);
   close(fd);
+  /* Spec 2.10.2: shared memory is offered on a Unix socket only; over TCP
+   * SHM_OPEN is refused (STATE) and the connection goes on. */
+  fd = raw(s.addr[0]);
+  exchange(fd, nc, mc, ns);
+  uint8_t hello[128];
+  send_all(fd, hello, hello_frame(hello, sizeof hello));
+  read_reply(fd, &ar, &r);
+  assert_int_equal(r.status, MGR_OK);
+  mgri_buf b;
+  mgri_buf_init(&b, 0);
+  mgri_request rq = {.rid = 1, .op = MGRI_OP_SHM_OPEN};
+  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT),
+                   MGR_OK);
+  rq.rid = 2;
+  rq.op = MGRI_OP_PING;
+  assert_int_equal(mgri_request_encode(&b, &rq, MGRI_FRAME_MAX_DEFAULT),
+                   MGR_OK);
+  send_all(fd, b.data, b.len);
+  mgri_buf_fini(&b);
+  read_reply(fd, &ar, &r);
+  assert_int_equal(r.rid, 1);
+  assert_int_equal(r.status, MGR_ESTATE);
+  assert_true(msg_is(
+      &r, "RuntimeError: shared memory is offered once, on a Unix socket"));
+  read_reply(fd, &ar, &r);
+  assert_int_equal(r.rid, 2);
+  assert_int_equal(r.status, MGR_OK);
+  close(fd);
+  mgri_arena_fini(&ar);
   mgr_options o;
   opts_key(&o);
   mgr_client *m = connect_ok(s.addr[0], &o);

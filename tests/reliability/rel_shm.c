@@ -324,7 +324,8 @@ static void test_default_on(void **state) {
 }
 
 /* R-2.10-b: SHM_OPEN is refused (ESTATE, the socket stays) when another
- * request is in flight, and on a connection already on shared memory. */
+ * request is in flight (pipelined, or parked on the server), and on a
+ * connection already on shared memory. */
 static void test_open_refused(void **state) {
   (void)state;
   rel_server s;
@@ -348,6 +349,33 @@ static void test_open_refused(void **state) {
   mgri_reply *r = rel_call(c, MGRI_OP_PING, 0, NULL, 0);
   assert_non_null(r);
   assert_int_equal(r->status, MGR_OK);
+  /* Behind a request parked on the server (an Event.wait()): refused the
+   * same way; the wait goes on and is answered. */
+  uint64_t ev = rel_create(c, MGR_K_EVENT, NULL);
+  assert_true(ev != 0);
+  uint64_t wrid = ++c->rid;
+  assert_int_equal(rel_send(c->fd, wrid, MGRI_OP_EVENT_WAIT, ev, RA(mgr_nil())),
+                   MGR_OK);
+  r = rel_call(c, MGRI_OP_SHM_OPEN, 0, NULL, 0);
+  assert_non_null(r);
+  assert_int_equal(r->status, MGR_ESTATE);
+  assert_non_null(memmem(r->msg, r->msglen, "the only request in flight", 26));
+  uint64_t srid = ++c->rid;
+  assert_int_equal(rel_send(c->fd, srid, MGRI_OP_EVENT_SET, ev, RA0), MGR_OK);
+  bool got_wait = false, got_set = false;
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(rel_next_reply(c, REL_WAIT_MS), 1);
+    assert_int_equal(c->rep.status, MGR_OK);
+    if (c->rep.rid == wrid) {
+      assert_int_equal(c->rep.result.type, MGR_T_BOOL);
+      assert_true(c->rep.result.u.b);
+      got_wait = true;
+    } else {
+      assert_int_equal(c->rep.rid, srid);
+      got_set = true;
+    }
+  }
+  assert_true(got_wait && got_set);
   rel_conn_free(c);
   /* Once on shared memory, another SHM_OPEN (through the ring) is
    * refused; the connection goes on. */
