@@ -1443,6 +1443,10 @@ static void script_shapes_bad(fake *f) {
   mgr_value b1[2] = {mgr_array(slot_ok, 2), mgr_text("x")};
   mgr_value b2[2] = {mgr_array(slot_neg, 2), mgr_array(slot_ok, 2)};
   mgr_value b3[2] = {mgr_array(slot_notext, 2), mgr_array(slot_ok, 2)};
+  mgr_value slot_three[3] = {mgr_int(0), mgr_int(1), mgr_int(2)};
+  mgr_value slot_textcode[2] = {mgr_text("0"), mgr_int(1)};
+  mgr_value b4[2] = {mgr_array(slot_ok, 2), mgr_array(slot_three, 3)};
+  mgr_value b5[2] = {mgr_array(slot_textcode, 2), mgr_array(slot_ok, 2)};
   if (!srv_reply_to(f, MGRI_OP_CREATE, ref_of(5, MGR_K_DICT)) ||
       !srv_reply_to(f, MGRI_OP_DICT_POPITEM, mgr_int(3)) ||
       !srv_reply_to(f, MGRI_OP_DICT_CAS, mgr_array(two, 2)) ||
@@ -1454,6 +1458,8 @@ static void script_shapes_bad(fake *f) {
       !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b1, 2)) ||
       !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b2, 2)) ||
       !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b3, 2)) ||
+      !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b4, 2)) ||
+      !srv_reply_to(f, MGRI_OP_BATCH, mgr_array(b5, 2)) ||
       !srv_reply_to(f, MGRI_OP_RELEASE, mgr_nil()) ||
       !srv_reply_to(f, MGRI_OP_RELEASE, mgr_nil()))
     return;
@@ -1494,12 +1500,15 @@ static void test_results_of_wrong_shape(void **state) {
     mgr_batch *b = NULL;
     check_rc(m, "batch_new", mgr_batch_new(m, &b), MGR_OK);
     if (b) {
-      for (int i = 0; i < 3; i++) {
+      for (int i = 0; i < 5; i++) {
         mgr_batch_clear(b);
         check_rc(m, "add", mgr_batch_dict_len(b, d), MGR_OK);
         check_rc(m, "add", mgr_batch_dict_len(b, d), MGR_OK);
         check_rc(m, "batch_run", mgr_batch_run(b, NULL), MGR_EPROTO);
         check(mgr_batch_status(b, 0) == MGR_EPROTO, "slot 0 not EPROTO");
+        check(mgr_batch_status(b, 1) == MGR_EPROTO, "slot 1 not EPROTO");
+        /* No slot 2: the run's error is not its status. */
+        check(mgr_batch_status(b, 2) == MGR_EINVAL, "slot 2 not EINVAL");
       }
       mgr_batch_free(b);
     }

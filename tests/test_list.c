@@ -297,7 +297,12 @@ static void test_sort(void **st) {
   /* NaN cannot be ordered. */
   mgr_value nan = mgr_array(A(mgr_float(1.0), mgr_float(__builtin_nan(""))));
   l = mgri_h_create(&H, C, MGR_K_LIST, &nan);
-  err(call(MGRI_OP_LIST_SORT, l, NULL, 0), MGR_ETYPE, NULL);
+  err(call(MGRI_OP_LIST_SORT, l, NULL, 0), MGR_ETYPE, "NaN cannot be ordered");
+  /* A float and a str: Python's words, the types in its order. */
+  mgr_value fs = mgr_array(A(mgr_float(1.5), mgr_text("x")));
+  l = mgri_h_create(&H, C, MGR_K_LIST, &fs);
+  err(call(MGRI_OP_LIST_SORT, l, NULL, 0), MGR_ETYPE,
+      "TypeError: '<' not supported between instances of 'str' and 'float'");
 }
 
 static void test_extend_imul_copy(void **st) {

@@ -1028,6 +1028,20 @@ static void test_tls(void **state) {
   mgr_client *m = connect_ok(s.addr[0], &o);
   assert_int_equal(mgr_ping(m), MGR_OK);
   mgr_close(m);
+  /* The CA from $MGR_TLS_CA when the options name none; an empty one is
+   * not set (the system's CAs, which do not know the test CA). */
+  o.tls_ca = NULL;
+  setenv("MGR_TLS_CA", ca, 1);
+  m = connect_ok(s.addr[0], &o);
+  assert_int_equal(mgr_ping(m), MGR_OK);
+  mgr_close(m);
+  setenv("MGR_TLS_CA", "", 1);
+  m = NULL;
+  assert_int_equal(mgr_connect(s.addr[0], &o, &m), MGR_EPERM);
+  assert_non_null(strstr(mgr_errmsg(NULL), "certificate verification failed"));
+  assert_null(m);
+  unsetenv("MGR_TLS_CA");
+  o.tls_ca = ca;
   char byname[MGRI_ADDR_TEXT_MAX];
   snprintf(byname, sizeof byname, "tls://localhost:%d",
            atoi(strrchr(s.addr[0], ':') + 1));
