@@ -1738,6 +1738,10 @@ static void script_late_refusals(fake *f) {
                                  "TimeoutError: late");
     if (!ok || !srv_ok(f, ping, mgr_nil())) return;
   }
+  /* An error without a message: the client's is the code's own text. */
+  if (!srv_expect(f, MGRI_OP_PING, &rq)) return;
+  mgri_reply bare = {.rid = rq.rid, .status = MGR_EKEY};
+  if (!srv_send(f, &bare, false)) return;
   /* Then the releases of the two proxies, and nothing else. */
   for (int i = 0; i < 2; i++)
     if (!srv_expect(f, MGRI_OP_RELEASE, &rq) || !srv_ok(f, rq.rid, mgr_nil()))
@@ -1765,6 +1769,9 @@ static void test_late_refusals(void **state) {
       mgr_set_timeout(m, -1);
       check_rc(m, "ping", mgr_ping(m), MGR_OK);
     }
+    check_rc(m, "bare error", mgr_ping(m), MGR_EKEY);
+    check(!strcmp(mgr_errmsg(m), mgr_strerror(MGR_EKEY)), "errmsg \"%s\"",
+          mgr_errmsg(m));
   }
   if (lk) check_rc(m, "release lock", mgr_release(lk), MGR_OK);
   if (sem) check_rc(m, "release semaphore", mgr_release(sem), MGR_OK);

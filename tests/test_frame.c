@@ -486,9 +486,36 @@ static void test_excise(void **state) {
   mgri_reader_fini(&r);
 }
 
+/* The edges of prepare/commit/take: asking for 0 bytes offers at least
+ * one; a commit or a take of more than there is counts only what there
+ * is (a caller's misuse never runs past the buffer). */
+static void test_prepare_take_edges(void **state) {
+  (void)state;
+  mgri_reader r;
+  mgri_reader_init(&r, 0);
+  size_t avail = 0;
+  uint8_t *p = mgri_reader_prepare(&r, 0, &avail);
+  assert_non_null(p);
+  assert_true(avail >= 1);
+  memset(p, 0, avail);
+  mgri_reader_commit(&r, avail + 100);
+  assert_int_equal(mgri_reader_pending(&r), avail);
+  mgri_reader_fini(&r);
+  mgri_reader_init(&r, 0);
+  static const uint8_t frame[] = {0, 0, 0, 2, 0xaa, 0xbb};
+  assert_int_equal(mgri_reader_feed(&r, frame, sizeof frame), MGR_OK);
+  /* Part of it, then more than is left. */
+  mgri_reader_take(&r, 2, 0);
+  assert_int_equal(mgri_reader_pending(&r), 4);
+  mgri_reader_take(&r, 100, 0);
+  assert_int_equal(mgri_reader_pending(&r), 0);
+  mgri_reader_fini(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_whole),
+      cmocka_unit_test(test_prepare_take_edges),
       cmocka_unit_test(test_split_every_point),
       cmocka_unit_test(test_byte_by_byte),
       cmocka_unit_test(test_random_chunks),

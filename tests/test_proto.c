@@ -340,7 +340,28 @@ static void test_decode_limits(void **state) {
   lim.items_max = 6;
   assert_int_equal(mgri_request_decode(p, n, &lim, &f->a, &r, &e), MGR_ETOOBIG);
   assert_int_equal(e.offset, 4);
+  /* 0 means the default; a depth past the protocol's ceiling is the
+   * ceiling. */
+  mgri_limits zero;
+  memset(&zero, 0, sizeof zero);
+  assert_int_equal(mgri_request_decode(p, n, &zero, &f->a, &r, &e), MGR_OK);
+  assert_int_equal(r.nargs, 2);
   free(p);
+  /* [[[...[1]...]]] one level deeper than the ceiling, by hand (the
+   * encoder refuses it). */
+  uint8_t deep[MGRI_DEPTH_MAX + 2];
+  memset(deep, 0x81, MGRI_DEPTH_MAX + 1);
+  deep[MGRI_DEPTH_MAX + 1] = 0x01;
+  mgri_limits huge;
+  mgri_limits_default(&huge);
+  huge.depth_max = MGRI_DEPTH_MAX + 100;
+  mgr_value got;
+  assert_int_equal(mgri_cbor_decode(deep, sizeof deep, &huge, &f->a, &got, &e),
+                   MGR_ETOOBIG);
+  /* MGRI_DEPTH_MAX levels, the scalar counted, are within it. */
+  assert_int_equal(
+      mgri_cbor_decode(deep + 2, sizeof deep - 2, &huge, &f->a, &got, &e),
+      MGR_OK);
   mgri_limits_default(&lim);
   lim.depth_max = 3;
   n = tu_unhex("84 01 02 03 81 81 01", &p); /* 01 at depth 4 */
@@ -465,6 +486,14 @@ static void test_request_encode(void **state) {
   assert_int_equal(mgri_request_encode(&f->b, &r4, 0), MGR_EINVAL);
   mgri_request r5 = {UINT64_MAX, MGRI_OP_PING, 0, NULL, 0};
   assert_int_equal(mgri_request_encode(&f->b, &r5, 0), MGR_EINVAL);
+  /* The op and the oid are uints of the profile too (up to 2^63 - 1). */
+  mgri_request ro = {6, (uint64_t)INT64_MAX + 1, 0, NULL, 0};
+  assert_int_equal(mgri_request_encode(&f->b, &ro, 0), MGR_EINVAL);
+  mgri_request ri = {7, MGRI_OP_DICT_LEN, (uint64_t)INT64_MAX + 1, NULL, 0};
+  assert_int_equal(mgri_request_encode(&f->b, &ri, 0), MGR_EINVAL);
+  mgri_reply rr = {.rid = (uint64_t)INT64_MAX + 1, .status = MGR_OK};
+  assert_int_equal(mgri_reply_encode(&f->b, &rr, 0), MGR_EINVAL);
+  assert_int_equal(f->b.len, len);
   /* Bad value deep in the args (a map inside a map key). */
   mgr_value inner[2] = {mgr_int(1), mgr_int(2)};
   mgr_value pair[2] = {mgr_map(inner, 1), mgr_int(3)};
