@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/kinds.h"
 #include "proto/ops.h"
 #include "server/dispatch.h"
 #include "server/kinds/kinds.h"
@@ -131,7 +132,19 @@ static void test_kind_interface(void **state) {
     /* Its names come from THE kind list. */
     assert_string_not_equal(mgri_kind_short(k), "ref");
     assert_string_not_equal(mgri_kind_python(k), "object");
+    assert_string_not_equal(mgri_kind_proxy(k), "BaseProxy");
   }
+  /* Outside the list (0, past the last): the generic names, as Python's
+   * BaseProxy of an unknown object. */
+  static const uint32_t outside[] = {0, MGRI_KIND_MAX + 1, UINT32_MAX};
+  for (size_t i = 0; i < 3; i++) {
+    assert_string_equal(mgri_kind_short(outside[i]), "ref");
+    assert_string_equal(mgri_kind_python(outside[i]), "object");
+    assert_string_equal(mgri_kind_proxy(outside[i]), "BaseProxy");
+  }
+  assert_null(mgr_kind_name(0));
+  assert_null(mgr_kind_name(MGRI_KIND_MAX + 1));
+  assert_null(mgr_kind_name(-1));
 }
 
 /* --- the spec's cost table --------------------------------------------------- */
