@@ -1777,6 +1777,58 @@ static void test_batch(void **st) {
   CASES(cases);
 }
 
+/* DUMP of an object of every kind, each allocation of the reply's scratch
+ * failed in turn (the arenas emptied first, so that it allocates): LIMIT,
+ * the object as it was (the next DUMP, uninjected, gives the reference's
+ * answer); then, past the last allocation, the reference's answer. */
+static void test_dump_every_kind(void **st) {
+  (void)st;
+  mgr_value three = mgr_int(3);
+  mgr_value arr_init[2] = {T("i"), mgr_int(4)};
+  for (uint32_t k = 1; k <= MGRI_KIND_MAX; k++) {
+    mgri_harness h;
+    memset(&h, 0, sizeof h);
+    assert_int_equal(mgri_h_init(&h), MGR_OK);
+    mgri_sconn *c = mgri_h_conn(&h, 0);
+    assert_non_null(c);
+    mgr_value init = k == MGR_K_ARRAY ? mgr_array(arr_init, 2) : three;
+    uint64_t id = mgri_h_create(&h, c, k, NULL);
+    if (!id) id = mgri_h_create(&h, c, k, &init);
+    if (!id) fail_msg("kind %u: cannot be created", (unsigned)k);
+    mgri_hreply *r = mgri_h_call(&h, c, MGRI_OP_DUMP, id, NULL, 0);
+    assert_non_null(r);
+    assert_int_equal(r->status, MGR_OK);
+    mgr_value ref;
+    assert_int_equal(mgr_value_copy(&ref, &r->result), MGR_OK);
+    mgri_mem *m = mgri_store_mem(h.s);
+    for (uint64_t n = 1;; n++) {
+      mgri_arena_fini(&h.s->scratch);
+      mgri_arena_fini(&h.s->batch);
+      uint64_t failed0 = m->failed;
+      m->fail_in = n;
+      r = mgri_h_call(&h, c, MGRI_OP_DUMP, id, NULL, 0);
+      bool injected = m->failed != failed0;
+      m->fail_in = 0;
+      assert_non_null(r);
+      if (!injected) {
+        assert_int_equal(r->status, MGR_OK);
+        assert_true(mgr_value_equal(&r->result, &ref));
+        break;
+      }
+      if (r->status != MGR_ELIMIT)
+        fail_msg("kind %u, allocation %llu failed: %s, not LIMIT", (unsigned)k,
+                 (unsigned long long)n, mgr_err_name(r->status));
+      r = mgri_h_call(&h, c, MGRI_OP_DUMP, id, NULL, 0);
+      assert_non_null(r);
+      assert_int_equal(r->status, MGR_OK);
+      assert_true(mgr_value_equal(&r->result, &ref));
+      mgri_h_clear(&h);
+    }
+    mgr_value_free(&ref);
+    mgri_h_fini(&h);
+  }
+}
+
 static int group_setup(void **st) {
   (void)st;
   memset(BIG, 'b', sizeof BIG - 1);
@@ -1799,9 +1851,12 @@ static int group_teardown(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_dict_ops),     cmocka_unit_test(test_list_ops),
-      cmocka_unit_test(test_var_lock_ops), cmocka_unit_test(test_manager_ops),
+      cmocka_unit_test(test_dict_ops),
+      cmocka_unit_test(test_list_ops),
+      cmocka_unit_test(test_var_lock_ops),
+      cmocka_unit_test(test_manager_ops),
       cmocka_unit_test(test_batch),
+      cmocka_unit_test(test_dump_every_kind),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
