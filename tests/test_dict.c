@@ -322,6 +322,40 @@ static void test_inline_storage(void **st) {
   }
 }
 
+/* Under a small memory limit a set (new key or old), or a CAS that would
+ * swap, whose value does not fit is LIMIT and changes nothing (spec
+ * 14.2.2). */
+static void test_memory_limit(void **st) {
+  (void)st;
+  mgri_h_fini(&H);
+  mgri_store_config cfg;
+  mgri_store_config_init(&cfg);
+  cfg.memory_max = 64 << 10;
+  assert_int_equal(mgri_h_init_cfg(&H, &cfg), MGR_OK);
+  C = mgri_h_conn(&H, 0);
+  assert_non_null(C);
+  uint64_t d = new_dict();
+  ok(call(MGRI_OP_DICT_SET, d, A(mgr_text("k"), mgr_int(1))));
+  static char big[100 << 10];
+  memset(big, 'x', sizeof big - 1);
+  err(call(MGRI_OP_DICT_SET, d, A(mgr_text("new"), mgr_text(big))), MGR_ELIMIT,
+      NULL);
+  err(call(MGRI_OP_DICT_SET, d, A(mgr_text("k"), mgr_text(big))), MGR_ELIMIT,
+      NULL);
+  err(call(MGRI_OP_DICT_CAS, d, A(mgr_text("k"), mgr_int(1), mgr_text(big))),
+      MGR_ELIMIT, NULL);
+  /* A CAS that would not swap needs no room. */
+  mgri_hreply *r =
+      call(MGRI_OP_DICT_CAS, d, A(mgr_text("k"), mgr_int(2), mgr_text(big)));
+  ok(r);
+  assert_false(r->result.u.a.items[0].u.b);
+  r = call(MGRI_OP_DICT_ITEMS, d, NULL, 0);
+  ok(r);
+  mgr_value pair[2] = {mgr_text("k"), mgr_int(1)};
+  mgr_value item = mgr_array(pair, 2), want = mgr_array(&item, 1);
+  assert_true(mgr_value_equal(&r->result, &want));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_basic, su_setup, su_teardown),
@@ -335,6 +369,7 @@ int main(void) {
                                       su_teardown),
       cmocka_unit_test_setup_teardown(test_incr, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_cas, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_memory_limit, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_inline_storage, su_setup,
                                       su_teardown),
   };

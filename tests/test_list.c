@@ -769,6 +769,44 @@ static void test_ends_random(void **st) {
   free(t);
 }
 
+/* Under a small memory limit an op whose new value (or sort's scratch)
+ * does not fit is LIMIT and changes nothing (spec 14.2.2); a value naming
+ * no object is NOTFOUND, the same. */
+static void test_memory_limit(void **st) {
+  (void)st;
+  mgri_h_fini(&H);
+  mgri_store_config cfg;
+  mgri_store_config_init(&cfg);
+  cfg.memory_max = 64 << 10;
+  assert_int_equal(mgri_h_init_cfg(&H, &cfg), MGR_OK);
+  C = mgri_h_conn(&H, 0);
+  assert_non_null(C);
+  static const int64_t v[] = {3, 1, 2};
+  uint64_t l = new_list(v, 3);
+  static char big[100 << 10];
+  memset(big, 'x', sizeof big - 1);
+  err(call(MGRI_OP_LIST_SET, l, A(mgr_int(0), mgr_text(big))), MGR_ELIMIT,
+      NULL);
+  err(call(MGRI_OP_LIST_CAS, l, A(mgr_int(0), mgr_int(3), mgr_text(big))),
+      MGR_ELIMIT, NULL);
+  mgr_value none = mgri_h_ref(MGR_K_DICT, 999);
+  err(call(MGRI_OP_LIST_SET, l, A(mgr_int(0), none)), MGR_ENOTFOUND, "#999");
+  err(call(MGRI_OP_LIST_INSERT, l, A(mgr_int(0), none)), MGR_ENOTFOUND, "#999");
+  expect_items(l, v, 3);
+  /* 1500 ints (24 KB) fit; sorting them needs 48 KB more. */
+  enum { N = 1500 };
+  static mgr_value many[N];
+  for (int i = 0; i < N; i++)
+    many[i] = mgr_int(N - i);
+  mgr_value init = mgr_array(many, N);
+  uint64_t big_l = mgri_h_create(&H, C, MGR_K_LIST, &init);
+  assert_true(big_l != 0);
+  err(call(MGRI_OP_LIST_SORT, big_l, NULL, 0), MGR_ELIMIT, NULL);
+  mgri_hreply *r = call(MGRI_OP_LIST_GET, big_l, A(mgr_int(0)));
+  ok(r);
+  assert_int_equal(r->result.u.i, N);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_index, su_setup, su_teardown),
@@ -777,6 +815,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_insert_pop_remove_index, su_setup,
                                       su_teardown),
       cmocka_unit_test_setup_teardown(test_sort, su_setup, su_teardown),
+      cmocka_unit_test_setup_teardown(test_memory_limit, su_setup, su_teardown),
       cmocka_unit_test_setup_teardown(test_extend_imul_copy, su_setup,
                                       su_teardown),
       cmocka_unit_test_setup_teardown(test_incr_cas, su_setup, su_teardown),
