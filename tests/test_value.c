@@ -324,6 +324,13 @@ static void copy_rejects(void **state) {
   assert_int_equal(mgri_value_size(&huge), SIZE_MAX);
   mgr_value hs = mgr_bytes("", SIZE_MAX);
   assert_int_equal(mgri_value_size(&hs), SIZE_MAX);
+  /* And so are their copies: a map of more pairs than memory can hold is
+   * not a value; bytes too long to copy are out of memory. */
+  dst = mgr_int(5);
+  assert_int_equal(mgr_value_copy(&dst, &huge), MGR_EINVAL);
+  assert_int_equal(dst.type, MGR_T_NIL);
+  assert_int_equal(mgr_value_copy(&dst, &hs), MGR_ENOMEM);
+  assert_int_equal(dst.type, MGR_T_NIL);
 }
 
 static void size_and_copy_into(void **state) {
