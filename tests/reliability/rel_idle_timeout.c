@@ -51,9 +51,8 @@ static void test_idle_timeout(void **state) {
   uint64_t ev = rel_create(b, MGR_K_EVENT, NULL);
   assert_true(ev != 0);
   b->rid++;
-  assert_int_equal(rel_send(b->fd, b->rid, MGRI_OP_EVENT_WAIT, ev,
-                            RA(mgr_nil())),
-                   MGR_OK);
+  assert_int_equal(
+      rel_send(b->fd, b->rid, MGRI_OP_EVENT_WAIT, ev, RA(mgr_nil())), MGR_OK);
   rconn *c = rel_open(s.path, 0);
   assert_non_null(c);
   int64_t waiters = 0;
