@@ -110,6 +110,21 @@ static void test_backlog_hangup(void **st) {
   assert_int_equal(rel_server_stop(&S), 0);
 }
 
+/* Into b (emptied first): a PING carrying n bytes (rid 1), then three
+ * LIST_IMULs of list l each over the work budget (rids 2-4). Its length. */
+static size_t padded_batch(mgri_buf *b, uint64_t l, size_t n) {
+  static char pad[MGRI_IDLE_BUF_MAX];
+  memset(pad, 'p', sizeof pad);
+  b->len = 0;
+  assert_int_equal(rel_encode(b, 1, MGRI_OP_PING, 0, RA(mgr_textn(pad, n))),
+                   MGR_OK);
+  for (uint64_t r = 2; r <= 4; r++)
+    assert_int_equal(
+        rel_encode(b, r, MGRI_OP_LIST_IMUL, l, RA(mgr_int((int64_t)1 << 40))),
+        MGR_OK);
+  return b->len;
+}
+
 /* A peer whose last requests are over the work budget and that hangs up is
  * closed once they are answered (found by fuzz_loop: the connection, its
  * turn's budget spent, no frame left and its end of stream seen, stayed
@@ -127,32 +142,15 @@ static void test_hangup_after_budget(void **st) {
   mgr_value one = mgr_array((mgr_value[]){mgr_int(1)}, 1);
   uint64_t l = rel_create(c, MGR_K_LIST, &one);
   assert_true(l > 0);
-  static char pad[MGRI_IDLE_BUF_MAX];
-  memset(pad, 'p', sizeof pad);
   mgri_buf b;
   mgri_buf_init(&b, 0);
-  size_t n = sizeof pad;
-  for (;;) { /* the padding that makes the whole exactly one buffer */
-    b.len = 0;
-    assert_int_equal(rel_encode(&b, 1, MGRI_OP_PING, 0, RA(mgr_textn(pad, n))),
-                     MGR_OK);
-    for (uint64_t r = 2; r <= 4; r++)
-      assert_int_equal(rel_encode(&b, r, MGRI_OP_LIST_IMUL, l,
-                                  RA(mgr_int((int64_t)1 << 40))),
-                       MGR_OK);
-    if (b.len <= MGRI_IDLE_BUF_MAX) break;
+  /* The padding that makes the whole exactly one buffer (a shorter text
+   * may also have a shorter CBOR head: then grow it back). */
+  size_t n = MGRI_IDLE_BUF_MAX;
+  while (padded_batch(&b, l, n) > MGRI_IDLE_BUF_MAX)
     n -= b.len - MGRI_IDLE_BUF_MAX < n ? b.len - MGRI_IDLE_BUF_MAX : n;
-  }
-  while (b.len < MGRI_IDLE_BUF_MAX) { /* a CBOR head grew shorter */
+  while (padded_batch(&b, l, n) < MGRI_IDLE_BUF_MAX)
     n++;
-    b.len = 0;
-    assert_int_equal(rel_encode(&b, 1, MGRI_OP_PING, 0, RA(mgr_textn(pad, n))),
-                     MGR_OK);
-    for (uint64_t r = 2; r <= 4; r++)
-      assert_int_equal(rel_encode(&b, r, MGRI_OP_LIST_IMUL, l,
-                                  RA(mgr_int((int64_t)1 << 40))),
-                       MGR_OK);
-  }
   assert_int_equal(b.len, MGRI_IDLE_BUF_MAX);
   assert_int_equal(kill(S.pid, SIGSTOP), 0);
   int ws;
