@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -426,4 +428,75 @@ void bench_client_key(char *buf, size_t cap, int idx) {
 
 void bench_mem_key(char *buf, size_t cap, long i) {
   snprintf(buf, cap, "key:%07ld", i);
+}
+
+/* --- the floor's server (floor.c, shm.c) ------------------------------ */
+
+#define BUFSZ 65536
+
+typedef struct conn {
+  int fd;
+  size_t len;
+  unsigned char buf[BUFSZ];
+} conn;
+
+void bench_put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+
+uint32_t bench_get_be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+/* The server: frames in, one reply frame out per whole request frame. */
+void bench_floor_serve(int lfd, size_t rep_size) {
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  unsigned char reply[4096];
+  memset(reply, 0xa5, sizeof reply);
+  bench_put_be32(reply, (uint32_t)(rep_size - 4));
+  struct epoll_event evs[64];
+  for (;;) {
+    int n = epoll_wait(ep, evs, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    for (int i = 0; i < n; i++) {
+      conn *c = evs[i].data.ptr;
+      if (!c) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        c = calloc(1, sizeof *c);
+        c->fd = fd;
+        struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
+        continue;
+      }
+      ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
+      if (r <= 0) {
+        if (r < 0 && errno == EINTR) continue;
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        free(c);
+        continue;
+      }
+      c->len += (size_t)r;
+      size_t pos = 0;
+      while (c->len - pos >= 4) {
+        uint32_t body = bench_get_be32(c->buf + pos);
+        if (body == 0 || body > BUFSZ - 4) _exit(2);
+        if (c->len - pos < 4 + body) break;
+        pos += 4 + body;
+        if (bench_write_all(c->fd, reply, rep_size)) break;
+      }
+      memmove(c->buf, c->buf + pos, c->len - pos);
+      c->len -= pos;
+    }
+  }
 }

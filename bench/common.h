@@ -130,4 +130,14 @@ void bench_die(const char *what, const char *msg);
 int bench_write_all(int fd, const void *p, size_t n);
 int bench_read_all(int fd, void *p, size_t n);
 
+/* Big-endian 32-bit words, as the frames' length prefix. */
+void bench_put_be32(unsigned char *p, uint32_t v);
+uint32_t bench_get_be32(const unsigned char *p);
+
+/* The raw ping-pong floor's server: accepts on lfd, reads frames (a
+ * 4-byte big-endian length, then the body) on every connection and
+ * answers each whole one with a reply frame of rep_size bytes (at most
+ * 4096). Never returns (a fork child's body). */
+void bench_floor_serve(int lfd, size_t rep_size);
+
 #endif

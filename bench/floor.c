@@ -25,75 +25,6 @@ typedef struct floor_ctx {
 } floor_ctx;
 
 #define MAXCONN 256
-#define BUFSZ 65536
-
-typedef struct conn {
-  int fd;
-  size_t len;
-  unsigned char buf[BUFSZ];
-} conn;
-
-static void put_be32(unsigned char *p, uint32_t v) {
-  p[0] = (unsigned char)(v >> 24);
-  p[1] = (unsigned char)(v >> 16);
-  p[2] = (unsigned char)(v >> 8);
-  p[3] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-
-/* The server: frames in, one reply frame out per whole request frame. */
-static void serve(int lfd, int rep_size) {
-  int ep = epoll_create1(0);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-  unsigned char reply[4096];
-  memset(reply, 0xa5, sizeof reply);
-  put_be32(reply, (uint32_t)rep_size - 4);
-  struct epoll_event evs[64];
-  for (;;) {
-    int n = epoll_wait(ep, evs, 64, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      _exit(1);
-    }
-    for (int i = 0; i < n; i++) {
-      conn *c = evs[i].data.ptr;
-      if (!c) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) continue;
-        c = calloc(1, sizeof *c);
-        c->fd = fd;
-        struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
-        continue;
-      }
-      ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
-      if (r <= 0) {
-        if (r < 0 && errno == EINTR) continue;
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        free(c);
-        continue;
-      }
-      c->len += (size_t)r;
-      size_t pos = 0;
-      while (c->len - pos >= 4) {
-        uint32_t body = get_be32(c->buf + pos);
-        if (body == 0 || body > BUFSZ - 4) _exit(2);
-        if (c->len - pos < 4 + body) break;
-        pos += 4 + body;
-        if (bench_write_all(c->fd, reply, (size_t)rep_size)) break;
-      }
-      memmove(c->buf, c->buf + pos, c->len - pos);
-      c->len -= pos;
-    }
-  }
-}
-
 static int roundtrip(floor_ctx *x, unsigned char *req, unsigned char *rep) {
   if (bench_write_all(x->fd, req, (size_t)x->req_size)) return -1;
   return bench_read_all(x->fd, rep, (size_t)x->rep_size);
@@ -110,7 +41,7 @@ static int f_setup(void *ctx, int op, int idx, int nclients) {
   }
   unsigned char req[4096], rep[4096];
   memset(req, 0x5a, sizeof req);
-  put_be32(req, (uint32_t)x->req_size - 4);
+  bench_put_be32(req, (uint32_t)x->req_size - 4);
   for (int i = 0; i < x->warmup; i++)
     if (roundtrip(x, req, rep)) return -1;
   return 0;
@@ -121,13 +52,13 @@ static int f_run(void *ctx, int op, int idx, int nclients, long n) {
   floor_ctx *x = ctx;
   unsigned char req[4096], rep[4096];
   memset(req, 0x5a, sizeof req);
-  put_be32(req, (uint32_t)x->req_size - 4);
+  bench_put_be32(req, (uint32_t)x->req_size - 4);
   for (long i = 0; i < n; i++)
     if (roundtrip(x, req, rep)) {
       perror("floor: round trip");
       return -1;
     }
-  if (get_be32(rep) != (uint32_t)x->rep_size - 4) return -1;
+  if (bench_get_be32(rep) != (uint32_t)x->rep_size - 4) return -1;
   return 0;
 }
 
@@ -151,7 +82,7 @@ int main(int argc, char **argv) {
   fflush(NULL);
   pid_t srv = fork();
   if (srv < 0) bench_die("fork", strerror(errno));
-  if (srv == 0) serve(lfd, o.rep_size);
+  if (srv == 0) bench_floor_serve(lfd, (size_t)o.rep_size);
   close(lfd);
 
   bench_client c = {f_setup, f_run, NULL, NULL, &x};

@@ -64,74 +64,7 @@ static double *g_cpu;
 
 /* --- the floor ------------------------------------------------------------ */
 
-#define MAXBUF 65536
-enum { REQ = 16, REP = 12 };
-
-typedef struct fconn {
-  int fd;
-  size_t len;
-  unsigned char buf[MAXBUF];
-} fconn;
-
-static void put_be32(unsigned char *p, uint32_t v) {
-  p[0] = (unsigned char)(v >> 24);
-  p[1] = (unsigned char)(v >> 16);
-  p[2] = (unsigned char)(v >> 8);
-  p[3] = (unsigned char)v;
-}
-
-static uint32_t get_be32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-
-static void floor_serve(int lfd) {
-  int ep = epoll_create1(0);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-  unsigned char reply[REP];
-  memset(reply, 0xa5, sizeof reply);
-  put_be32(reply, REP - 4);
-  struct epoll_event evs[64];
-  for (;;) {
-    int n = epoll_wait(ep, evs, 64, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      _exit(1);
-    }
-    for (int i = 0; i < n; i++) {
-      fconn *c = evs[i].data.ptr;
-      if (!c) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) continue;
-        c = calloc(1, sizeof *c);
-        c->fd = fd;
-        struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
-        continue;
-      }
-      ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
-      if (r <= 0) {
-        if (r < 0 && errno == EINTR) continue;
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        free(c);
-        continue;
-      }
-      c->len += (size_t)r;
-      size_t pos = 0;
-      while (c->len - pos >= 4) {
-        uint32_t body = get_be32(c->buf + pos);
-        if (body == 0 || body > MAXBUF - 4) _exit(2);
-        if (c->len - pos < 4 + body) break;
-        pos += 4 + body;
-        if (bench_write_all(c->fd, reply, REP)) break;
-      }
-      memmove(c->buf, c->buf + pos, c->len - pos);
-      c->len -= pos;
-    }
-  }
-}
+enum { REQ = 16, REP = 12 }; /* bench_floor_serve's frames (common.h) */
 
 /* --- the contenders -------------------------------------------------------- */
 
@@ -202,7 +135,7 @@ static int c_setup(void *p, int op, int idx, int nclients) {
   }
   unsigned char req[REQ], rep[REP];
   memset(req, 0x5a, sizeof req);
-  put_be32(req, REQ - 4);
+  bench_put_be32(req, REQ - 4);
   /* get needs its key; the warm-up also makes the connection. */
   if (x->which != C_FLOOR && op == OP_GET && one(x, OP_SET, idx, req, rep))
     return -1;
@@ -216,7 +149,7 @@ static int c_run(void *p, int op, int idx, int nclients, long n) {
   ctx *x = p;
   unsigned char req[REQ], rep[REP];
   memset(req, 0x5a, sizeof req);
-  put_be32(req, REQ - 4);
+  bench_put_be32(req, REQ - 4);
   double c0 = cpu_ns(0);
   for (long i = 0; i < n; i++)
     if (one(x, op, idx, req, rep)) return -1;
@@ -311,7 +244,7 @@ int main(int argc, char **argv) {
   fflush(NULL);
   pid_t fpid = fork();
   if (fpid < 0) bench_die("fork", strerror(errno));
-  if (fpid == 0) floor_serve(lfd);
+  if (fpid == 0) bench_floor_serve(lfd, REP);
   close(lfd);
 
   /* One manager; the sock client keeps to the socket, the shm client uses
